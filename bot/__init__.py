@@ -1,0 +1,1 @@
+"""Telegram bot for the scalp / facial-skin self-check service."""

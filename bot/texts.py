@@ -1,0 +1,332 @@
+"""Korean user-facing texts, rendered from the Jinja2 templates in ``messages/``.
+
+All copy lives in the top-level ``messages/`` folder so that a reviewer can read
+it in one place (care tips: ``messages/_tips.j2``; disclaimer and referral
+lines: ``messages/_common.html.j2``). This module only wires up Jinja2::
+
+    from bot import texts
+    caption = texts.render("result_caption", domain="scalp", grade="MIDDLE",
+                           confidence=0.82, measurements={...})
+
+* ``*.html.j2`` templates are for messages sent with ``parse_mode=HTML``; every
+  variable is HTML-escaped (autoescape). ``*.txt.j2`` templates (button labels)
+  are plain text and not escaped. Partials start with ``_``.
+* ``StrictUndefined``: a missing context variable raises instead of printing
+  nothing, so tests catch it.
+* Filters: ``percent``, ``pp`` (percentage-point delta), ``signed``, ``kdate``
+  (Korean date in KST), ``grade_name``, ``domain_name``, ``region_name``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+__all__ = [
+    "CAPTION_LIMIT",
+    "DOMAIN_NAMES",
+    "GRADE_NAMES",
+    "KST",
+    "MESSAGES_DIR",
+    "MESSAGE_LIMIT",
+    "QUALITY_REASONS",
+    "Trend",
+    "build_environment",
+    "describe_trend",
+    "domain_name",
+    "grade_name",
+    "kdate",
+    "percent",
+    "render",
+    "telegram_length",
+    "template_names",
+]
+
+#: The top-level ``messages/`` folder beside ``bot/``.
+MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
+
+#: Telegram limits, in UTF-16 code units of the text after entity parsing.
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+
+#: Korea Standard Time (no daylight saving), used for dates shown to users.
+KST = timezone(timedelta(hours=9), "KST")
+
+GRADE_NAMES: Mapping[str, str] = {
+    "LOW": "정상",
+    "MIDDLE": "진행 중",
+    "HIGH": "심각",
+    "UNCERTAIN": "판단 어려움",
+}
+
+DOMAIN_NAMES: Mapping[str, str] = {
+    "scalp": "두피",
+    "face": "피부(얼굴)",
+}
+
+#: Region keys the scalp model may report, with their Korean names.
+REGION_NAMES: Mapping[str, str] = {
+    "crown": "정수리",
+    "vertex": "정수리",
+    "top": "머리 윗부분",
+    "mid": "머리 윗부분",
+    "hairline": "헤어라인",
+    "front": "헤어라인",
+    "frontal": "헤어라인",
+    "temple": "관자놀이",
+    "temples": "관자놀이",
+    "part": "가르마",
+}
+
+#: Quality-gate reasons that ``quality_retake`` has specific advice for.
+#: Any other reason string falls back to a generic retake message.
+QUALITY_REASONS: tuple[str, ...] = (
+    "too_small",
+    "too_dark",
+    "too_bright",
+    "blurry",
+    "not_scalp_or_face",
+)
+
+_GRADE_RANK: Mapping[str, int] = {"LOW": 0, "MIDDLE": 1, "HIGH": 2}
+
+#: Trend: changes within these bounds count as "유지" (about the same).
+SCALP_SAME_WITHIN = 0.02  # exposed_scalp_ratio, i.e. 2 percentage points
+FACE_SAME_WITHIN = 2  # detected lesions
+
+
+# --------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------
+
+
+def _key(value: Any) -> str:
+    """Enum members (StrEnum) and plain strings alike -> their string value."""
+    return str(getattr(value, "value", value))
+
+
+def grade_name(grade: Any) -> str:
+    """``"MIDDLE"`` -> ``"진행 중"``. Unknown grades raise ``KeyError`` (fail loudly)."""
+    return GRADE_NAMES[_key(grade)]
+
+
+def domain_name(domain: Any) -> str:
+    """``"scalp"`` -> ``"두피"``, ``"face"`` -> ``"피부(얼굴)"``. Unknown raises ``KeyError``."""
+    return DOMAIN_NAMES[_key(domain)]
+
+
+def region_name(region: Any) -> str:
+    """A scalp region key in Korean; unknown keys are shown as given (max 20 chars)."""
+    key = _key(region)
+    return REGION_NAMES.get(key.lower(), key[:20])
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """``0.823`` -> ``"82%"``; None -> ``"-"``."""
+    if value is None:
+        return "-"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def pp(delta: float | None, digits: int = 1) -> str:
+    """A ratio difference as signed percentage points: ``-0.021`` -> ``"-2.1%p"``."""
+    if delta is None:
+        return "-"
+    points = round(float(delta) * 100, digits)
+    return f"{points:+.{digits}f}%p" if points else f"{0:.{digits}f}%p"
+
+
+def signed(value: float | int | None) -> str:
+    """``3`` -> ``"+3"``, ``-2`` -> ``"-2"``, ``0`` -> ``"0"``; floats keep one decimal."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:+.1f}"
+    number = int(value)
+    return f"{number:+d}" if number else "0"
+
+
+def kdate(value: datetime | date | str) -> str:
+    """A Korean date, ``2026년 11월 26일``. Aware datetimes are shown in KST.
+
+    Naive datetimes are taken as UTC (the storage layer stores UTC only).
+    ISO-8601 strings are accepted too.
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(KST).date()
+    return f"{value.year}년 {value.month}월 {value.day}일"
+
+
+# --------------------------------------------------------------------------
+# Trend
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """How one result compares to the previous one in the same domain.
+
+    ``direction``: ``better`` (개선), ``same`` (유지), ``worse`` (악화) or
+    ``unknown`` (not comparable, e.g. an UNCERTAIN result). ``metric`` is the
+    measurement compared (``exposed_scalp_ratio`` or ``lesion_count``), or
+    None when only the grades could be compared.
+    """
+
+    direction: Literal["better", "same", "worse", "unknown"]
+    metric: str | None
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float | None:
+        if self.before is None or self.after is None:
+            return None
+        return self.after - self.before
+
+
+def _field(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def describe_trend(domain: Any, previous: Any, current: Any) -> Trend:
+    """Compare two results (objects or mappings with ``grade`` and ``measurements``).
+
+    Scalp compares ``exposed_scalp_ratio`` (within 2 percentage points counts
+    as the same), face compares ``lesion_count`` (within 2 lesions counts as
+    the same); for both, lower is better. Without the measurement it falls
+    back to the grade order LOW < MIDDLE < HIGH. An UNCERTAIN grade on either
+    side makes the trend ``unknown``.
+    """
+    grades = (_key(_field(previous, "grade")), _key(_field(current, "grade")))
+    if "UNCERTAIN" in grades:
+        return Trend("unknown", None, None, None)
+    metric, tolerance = (
+        ("exposed_scalp_ratio", SCALP_SAME_WITHIN)
+        if _key(domain) == "scalp"
+        else ("lesion_count", FACE_SAME_WITHIN)
+    )
+    before = _number((_field(previous, "measurements") or {}).get(metric))
+    after = _number((_field(current, "measurements") or {}).get(metric))
+    if before is not None and after is not None:
+        change = after - before
+        if abs(change) <= tolerance + 1e-9:
+            return Trend("same", metric, before, after)
+        return Trend("worse" if change > 0 else "better", metric, before, after)
+    rank_before, rank_after = (_GRADE_RANK.get(g) for g in grades)
+    if rank_before is None or rank_after is None:
+        return Trend("unknown", None, None, None)
+    if rank_after == rank_before:
+        return Trend("same", None, None, None)
+    return Trend("worse" if rank_after > rank_before else "better", None, None, None)
+
+
+# --------------------------------------------------------------------------
+# Environment and rendering
+# --------------------------------------------------------------------------
+
+
+def _autoescape(template_name: str | None) -> bool:
+    """Escape everything except plain-text ``*.txt.j2`` templates."""
+    return template_name is None or not template_name.endswith(".txt.j2")
+
+
+def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
+    """A Jinja2 environment over ``messages_dir`` with the project's filters."""
+    env = Environment(
+        loader=FileSystemLoader(messages_dir),
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.filters.update(
+        percent=percent,
+        pp=pp,
+        signed=signed,
+        kdate=kdate,
+        grade_name=grade_name,
+        domain_name=domain_name,
+        region_name=region_name,
+    )
+    env.globals.update(describe_trend=describe_trend)
+    return env
+
+
+_ENV = build_environment()
+_TEMPLATE_SUFFIXES = (".html.j2", ".txt.j2")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+def _tidy(text: str) -> str:
+    """Trim trailing spaces, keep at most one empty line in a row, strip the ends."""
+    text = _TRAILING_SPACE.sub("\n", text)
+    return _BLANK_RUNS.sub("\n\n", text).strip()
+
+
+def _resolve(name: str) -> str:
+    if name.endswith(".j2"):
+        return name
+    for suffix in _TEMPLATE_SUFFIXES:
+        candidate = name + suffix
+        if (MESSAGES_DIR / candidate).is_file():
+            return candidate
+    raise LookupError(f"no template named {name!r} in {MESSAGES_DIR}")
+
+
+def render(name: str, /, **ctx: Any) -> str:
+    """Render ``messages/<name>.html.j2`` (or ``.txt.j2``) and tidy the whitespace.
+
+    ``name`` is given without the suffix, e.g. ``render("help")``. HTML
+    templates return text ready for ``parse_mode=HTML``.
+    """
+    return _tidy(_ENV.get_template(_resolve(name)).render(**ctx))
+
+
+def template_names() -> list[str]:
+    """The public template names (no partials), without suffix, sorted."""
+    names = []
+    for path in MESSAGES_DIR.iterdir():
+        for suffix in _TEMPLATE_SUFFIXES:
+            if path.name.endswith(suffix) and not path.name.startswith("_"):
+                names.append(path.name.removesuffix(suffix))
+    return sorted(names)
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def telegram_length(html_text: str) -> int:
+    """Length as Telegram counts it for the limits: UTF-16 code units of the
+    visible text after HTML entities are parsed (tags removed, ``&lt;`` -> ``<``).
+    """
+    parser = _VisibleText()
+    parser.feed(html_text)
+    parser.close()
+    return len("".join(parser.parts).encode("utf-16-le")) // 2

@@ -1,0 +1,113 @@
+"""Grades: LOW / MIDDLE / HIGH with a confidence, or UNCERTAIN when the evidence is weak.
+
+The scalp grade is a small multinomial logistic model over the detector's class
+scores and the measured exposed-scalp ratio, fitted on photos the detector did
+not train on (see inference/train/scalp.py). Its parameters live in
+``weights/scalp_grader.json``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .types import GRADES, UNCERTAIN, Detection, GradeResult, ScalpMeasurements
+
+SCALP_FEATURES = ("det_low", "det_middle", "det_high", "det_score", "exposed_ratio", "exposed_logit", "region_fraction")
+MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
+
+
+def scalp_features(det: Detection | None, m: ScalpMeasurements) -> np.ndarray:
+    s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
+    r = min(max(m.exposed_scalp_ratio, 1e-3), 1 - 1e-3)
+    return np.array(
+        [s[0], s[1], s[2], det.score if det else 0.0, m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction],
+        dtype=np.float64,
+    )
+
+
+@dataclass
+class LogisticGrader:
+    """Softmax regression on standardised features."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray  # classes x features
+    bias: np.ndarray  # classes
+    uncertain_below: float = 0.5
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = ((np.atleast_2d(x) - self.mean) / self.std) @ self.weight.T + self.bias
+        z = z - z.max(1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(1, keepdims=True)
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(self.features),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "weight": self.weight.tolist(),
+            "bias": self.bias.tolist(),
+            "uncertain_below": self.uncertain_below,
+            "classes": list(GRADES),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "LogisticGrader":
+        return cls(
+            tuple(d["features"]), np.array(d["mean"]), np.array(d["std"]),
+            np.array(d["weight"]), np.array(d["bias"]), float(d.get("uncertain_below", 0.5)),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "LogisticGrader":
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = 1e-2, class_weight: np.ndarray | None = None, steps: int = 500) -> "LogisticGrader":
+        """Maximum likelihood with an L2 penalty (torch L-BFGS; a few hundred rows)."""
+        import torch
+
+        mean, std = x.mean(0), x.std(0) + 1e-6
+        xt = torch.tensor((x - mean) / std, dtype=torch.float64)
+        yt = torch.tensor(y, dtype=torch.long)
+        k = len(GRADES)
+        w = torch.zeros(k, x.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+        cw = torch.tensor(class_weight if class_weight is not None else np.ones(k), dtype=torch.float64)
+        opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return cls(features, mean, std, w.detach().numpy(), b.detach().numpy())
+
+
+def decide(p: np.ndarray, uncertain_below: float, reasons: tuple[str, ...] = ()) -> GradeResult:
+    i = int(np.argmax(p))
+    probs = {g: round(float(v), 4) for g, v in zip(GRADES, p)}
+    conf = float(p[i])
+    why = list(reasons)
+    if conf < uncertain_below:
+        why.append("low_confidence")
+    grade = UNCERTAIN if why else GRADES[i]
+    return GradeResult(grade, round(conf, 4), GRADES[i], probs, tuple(why))
+
+
+def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasurements) -> GradeResult:
+    reasons = []
+    if det is None:
+        reasons.append("no_region")
+    if m.hair_pixels + m.scalp_pixels < MIN_MEASURED_PIXELS:
+        reasons.append("too_little_measured")
+    p = grader.probabilities(scalp_features(det, m))[0]
+    return decide(p, grader.uncertain_below, tuple(reasons))

@@ -1,0 +1,70 @@
+"""The scalp chain on a batch of photos: detect -> segment -> measure -> grade.
+
+Example (needs the trained weights in ``weights/``):
+    >>> from inference.pipeline.scalp import ScalpModels
+    >>> models = ScalpModels.load()                      # doctest: +SKIP
+    >>> [a.grade.grade for a in models.analyze([rgb])]   # doctest: +SKIP
+    ['MIDDLE']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inference.models.unet import load_unet
+from inference.models.yolo import YoloDetector
+from inference.paths import weights_dir
+
+from .grade import LogisticGrader, grade_scalp
+from .measure import measure_scalp
+from .segment import RegionSegmenter
+from .types import Box, Detection, GradeResult, ScalpMeasurements, Segmentation
+
+SCALP_DETECTOR = "scalp_yolo.pt"
+SCALP_SEGMENTER = "scalp_unet.pt"
+SCALP_GRADER = "scalp_grader.json"
+DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
+
+
+@dataclass(frozen=True)
+class ScalpAnalysis:
+    detections: tuple[Detection, ...]
+    segmentation: Segmentation
+    measurements: ScalpMeasurements
+    grade: GradeResult
+
+
+class ScalpModels:
+    def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader):
+        self.detector, self.segmenter, self.grader = detector, segmenter, grader
+
+    @classmethod
+    def load(cls, directory: Path | None = None, device: str = "cpu") -> "ScalpModels":
+        d = Path(directory or weights_dir())
+        return cls(
+            YoloDetector(d / SCALP_DETECTOR, device=device),
+            RegionSegmenter(load_unet(d / SCALP_SEGMENTER, device=device), device=device),
+            LogisticGrader.load(d / SCALP_GRADER),
+        )
+
+    def regions(self, images: list[np.ndarray]) -> list[tuple[Detection | None, list[Detection]]]:
+        """The head region of each photo: the detector's best box, or the whole photo when none."""
+        out = []
+        for im, dets in zip(images, self.detector.detect(images, conf=DETECT_CONF)):
+            if dets:
+                out.append((dets[0], [dets[0]]))
+            else:
+                h, w = im.shape[:2]
+                out.append((None, [Detection(Box(0, 0, w, h), -1, "image", 0.0, ())]))
+        return out
+
+    def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
+        regions = self.regions(images)
+        segs = self.segmenter.segment(images, [r for _, r in regions])
+        out = []
+        for im, (best, dets), seg in zip(images, regions, segs):
+            m = measure_scalp(seg, dets, im.shape[0] * im.shape[1])
+            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade_scalp(self.grader, best, m)))
+        return out

@@ -1,0 +1,94 @@
+"""Dataclasses passed between the pipeline steps."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+GRADES = ("LOW", "MIDDLE", "HIGH")
+UNCERTAIN = "UNCERTAIN"
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel box in the original image, x1 y1 inclusive, x2 y2 exclusive."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return max(0.0, self.x2 - self.x1)
+
+    @property
+    def height(self) -> float:
+        return max(0.0, self.y2 - self.y1)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def clip(self, w: int, h: int) -> "Box":
+        return Box(min(max(self.x1, 0), w), min(max(self.y1, 0), h), min(max(self.x2, 0), w), min(max(self.y2, 0), h))
+
+    def expand(self, frac: float) -> "Box":
+        dx, dy = self.width * frac, self.height * frac
+        return Box(self.x1 - dx, self.y1 - dy, self.x2 + dx, self.y2 + dy)
+
+    def as_int(self) -> tuple[int, int, int, int]:
+        return int(round(self.x1)), int(round(self.y1)), int(round(self.x2)), int(round(self.y2))
+
+    def as_list(self) -> list[float]:
+        return [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: Box
+    class_id: int
+    label: str
+    score: float
+    # the detector's score for every class at this box (for grading)
+    class_scores: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Per-pixel labels for the whole image (0 background, then the model's classes).
+
+    Pixels outside every detected region are background.
+    """
+
+    labels: np.ndarray  # H x W uint8
+    classes: tuple[str, ...]
+    # pixels of each class inside each region, region order as the detections
+    region_pixels: tuple[dict[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ScalpMeasurements:
+    exposed_scalp_ratio: float  # scalp skin / (scalp skin + hair) inside the region(s)
+    hair_pixels: int
+    scalp_pixels: int
+    region_fraction: float  # region area / image area
+    regions: int
+
+    def as_dict(self) -> dict:
+        return {
+            "exposed_scalp_ratio": round(self.exposed_scalp_ratio, 4),
+            "hair_pixels": self.hair_pixels,
+            "scalp_pixels": self.scalp_pixels,
+            "region_fraction": round(self.region_fraction, 4),
+            "regions": self.regions,
+        }
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    grade: str  # LOW / MIDDLE / HIGH / UNCERTAIN
+    confidence: float  # probability of the best grade
+    best_guess: str  # the most likely of LOW / MIDDLE / HIGH, also when uncertain
+    probabilities: dict[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()  # why UNCERTAIN

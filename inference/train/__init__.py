@@ -1,0 +1,1 @@
+"""Training: `python -m inference.train scalp|skin` re-trains each model from ../shared."""

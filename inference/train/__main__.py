@@ -1,0 +1,33 @@
+"""`python -m inference.train scalp` (and, later, `skin`): re-train from ../shared."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from inference.paths import PROJECT_ROOT, shared_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inference.train", description=__doc__)
+    sub = p.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("scalp", help="labels, U-Net, YOLO and grader for hair loss")
+    from . import scalp
+
+    scalp.add_arguments(s)
+    for q in (s,):
+        q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        q.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder")
+        q.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="where the weights go")
+        q.add_argument("--build", default=str(PROJECT_ROOT / "build"), help="labels, runs and contact sheets")
+    a = p.parse_args(argv)
+    if a.what == "scalp":
+        data = scalp.run(a)
+        print(json.dumps({"valid": {k: data["valid_metrics"][k] for k in ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")},
+                          "mask_iou": data["valid_metrics"].get("mask_iou_check_subset"),
+                          "minutes": data.get("total_minutes")}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared pieces of the training commands: arguments, device, timing, logging."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def pick_device(name: str = "auto") -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def device_description(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__})"
+
+
+@dataclass
+class RunLog:
+    """Timings and metrics of one training run, written beside the weights."""
+
+    path: Path
+    data: dict = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str):
+        t0 = time.time()
+        print(f"[{time.strftime('%H:%M:%S')}] {stage} ...", flush=True)
+        yield
+        dt = time.time() - t0
+        self.data.setdefault("timings_s", {})[stage] = round(dt, 1)
+        print(f"[{time.strftime('%H:%M:%S')}] {stage} done in {dt:.0f}s", flush=True)
+        self.save()
+
+    def set(self, key: str, value) -> None:
+        self.data[key] = value
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2, ensure_ascii=False, default=float))

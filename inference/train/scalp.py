@@ -1,0 +1,292 @@
+"""`python -m inference.train scalp`: labels, U-Net, YOLO, grader, exports, metrics.
+
+Stages (each timed, figures in ``build/scalp/run.json`` and printed):
+1. U-Net round 1 on LFW Part Labels + Figaro1k (hair / skin / background);
+2. pseudo-labels for every scalp_uze photo (masks + head boxes), contact sheets;
+3. U-Net round 2: round 1 fine-tuned with the scalp pseudo-labels (train split only);
+4. YOLO on the head boxes classed by grade, train split minus a calibration fold;
+5. grader fitted on the calibration fold (photos the detector never saw);
+6. weights (fp16) and ONNX exports into ``weights/``;
+7. evaluation on the valid split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
+from inference.pipeline.grade import SCALP_FEATURES, LogisticGrader, scalp_features
+from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels
+from inference.pipeline.types import GRADES
+
+from . import scalp_labels as L
+from .common import RunLog, device_description, pick_device, seed_everything
+from .segdata import SEG_CLASSES, SegSample, figaro_samples, lfw_samples, read_scalp_index
+from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_unet
+from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
+
+CALIB_FRACTION = 0.2
+CHECK_SUBSET = 48  # valid photos whose pseudo-masks are looked at and used for mask IoU
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--imgsz", type=int, default=320, help="YOLO input size (px)")
+    p.add_argument("--epochs", type=int, default=40, help="YOLO epochs")
+    p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
+    p.add_argument("--seg-size", type=int, default=192, help="U-Net training crop size (px)")
+    p.add_argument("--seg-infer-size", type=int, default=256, help="U-Net input size at run time (px)")
+    p.add_argument("--seg-steps", type=int, default=450, help="U-Net round-1 steps (batches of 16)")
+    p.add_argument("--seg-steps2", type=int, default=300, help="U-Net round-2 steps (batches of 16)")
+    p.add_argument("--limit", type=int, default=0, help="use only N photos per split and source (smoke tests)")
+    p.add_argument("--sheets", type=int, default=48, help="photos per contact sheet set")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def group_of(filename: str) -> str:
+    return filename.split("-", 1)[0]
+
+
+def calibration_split(rows: list[dict], fraction: float, seed: int) -> set[str]:
+    """Hold out whole number-groups (one person's five views share a number) per grade."""
+    rng = random.Random(seed)
+    groups = sorted({group_of(r["filename"]) for r in rows})
+    rng.shuffle(groups)
+    held, n = set(), 0
+    for g in groups:
+        if n >= fraction * len(rows):
+            break
+        held.add(g)
+        n += sum(group_of(r["filename"]) == g for r in rows)
+    return {r["filename"] for r in rows if group_of(r["filename"]) in held}
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def seg_metrics(net, size: int, shared: Path, limit: int, device: str) -> dict:
+    """IoU against real labels: LFW test (bg/skin/hair) and Figaro test (hair)."""
+    lfw = lfw_samples(shared / "datasets/lfw_parts", "test")[: limit or 300]
+    fig = figaro_samples(shared / "datasets/figaro1k", "testing")[: limit or 210]
+    tot = np.zeros(3)
+    cm = np.zeros((3, 3), np.int64)
+    for s in lfw:
+        im, lab = s.load()
+        p = predict_probs(net, [im], size, device)[0].argmax(0)
+        v = lab < 3
+        cm += np.bincount(lab[v].astype(np.int64) * 3 + p[v], minlength=9).reshape(3, 3)
+    inter = np.diag(cm)
+    iou = inter / np.maximum(cm.sum(0) + cm.sum(1) - inter, 1)
+    tp = fp = fn = 0
+    for s in fig:
+        im, lab = s.load()
+        p = predict_probs(net, [im], size, device)[0].argmax(0) == 2
+        h = lab == 2
+        tp += int((h & p).sum()); fp += int((~h & p).sum()); fn += int((h & ~p).sum())
+    del tot
+    return {
+        "lfw_test_iou": {c: round(float(v), 4) for c, v in zip(SEG_CLASSES, iou)},
+        "lfw_test_n": len(lfw),
+        "figaro_test_hair_iou": round(tp / max(tp + fp + fn, 1), 4),
+        "figaro_test_n": len(fig),
+    }
+
+
+def make_pseudo_labels(rows, net, size, device, build: Path, shared: Path, log: RunLog, sheets: int, seed: int):
+    faces = L.FaceFinder(shared / "pretrained/yunet/yunet_s_320_320.onnx")
+    corrections = L.read_corrections()
+    labels, images = [], {}
+    for r in rows:
+        rgb = _read_rgb(r["path"])
+        probs = predict_probs(net, [rgb], size, device)[0]
+        lab = L.make_label(r, rgb, probs, faces.faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), corrections)
+        labels.append(lab)
+        images[r["filename"]] = cv2.resize(rgb, (320, 320 * rgb.shape[0] // rgb.shape[1]), interpolation=cv2.INTER_AREA)
+        if not lab.dropped:
+            L.save_mask(build / "masks" / (Path(r["filename"]).stem + ".png"), lab.mask)
+    # contact sheets: a random draw of train labels, and the valid subset used for mask IoU
+    small = {}
+    for lab in labels:
+        im = images[lab.filename]
+        s = im.shape[1] / lab.mask.shape[1]
+        small[lab.filename] = (
+            cv2.resize(lab.mask, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_NEAREST),
+            tuple(int(round(v * s)) for v in lab.box) if lab.box else None,
+        )
+    shown = []
+    for split, tag in (("train", "train"), ("valid", "check")):
+        pool = [lab for lab in labels if lab.split == split]
+        rng = random.Random(seed)
+        pick = rng.sample(pool, min(sheets, len(pool)))
+        tiles = []
+        for lab in pick:
+            m, b = small[lab.filename]
+            stem = lab.filename.split("_jpg")[0]
+            tiles.append(L.draw_label(images[lab.filename], m, b, f"{stem} {lab.grade}" + (" X" if lab.dropped else "")))
+        if tiles:
+            p = build / "sheets" / f"scalp_{tag}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(p), L.contact_sheet(tiles))
+            shown.append(str(p))
+        if split == "valid":
+            (build / "check_subset.txt").write_text("\n".join(l.filename for l in pick if not l.dropped))
+    dropped = [(l.filename, l.dropped) for l in labels if l.dropped]
+    log.set("labels", {"photos": len(labels), "dropped": len(dropped), "dropped_list": dropped, "contact_sheets": shown,
+                       "faces_found": sum(l.face_found for l in labels)})
+    return labels
+
+
+def build_yolo_set(labels, rows, calib: set[str], yolo_dir: Path) -> Path:
+    if yolo_dir.exists():
+        shutil.rmtree(yolo_dir)
+    by_name = {r["filename"]: r for r in rows}
+    for lab in labels:
+        if lab.split != "train" or lab.box is None:
+            continue
+        part = "val" if lab.filename in calib else "train"
+        src = Path(by_name[lab.filename]["path"])
+        img = yolo_dir / "images" / part / src.name
+        img.parent.mkdir(parents=True, exist_ok=True)
+        img.symlink_to(src.resolve())
+        h, w = lab.mask.shape
+        txt = yolo_dir / "labels" / part / (src.stem + ".txt")
+        txt.parent.mkdir(parents=True, exist_ok=True)
+        txt.write_text(L.yolo_line(lab.box, GRADES.index(lab.grade), w, h) + "\n")
+    return write_data_yaml(yolo_dir, GRADES)
+
+
+def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
+    feats, analyses = [], []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        res = models.analyze([_read_rgb(r["path"]) for r in chunk])
+        for a in res:
+            best = a.detections[0] if a.detections else None
+            feats.append(scalp_features(best, a.measurements))
+            analyses.append(a)
+    return np.array(feats), analyses
+
+
+def fit_grader(x: np.ndarray, y: np.ndarray) -> LogisticGrader:
+    counts = np.bincount(y, minlength=3).astype(float)
+    cw = counts.sum() / (3 * np.maximum(counts, 1))
+    g = LogisticGrader.fit(x, y, SCALP_FEATURES, l2=0.05, class_weight=cw)
+    # UNCERTAIN below the confidence where the held-out accuracy of the kept photos
+    # reaches 0.8, at most 0.55 (a 3-class vote under 0.4 is near chance)
+    p = g.probabilities(x)
+    conf, pred = p.max(1), p.argmax(1)
+    best = 0.4
+    for t in np.arange(0.40, 0.56, 0.01):
+        keep = conf >= t
+        if keep.sum() >= 0.6 * len(y) and (pred[keep] == y[keep]).mean() >= 0.8:
+            best = float(t)
+            break
+    else:
+        best = 0.45
+    g.uncertain_below = round(best, 2)
+    return g
+
+
+def run(args: argparse.Namespace) -> dict:
+    t_start = time.time()
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    shared = Path(args.shared)
+    out = Path(args.out)
+    build = Path(args.build) / "scalp"
+    build.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(build / "run.json", {"device": device_description(device), "args": vars(args)})
+    rows = read_scalp_index(shared / "datasets/scalp_uze")
+    if args.limit:
+        rows = [r for s in ("train", "valid") for r in [r for r in rows if r["split"] == s][: args.limit]]
+    lfw = lfw_samples(shared / "datasets/lfw_parts", "train") + lfw_samples(shared / "datasets/lfw_parts", "validation")
+    fig = figaro_samples(shared / "datasets/figaro1k", "training")
+    if args.limit:
+        lfw, fig = lfw[: args.limit], fig[: args.limit]
+    cfg = UNetConfig(SEG_CLASSES, image_size=args.seg_infer_size)
+    enc = torch.load(shared / "pretrained/mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True)
+
+    with log.timed("unet_round1"):
+        tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed)
+        net1 = train_unet(cfg, [(lfw, 0.6), (fig, 0.4)], tc, encoder_state=enc)
+        save_unet(build / "unet_round1.pt", cfg, net1, half=False)
+        log.set("unet_round1", seg_metrics(net1, cfg.image_size, shared, args.limit, device))
+        print("  round 1:", json.dumps(log.data["unet_round1"]))
+
+    with log.timed("labels"):
+        labels = make_pseudo_labels(rows, net1, cfg.image_size, device, build, shared, log, args.sheets, args.seed)
+
+    with log.timed("unet_round2"):
+        scalp_train = [
+            SegSample(Path(r["path"]), build / "masks" / (Path(r["filename"]).stem + ".png"), "scalp")
+            for r, lab in zip(rows, labels)
+            if r["split"] == "train" and not lab.dropped
+        ]
+        tc2 = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps2, device=device, seed=args.seed + 1, lr=1e-3)
+        net2 = train_unet(cfg, [(lfw, 0.3), (fig, 0.2), (scalp_train, 0.5)], tc2, init_state=net1.state_dict())
+        save_unet(out / SCALP_SEGMENTER, cfg, net2, half=True,
+                  meta={"trained": time.strftime("%Y-%m-%d"), "data": "lfw_parts+figaro1k+scalp_uze pseudo-labels"})
+        log.set("unet_round2", seg_metrics(net2, cfg.image_size, shared, args.limit, device))
+        print("  round 2:", json.dumps(log.data["unet_round2"]))
+
+    train_rows = [r for r in rows if r["split"] == "train"]
+    calib = calibration_split(train_rows, CALIB_FRACTION, args.seed)
+    with log.timed("yolo"):
+        data = build_yolo_set(labels, rows, calib, build / "yolo")
+        tcy = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device=device if device != "cuda" else "0",
+                              seed=args.seed, workers=args.workers)
+        best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
+        slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
+
+    with log.timed("grader"):
+        models = ScalpModels(*_load_parts(out, device))
+        calib_rows = [r for r in train_rows if r["filename"] in calib]
+        x, _ = features_for(models, calib_rows)
+        y = np.array([GRADES.index(r["grade3"]) for r in calib_rows])
+        grader = fit_grader(x, y)
+        (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
+        log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below})
+
+    with log.timed("export"):
+        from inference.models.unet import load_unet
+
+        b = load_unet(out / SCALP_SEGMENTER)
+        export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True)
+        export_yolo_onnx(out / SCALP_DETECTOR, args.imgsz, out / "scalp_yolo.onnx")
+        sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(out.glob("scalp_*"))}
+        log.set("weights_mb", sizes)
+
+    with log.timed("evaluate"):
+        from inference.evaluate import evaluate_scalp
+
+        valid = [r for r in rows if r["split"] == "valid"]
+        check = set((build / "check_subset.txt").read_text().split()) if (build / "check_subset.txt").exists() else set()
+        metrics = evaluate_scalp(ScalpModels.load(out, device), valid, reference_masks={
+            f: build / "masks" / (Path(f).stem + ".png") for f in check})
+        log.set("valid_metrics", metrics)
+    log.set("total_minutes", round((time.time() - t_start) / 60, 1))
+    (out / "scalp_metrics.json").write_text(json.dumps(
+        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "unet_round1", "unet_round2", "labels", "grader", "weights_mb", "valid_metrics")}
+        | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
+        indent=1, ensure_ascii=False, default=float))
+    return log.data
+
+
+def _load_parts(out: Path, device: str):
+    from inference.models.unet import load_unet
+    from inference.models.yolo import YoloDetector
+    from inference.pipeline.segment import RegionSegmenter
+
+    neutral = LogisticGrader(SCALP_FEATURES, np.zeros(len(SCALP_FEATURES)), np.ones(len(SCALP_FEATURES)),
+                             np.zeros((3, len(SCALP_FEATURES))), np.zeros(3))
+    return YoloDetector(out / SCALP_DETECTOR, device=device), RegionSegmenter(load_unet(out / SCALP_SEGMENTER, device), device), neutral

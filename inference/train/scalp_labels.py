@@ -1,0 +1,190 @@
+"""Labels for the scalp models, made from scalp_uze's image-level grades.
+
+scalp_uze has no boxes and no masks. This module makes them:
+
+* masks: a hair / skin U-Net trained on LFW Part Labels and Figaro1k labels each
+  photo (pseudo-labels); pixels it is unsure of are left unlabelled, and photos
+  a person marked wrong in ``scalp_corrections.csv`` are dropped;
+* boxes: the hair-bearing region of the head = the largest connected region of
+  hair + skin, with everything below the eyebrows removed where YuNet finds a
+  face (a front or side view shows the face, which is not the question), classed
+  with the photo's grade.
+
+Contact sheets (PNG) of random photos with the labels drawn are written for the
+look-over that every label set gets.
+"""
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .segdata import HAIR, IGNORE, SKIN
+
+CORRECTIONS = Path(__file__).with_name("scalp_corrections.csv")
+CONFIDENT = 0.6  # pixels whose best class is less likely than this stay unlabelled
+MIN_HEAD_FRACTION = 0.04  # a head region smaller than this share of the photo is not a usable box
+BROW_OFFSET = 0.35  # eyebrows lie about this far above the eyes, in eye-to-mouth distances
+
+
+@dataclass
+class ScalpLabel:
+    filename: str
+    split: str
+    view: str
+    grade: str
+    mask: np.ndarray  # uint8, 0 bg / 1 skin / 2 hair / 255 unlabelled
+    box: tuple[int, int, int, int] | None  # x1 y1 x2 y2 in pixels, or None when no usable region
+    face_found: bool
+    dropped: str = ""  # reason, when a person or a rule dropped this label
+
+
+def read_corrections(path: Path = CORRECTIONS) -> dict[str, dict]:
+    """filename -> {"drop_mask": bool, "drop_box": bool, "note": str} from the hand-made corrections file."""
+    out: dict[str, dict] = {}
+    if not path.exists():
+        return out
+    with open(path, newline="") as f:
+        for r in csv.DictReader(row for row in f if not row.startswith("#")):
+            out[r["filename"].strip()] = {
+                "drop_mask": r["action"].strip() in ("drop", "drop_mask"),
+                "drop_box": r["action"].strip() in ("drop", "drop_box"),
+                "note": r.get("note", "").strip(),
+            }
+    return out
+
+
+class FaceFinder:
+    """YuNet (OpenCV) faces with landmarks; used only to label training data."""
+
+    def __init__(self, model_path: Path, score: float = 0.7):
+        self.det = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score, 0.3, 50)
+
+    def faces(self, bgr: np.ndarray) -> np.ndarray:
+        h, w = bgr.shape[:2]
+        self.det.setInputSize((w, h))
+        _, faces = self.det.detect(bgr)
+        return np.zeros((0, 15), np.float32) if faces is None else faces
+
+
+def below_brows(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:
+    """Boolean mask of the pixels below the eyebrow line of one YuNet face,
+    in the face's own orientation (photos arrive rotated)."""
+    lm = face[4:14].reshape(5, 2)  # right eye, left eye, nose, right mouth, left mouth
+    eyes, mouth = lm[:2].mean(0), lm[3:5].mean(0)
+    up = eyes - mouth
+    d = float(np.linalg.norm(up))
+    if d < 1:
+        return np.zeros(shape, bool)
+    up /= d
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    proj = (xx - eyes[0]) * up[0] + (yy - eyes[1]) * up[1]
+    return proj < BROW_OFFSET * d
+
+
+def head_box(mask: np.ndarray, cut: np.ndarray | None) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
+    """Box around the largest hair + skin region (after removing ``cut``)."""
+    head = (mask == HAIR) | (mask == SKIN)
+    if cut is not None:
+        head &= ~cut
+    head = head.astype(np.uint8)
+    k = max(3, int(0.02 * max(mask.shape)) | 1)
+    head = cv2.morphologyEx(head, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    head = cv2.morphologyEx(head, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+    n, cc, stats, _ = cv2.connectedComponentsWithStats(head, connectivity=8)
+    if n <= 1:
+        return None, head.astype(bool)
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if stats[i, cv2.CC_STAT_AREA] < MIN_HEAD_FRACTION * mask.size:
+        return None, cc == i
+    x, y, w, h = stats[i, :4]
+    return (int(x), int(y), int(x + w), int(y + h)), cc == i
+
+
+def pseudo_mask(probs: np.ndarray) -> np.ndarray:
+    """Argmax of U-Net probabilities, unsure pixels unlabelled."""
+    lab = probs.argmax(0).astype(np.uint8)
+    lab[probs.max(0) < CONFIDENT] = IGNORE
+    return lab
+
+
+def make_label(row: dict, rgb: np.ndarray, probs: np.ndarray, faces: np.ndarray, corrections: dict) -> ScalpLabel:
+    mask = pseudo_mask(probs)
+    cut = None
+    for f in faces:
+        c = below_brows(mask.shape, f)
+        cut = c if cut is None else (cut | c)
+    box, _ = head_box(np.where(mask == IGNORE, probs.argmax(0), mask).astype(np.uint8), cut)
+    lab = ScalpLabel(row["filename"], row["split"], row["view"], row["grade3"], mask, box, len(faces) > 0)
+    fix = corrections.get(row["filename"])
+    if fix:
+        if fix["drop_mask"]:
+            lab.dropped = "hand: " + (fix["note"] or "mask wrong")
+        if fix["drop_box"]:
+            lab.box = None
+    if lab.box is None and not lab.dropped:
+        lab.dropped = "no head region found"
+    return lab
+
+
+# ---------------------------------------------------------------- drawing
+
+COLOURS = {SKIN: (255, 64, 160), HAIR: (40, 220, 80), IGNORE: (128, 128, 128)}  # RGB
+
+
+def draw_label(rgb: np.ndarray, mask: np.ndarray | None, box, text: str, tile: int = 200) -> np.ndarray:
+    out = rgb.astype(np.float32).copy()
+    if mask is not None:
+        for cls, col in COLOURS.items():
+            sel = mask == cls
+            out[sel] = 0.55 * out[sel] + 0.45 * np.array(col, np.float32)
+    out = out.astype(np.uint8)
+    if box is not None:
+        cv2.rectangle(out, box[:2], box[2:], (255, 230, 0), max(2, rgb.shape[0] // 160))
+    out = cv2.resize(out, (tile, tile), interpolation=cv2.INTER_AREA)
+    cv2.rectangle(out, (0, 0), (tile, 16), (0, 0, 0), -1)
+    cv2.putText(out, text[:34], (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def contact_sheet(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
+    """Tiles (same size, RGB) in a grid; returns BGR ready for cv2.imwrite."""
+    th, tw = tiles[0].shape[:2]
+    rows = (len(tiles) + cols - 1) // cols
+    sheet = np.full((rows * th, cols * tw, 3), 32, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = t
+    return cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
+
+
+def write_contact_sheets(labels: list[ScalpLabel], images: dict[str, np.ndarray], out_dir: Path, n: int = 48, seed: int = 0, per_sheet: int = 48) -> list[Path]:
+    """At least ``n`` random labelled photos, ``per_sheet`` to a PNG, file name on each tile."""
+    rng = random.Random(seed)
+    pick = rng.sample(labels, min(n, len(labels)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s in range(0, len(pick), per_sheet):
+        tiles = []
+        for lab in pick[s : s + per_sheet]:
+            stem = lab.filename.split("_jpg")[0]
+            tag = f"{stem} {lab.grade}" + (" X" if lab.dropped else "")
+            tiles.append(draw_label(images[lab.filename], lab.mask, lab.box, tag))
+        p = out_dir / f"scalp_labels_{s // per_sheet:02d}.png"
+        cv2.imwrite(str(p), contact_sheet(tiles))
+        paths.append(p)
+    return paths
+
+
+def save_mask(path: Path, mask: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), mask)
+
+
+def yolo_line(box: tuple[int, int, int, int], cls: int, w: int, h: int) -> str:
+    x1, y1, x2, y2 = box
+    return f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"

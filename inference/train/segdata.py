@@ -1,0 +1,114 @@
+"""Segmentation samples for the hair / skin U-Net, read from ../shared at training time.
+
+Labels use one convention everywhere: 0 background, 1 skin, 2 hair,
+``NOT_HAIR`` (Figaro's "anything but hair": background or skin, undecided) and
+``IGNORE`` (no label).
+"""
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+BACKGROUND, SKIN, HAIR = 0, 1, 2
+NOT_HAIR = 3
+IGNORE = 255
+SEG_CLASSES = ("background", "skin", "hair")
+
+
+@dataclass(frozen=True)
+class SegSample:
+    image: Path
+    mask: Path | None
+    source: str  # lfw | figaro | scalp
+    mask_array: np.ndarray | None = None  # in-memory label (pseudo-labels)
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 image and its label map in the convention above."""
+        rgb = cv2.cvtColor(cv2.imread(str(self.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        if self.mask_array is not None:
+            lab = self.mask_array
+        elif self.source == "lfw":
+            lab = np.array(Image.open(self.mask))  # palette indices 0 bg, 1 skin, 2 hair
+        elif self.source == "figaro":
+            m = np.array(Image.open(self.mask).convert("L"))
+            lab = np.where(m > 127, HAIR, NOT_HAIR).astype(np.uint8)
+        else:
+            lab = np.array(Image.open(self.mask))
+        if lab.shape[:2] != rgb.shape[:2]:
+            lab = cv2.resize(lab, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return rgb, lab.astype(np.uint8)
+
+
+def lfw_samples(root: Path, split: str) -> list[SegSample]:
+    """LFW Part Labels, official split (``train``, ``validation`` or ``test``)."""
+    out = []
+    for line in (root / f"parts_{split}.txt").read_text().split("\n"):
+        if not line.strip():
+            continue
+        name, num = line.split()
+        stem = f"{name}_{int(num):04d}"
+        out.append(SegSample(root / "images" / f"{stem}.jpg", root / "masks" / f"{stem}.png", "lfw"))
+    return out
+
+
+def figaro_samples(root: Path, split: str) -> list[SegSample]:
+    """Figaro1k, ``training`` or ``testing``."""
+    d = root / split
+    return [
+        SegSample(p, d / "masks" / (p.stem + ".png"), "figaro")
+        for p in sorted((d / "images").glob("*.jpg"))
+        if (d / "masks" / (p.stem + ".png")).exists()
+    ]
+
+
+def read_scalp_index(root: Path) -> list[dict]:
+    """Rows of scalp_uze's labels.csv, with the view parsed from the file name."""
+    rows = []
+    with open(root / "labels.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            r = dict(r)
+            r["view"] = view_of(r["filename"])
+            r["path"] = str(root / r["split"] / r["filename"])
+            rows.append(r)
+    return rows
+
+
+VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
+
+
+def view_of(filename: str) -> str:
+    for v in VIEWS:
+        if f"-{v}_" in filename or f"-{v}." in filename:
+            return v
+    return "unknown"
+
+
+def augment(rgb: np.ndarray, lab: np.ndarray, size: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """Random scale/crop, any rotation (crown photos come in every orientation),
+    flip, and colour jitter; returns ``size`` x ``size`` arrays."""
+    h, w = lab.shape
+    angle = rng.uniform(-180, 180) if rng.random() < 0.6 else rng.uniform(-15, 15)
+    scale = rng.uniform(0.7, 1.3) * size / max(h, w)
+    cx, cy = w / 2 + rng.uniform(-0.15, 0.15) * w, h / 2 + rng.uniform(-0.15, 0.15) * h
+    m = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    m[0, 2] += size / 2 - cx
+    m[1, 2] += size / 2 - cy
+    img = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    # outside the source image the label is unknown
+    lab = cv2.warpAffine(lab, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
+    if rng.random() < 0.5:
+        img, lab = img[:, ::-1], lab[:, ::-1]
+    img = img.astype(np.float32)
+    img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
+    gray = img.mean(axis=2, keepdims=True)
+    img = gray + (img - gray) * rng.uniform(0.7, 1.3)  # saturation
+    img = img * np.array([rng.uniform(0.9, 1.1) for _ in range(3)], dtype=np.float32)  # white balance
+    if rng.random() < 0.2:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+    return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)

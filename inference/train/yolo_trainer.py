@@ -1,0 +1,100 @@
+"""Fine-tune an Ultralytics YOLO detector on a folder in YOLO format."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach the network (no hub, no fonts, no AMP-check weights)
+
+
+@dataclass
+class YoloTrainConfig:
+    imgsz: int = 320
+    epochs: int = 40
+    batch: int = 16
+    device: str = "cpu"
+    seed: int = 0
+    workers: int = 2
+    patience: int = 100
+    lr0: float = 0.01
+    cos_lr: bool = True
+    close_mosaic: int = 5
+    mosaic: float = 1.0
+    degrees: float = 0.0
+    fliplr: float = 0.5
+    flipud: float = 0.0
+    cache: bool | str = "ram"
+
+
+def write_data_yaml(root: Path, names: tuple[str, ...], train: str = "images/train", val: str = "images/val") -> Path:
+    p = root / "data.yaml"
+    lines = [f"path: {root.resolve()}", f"train: {train}", f"val: {val}", "names:"]
+    lines += [f"  {i}: {n}" for i, n in enumerate(names)]
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig, name: str = "run") -> Path:
+    """Train from ``start`` and return the path of the best checkpoint (copied to ``out_dir/best.pt``)."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(start))
+    model.train(
+        data=str(data_yaml),
+        imgsz=tc.imgsz,
+        epochs=tc.epochs,
+        batch=tc.batch,
+        device=tc.device,
+        seed=tc.seed,
+        deterministic=True,
+        workers=tc.workers,
+        patience=tc.patience,
+        lr0=tc.lr0,
+        cos_lr=tc.cos_lr,
+        close_mosaic=tc.close_mosaic,
+        mosaic=tc.mosaic,
+        degrees=tc.degrees,
+        fliplr=tc.fliplr,
+        flipud=tc.flipud,
+        cache=tc.cache,
+        project=str(out_dir.resolve()),
+        name=name,
+        exist_ok=True,
+        plots=False,
+        amp=tc.device != "cpu",
+        verbose=False,
+    )
+    best = out_dir / name / "weights" / "best.pt"
+    if not best.exists():
+        best = out_dir / name / "weights" / "last.pt"
+    shutil.copy(best, out_dir / "best.pt")
+    return out_dir / "best.pt"
+
+
+def slim_checkpoint(src: Path, dst: Path, meta: dict | None = None) -> Path:
+    """Keep only the fp16 model and what loading needs (drops optimizer, EMA, results)."""
+    import torch
+
+    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt["model"]
+    keep = {
+        "model": model.half(),
+        "train_args": ckpt.get("train_args", {}),
+        "date": ckpt.get("date"),
+        "version": ckpt.get("version"),
+        "project_meta": meta or {},
+    }
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(keep, dst)
+    return dst
+
+
+def export_onnx(weights: Path, imgsz: int, dst: Path) -> Path:
+    """ONNX export with a dynamic batch axis (for batched inference)."""
+    from ultralytics import YOLO
+
+    out = YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, half=False, opset=17, verbose=False)
+    shutil.move(out, dst)
+    return dst
