@@ -99,6 +99,9 @@ def load_unet(path: Path, device: str = "cpu") -> SegmenterBundle:
 
 
 def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False) -> None:
+    """ONNX with a dynamic batch axis; ``half`` stores the weights in fp16."""
+    from .onnx_utils import store_weights_fp16
+
     net = net.eval().cpu()
     dummy = torch.zeros(1, 3, cfg.image_size, cfg.image_size)
     torch.onnx.export(
@@ -106,35 +109,7 @@ def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = 
         dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
     )
     if half:
-        import onnx
-        from onnx import numpy_helper
-
-        model = onnx.load(str(path))
-        # Store the weights in fp16 and cast them back to fp32 at load (weights-only
-        # compression: halves the file, keeps fp32 arithmetic on every runtime).
-        _weights_to_fp16(model)
-        onnx.save(model, str(path))
-        del numpy_helper
-
-
-def _weights_to_fp16(model) -> None:
-    import onnx
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    new_inits, casts = [], []
-    for init in list(graph.initializer):
-        arr = numpy_helper.to_array(init)
-        if arr.dtype != np.float32 or arr.size < 16:
-            new_inits.append(init)
-            continue
-        h = numpy_helper.from_array(arr.astype(np.float16), init.name + "__fp16")
-        new_inits.append(h)
-        casts.append(helper.make_node("Cast", [h.name], [init.name], to=onnx.TensorProto.FLOAT))
-    del graph.initializer[:]
-    graph.initializer.extend(new_inits)
-    for i, node in enumerate(casts):
-        graph.node.insert(i, node)
+        store_weights_fp16(path)
 
 
 def load_json(path: Path) -> dict:

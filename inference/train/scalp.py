@@ -49,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sheets", type=int, default=48, help="photos per contact sheet set")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse-round1", action="store_true",
+                   help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
 
 
 def group_of(filename: str) -> str:
@@ -217,9 +219,16 @@ def run(args: argparse.Namespace) -> dict:
     enc = torch.load(shared / "pretrained/mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True)
 
     with log.timed("unet_round1"):
-        tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed)
-        net1 = train_unet(cfg, [(lfw, 0.6), (fig, 0.4)], tc, encoder_state=enc)
-        save_unet(build / "unet_round1.pt", cfg, net1, half=False)
+        r1 = build / "unet_round1.pt"
+        if args.reuse_round1 and r1.exists():
+            from inference.models.unet import load_unet
+
+            net1 = load_unet(r1, device).net
+            log.set("unet_round1_reused", str(r1))
+        else:
+            tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed)
+            net1 = train_unet(cfg, [(lfw, 0.6), (fig, 0.4)], tc, encoder_state=enc)
+            save_unet(r1, cfg, net1, half=False)
         log.set("unet_round1", seg_metrics(net1, cfg.image_size, shared, args.limit, device))
         print("  round 1:", json.dumps(log.data["unet_round1"]))
 

@@ -64,11 +64,39 @@ class FaceFinder:
     def __init__(self, model_path: Path, score: float = 0.7):
         self.det = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score, 0.3, 50)
 
-    def faces(self, bgr: np.ndarray) -> np.ndarray:
+    def _detect(self, bgr: np.ndarray) -> np.ndarray:
         h, w = bgr.shape[:2]
         self.det.setInputSize((w, h))
         _, faces = self.det.detect(bgr)
         return np.zeros((0, 15), np.float32) if faces is None else faces
+
+    def faces(self, bgr: np.ndarray) -> np.ndarray:
+        """Faces in any of the four right-angle orientations (many photos arrive
+        rotated), mapped back to the photo's own coordinates; the orientation with
+        the best face wins."""
+        h, w = bgr.shape[:2]
+        best, best_score = np.zeros((0, 15), np.float32), 0.0
+        for k in range(4):
+            f = self._detect(np.ascontiguousarray(np.rot90(bgr, k)))
+            if len(f) and f[:, 14].max() > best_score:
+                best, best_score = _unrotate(f.copy(), k, w, h), float(f[:, 14].max())
+        return best
+
+
+def _unrotate(faces: np.ndarray, k: int, w: int, h: int) -> np.ndarray:
+    """Map YuNet boxes and landmarks found in ``np.rot90(img, k)`` back to ``img``."""
+    pts = np.concatenate([faces[:, 0:2], faces[:, 0:2] + faces[:, 2:4], faces[:, 4:14]], 1).reshape(len(faces), -1, 2)
+    for i in range(k):  # undo one counter-clockwise quarter turn at a time
+        # a point (x, y) of rot90(a) comes from (W - 1 - y, x) of a, W the width of a;
+        # here a is the photo turned k - 1 - i times
+        cur_w = w if (k - 1 - i) % 2 == 0 else h
+        x, y = pts[..., 0].copy(), pts[..., 1].copy()
+        pts[..., 0], pts[..., 1] = cur_w - 1 - y, x
+    x1y1, x2y2 = np.minimum(pts[:, 0], pts[:, 1]), np.maximum(pts[:, 0], pts[:, 1])
+    out = faces.copy()
+    out[:, 0:2], out[:, 2:4] = x1y1, x2y2 - x1y1
+    out[:, 4:14] = pts[:, 2:].reshape(len(faces), -1)
+    return out
 
 
 def below_brows(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:

@@ -6,7 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("YOLO_OFFLINE", "1")  # never reach the network (no hub, no fonts, no AMP-check weights)
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from inference.models.onnx_utils import store_weights_fp16  # noqa: E402  # never reach the network (no hub, no fonts, no AMP-check weights)
 
 
 @dataclass
@@ -97,4 +99,5 @@ def export_onnx(weights: Path, imgsz: int, dst: Path) -> Path:
 
     out = YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, half=False, opset=17, verbose=False)
     shutil.move(out, dst)
+    store_weights_fp16(dst)
     return dst

@@ -1,0 +1,280 @@
+"""The local Bot API server: app factory, route table and HTTP handlers.
+
+::
+
+    app = create_app(Settings(tokens=("123:ABC",)))
+    web.run_app(app, host="127.0.0.1", port=8081)
+
+    # or, in tests / scripts:
+    async with serve(settings) as server:
+        bot = telegram.Bot(token, base_url=server.base_url, base_file_url=server.base_file_url)
+
+Routes:
+
+* ``POST|GET /bot{token}/{method}``: the Bot API (method names case-insensitive);
+* ``GET /file/bot{token}/{file_path}``: file downloads (paths from getFile);
+* ``/_control/...``: the control API for tests, see :mod:`bot.localapi.control`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from . import control, errors
+from .errors import ApiError
+from .keys import SETTINGS_KEY, WEBHOOKS_KEY, WORLD_KEY
+from .methods import METHOD_NAMES, METHODS, Call, Reply
+from .params import Params, json_response, read_params
+from .state import DEFAULT_MIME_TYPES, MAX_UPLOAD_SIZE, Settings, World
+from .webhooks import WebhookDispatcher
+
+CONTROL_PREFIX = "/_control/"
+CONTROL_SECRET_HEADER = "X-Control-Secret"
+REQUEST_OVERHEAD = 1024 * 1024
+"""Room for the non-file fields of a maximal upload."""
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds the runner waits for handlers on shutdown (long polls are woken first)."""
+
+log = logging.getLogger(__name__)
+
+
+def api_error_response(error: ApiError) -> web.Response:
+    """A Bot API error body with its HTTP status."""
+    return json_response(error.to_json(), status=error.status)
+
+
+# --- Bot API ---------------------------------------------------------------------------
+async def handle_bot_api(request: web.Request) -> web.Response:
+    """Authenticate the token, find the method, apply faults, run it."""
+    world = request.app[WORLD_KEY]
+    token = request.match_info["token"]
+    bot = world.bots.get(token)
+    if bot is None:
+        return api_error_response(ApiError(HTTPStatus.UNAUTHORIZED, errors.UNAUTHORIZED))
+    name = METHOD_NAMES.get(request.match_info["method"].lower())
+    if name is None:
+        return api_error_response(ApiError(HTTPStatus.NOT_FOUND, errors.NOT_FOUND))
+    params: Params | None = None
+    try:
+        params = await read_params(request)
+        await _apply_fault(world, token, name)
+        result = await METHODS[name](Call(world, bot, params, request.app.get(WEBHOOKS_KEY)))
+    except ApiError as exc:
+        await _log_call(world, bot.user.id, name, params, exc.status, exc.description)
+        return api_error_response(exc)
+    except Exception:  # a bug in the local server: answer like Telegram's 500, keep the trace
+        log.exception("local Bot API method %s failed", name)
+        error = ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, errors.INTERNAL_SERVER_ERROR)
+        await _log_call(world, bot.user.id, name, params, error.status, error.description)
+        return api_error_response(error)
+    reply = result if isinstance(result, Reply) else Reply(result)
+    await _log_call(world, bot.user.id, name, params, HTTPStatus.OK, reply.description)
+    body: dict[str, Any] = {"ok": True, "result": reply.result}
+    if reply.description:
+        body["description"] = reply.description
+    return json_response(body)
+
+
+async def _apply_fault(world: World, token: str, method: str) -> None:
+    async with world.mutate():
+        fault = world.take_fault(token, method.lower())
+    if fault is None:
+        return
+    if fault.delay:
+        await world.wait_until(lambda: False, fault.delay)
+    error = fault.error()
+    if error is not None:
+        raise error
+
+
+async def _log_call(
+    world: World,
+    bot_id: int,
+    method: str,
+    params: Params | None,
+    status: int,
+    description: str | None,
+) -> None:
+    async with world.mutate():
+        world.log_call(
+            {
+                "method": method,
+                "bot_id": bot_id,
+                "params": params.loggable() if params else {},
+                "status": int(status),
+                "description": description,
+                "time": time.time(),
+            }
+        )
+
+
+async def handle_file_download(request: web.Request) -> web.StreamResponse:
+    """``GET /file/bot{token}/{file_path}``: the stored bytes."""
+    world = request.app[WORLD_KEY]
+    if request.match_info["token"] not in world.bots:
+        return api_error_response(ApiError(HTTPStatus.UNAUTHORIZED, errors.UNAUTHORIZED))
+    stored = world.files_by_path.get(request.match_info["file_path"])
+    if stored is None or stored.data is None:
+        return api_error_response(ApiError(HTTPStatus.NOT_FOUND, errors.NOT_FOUND))
+    mime = stored.mime_type or DEFAULT_MIME_TYPES.get(stored.kind, "application/octet-stream")
+    return web.Response(body=stored.data, content_type=mime)
+
+
+# --- middleware and application ------------------------------------------------------------------
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def control_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Check the control secret and turn control errors into JSON answers."""
+    if not request.path.startswith(CONTROL_PREFIX):
+        return await handler(request)
+    secret = request.app[SETTINGS_KEY].control_secret
+    given = request.headers.get(CONTROL_SECRET_HEADER, "")
+    if secret and not hmac.compare_digest(given.encode(), secret.encode()):
+        refusal = control.ControlError(HTTPStatus.FORBIDDEN, "wrong or missing control secret")
+        return refusal.response()
+    try:
+        return await handler(request)
+    except control.ControlError as exc:
+        return exc.response()
+    except ApiError as exc:
+        return control.ControlError(HTTPStatus.BAD_REQUEST, exc.description).response()
+
+
+def setup_routes(app: web.Application) -> None:
+    """Every route of the server, in one table."""
+    c = CONTROL_PREFIX
+    app.add_routes(
+        [
+            web.route("*", "/bot{token}/{method}", handle_bot_api),
+            web.get("/file/bot{token}/{file_path:.+}", handle_file_download),
+            web.get(c + "bots", control.get_bots),
+            web.post(c + "reset", control.reset),
+            web.post(c + "users", control.create_user),
+            web.post(c + "users/{user_id:-?\\d+}/block", control.block_user),
+            web.post(c + "updates/text", control.inject_text),
+            web.post(c + "updates/command", control.inject_command),
+            web.post(c + "updates/photo", control.inject_photo),
+            web.post(c + "updates/document", control.inject_document),
+            web.post(c + "updates/video", control.inject_video),
+            web.post(c + "updates/voice", control.inject_voice),
+            web.post(c + "updates/audio", control.inject_audio),
+            web.post(c + "updates/sticker", control.inject_sticker),
+            web.post(c + "updates/animation", control.inject_animation),
+            web.post(c + "updates/edit", control.inject_edit),
+            web.post(c + "updates/callback", control.inject_callback),
+            web.post(c + "updates/duplicate", control.inject_duplicate),
+            web.get(c + "updates", control.list_pending_updates),
+            web.get(c + "chats/{chat_id:-?\\d+}/messages", control.list_messages),
+            web.get(c + "chats/{chat_id:-?\\d+}/actions", control.list_actions),
+            web.get(c + "commands", control.list_commands),
+            web.get(c + "callback_answers", control.list_callback_answers),
+            web.get(c + "calls", control.list_calls),
+            web.get(c + "files/{file_id}", control.download_file),
+            web.get(c + "faults", control.list_faults),
+            web.post(c + "faults", control.add_fault),
+            web.delete(c + "faults", control.clear_faults),
+        ]
+    )
+
+
+async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the HTTP client session and the webhook delivery tasks."""
+    async with aiohttp.ClientSession() as session:
+        dispatcher = WebhookDispatcher(app[WORLD_KEY], session)
+        app[WEBHOOKS_KEY] = dispatcher
+        yield
+        await dispatcher.close()
+
+
+async def release_waiters(app: web.Application) -> None:
+    """on_shutdown: end long polls and control waits so shutdown is immediate."""
+    await app[WORLD_KEY].close()
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """The aiohttp application of a local Bot API server."""
+    settings = settings or Settings()
+    if not settings.tokens:
+        raise ValueError("Settings.tokens must name at least one bot token")
+    app = web.Application(
+        client_max_size=MAX_UPLOAD_SIZE + REQUEST_OVERHEAD, middlewares=[control_guard]
+    )
+    app[SETTINGS_KEY] = settings
+    app[WORLD_KEY] = World(settings)
+    app.cleanup_ctx.append(webhook_delivery)
+    app.on_shutdown.append(release_waiters)
+    setup_routes(app)
+    return app
+
+
+# --- running it ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunningServer:
+    """A started server and the URLs to give python-telegram-bot."""
+
+    app: web.Application
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """For ``Bot(base_url=...)`` / ``ApplicationBuilder().base_url(...)``."""
+        return f"{self.url}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """For ``Bot(base_file_url=...)``."""
+        return f"{self.url}/file/bot"
+
+    @property
+    def control_url(self) -> str:
+        """Root of the control API."""
+        return f"{self.url}{CONTROL_PREFIX}"
+
+    @property
+    def world(self) -> World:
+        """The server's state (tests may inspect it directly)."""
+        return self.app[WORLD_KEY]
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    settings: Settings | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    access_log: bool = False,
+) -> AsyncIterator[RunningServer]:
+    """Run the server on ``host:port`` (0: a free port) for the duration of the block."""
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=logging.getLogger("aiohttp.access") if access_log else None,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        yield RunningServer(app, host, bound_port)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,204 @@
+"""Decode: uploaded bytes -> an upright RGB uint8 array, or a named DecodeError.
+
+Accepted: JPEG, PNG and WebP (the first frame of an animated one). Every mode
+becomes RGB: CMYK (through its ICC profile when it has one), grayscale, palette,
+16-bit grayscale, and transparency composited on white. The EXIF orientation is
+applied, so the array is the photo as the user saw it.
+
+The limits are checked in the order that costs least: the byte count before
+opening, the pixel count from the header before any pixel is decoded (a
+decompression bomb never gets its pixels allocated), truncation when the pixels
+are loaded (an incomplete file is refused, never padded with grey).
+
+Large photos are reduced so their long side is at most ``MAX_WORKING_SIDE``
+(JPEGs are decoded at a reduced DCT scale first, which is fast): the models
+look at 640 px or less, and the annotated image is at most 1280 px.
+
+Example:
+    >>> import io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO(); Image.new("L", (40, 30), 128).save(buf, "PNG")
+    >>> d = decode(buf.getvalue())
+    >>> d.rgb.shape, d.rgb.dtype.name, d.format
+    ((30, 40, 3), 'uint8', 'PNG')
+    >>> try:
+    ...     decode(b"")
+    ... except DecodeError as e:
+    ...     e.code
+    'empty'
+"""
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 20 * 1024 * 1024  # an uploaded file; Telegram's own photo limit is 10 MB
+MAX_PIXELS = 50_000_000  # width x height from the header (a 50 MP phone camera passes)
+MAX_WORKING_SIDE = 2048  # long side of the analysed image
+FORMATS = ("JPEG", "PNG", "WEBP")
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited on this
+
+# code -> what went wrong (the service maps each code to an HTTP status)
+ERRORS = {
+    "empty": "the upload is empty",
+    "too_large": f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB",
+    "not_an_image": "the file is not an image",
+    "unsupported_format": "only JPEG, PNG and WebP images are accepted",
+    "too_many_pixels": f"the image has more than {MAX_PIXELS:,} pixels",
+    "truncated": "the image file is incomplete",
+}
+
+
+class DecodeError(ValueError):
+    """Bad input, with a stable ``code`` (a key of ``ERRORS``)."""
+
+    def __init__(self, code: str, message: str | None = None):
+        assert code in ERRORS, code
+        self.code = code
+        self.message = message or ERRORS[code]
+        super().__init__(f"{code}: {self.message}")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: np.ndarray  # H x W x 3 uint8, upright, at most MAX_WORKING_SIDE on the long side
+    format: str  # JPEG / PNG / WEBP
+    original_size: tuple[int, int]  # (width, height) after the EXIF rotation, before reduction
+
+    @property
+    def scale(self) -> float:
+        """Analysed pixels per original pixel (1.0 when not reduced)."""
+        return self.rgb.shape[1] / self.original_size[0]
+
+
+def sniff(data: bytes) -> str | None:
+    """The accepted format whose file signature ``data`` starts with, if any."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=None)
+    except Image.DecompressionBombError as e:
+        raise DecodeError("too_many_pixels") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        if sniff(data):  # the signature of an accepted format, but Pillow cannot read the header
+            raise DecodeError("truncated", f"the {sniff(data)} file is incomplete or corrupt") from e
+        raise DecodeError("not_an_image") from e
+    if im.format not in FORMATS:
+        raise DecodeError("unsupported_format", f"{im.format} images are not accepted; send JPEG, PNG or WebP")
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise DecodeError("not_an_image")
+    if w * h > MAX_PIXELS:
+        raise DecodeError("too_many_pixels", f"{w} x {h} is more than {MAX_PIXELS:,} pixels")
+    return im
+
+
+def _load(im: Image.Image, max_side: int | None) -> Image.Image:
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone switched Pillow's global on: refuse to pad silently
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
+    if im.format == "JPEG" and max_side and max(im.size) > 2 * max_side:
+        r = max_side / max(im.size)
+        im.draft("RGB", (math.ceil(im.width * r), math.ceil(im.height * r)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+    except Image.DecompressionBombError as e:
+        raise DecodeError("too_many_pixels") from e
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+        raise DecodeError("truncated", f"the image file is incomplete or corrupt ({e})") from e
+    return im
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block: keep the stored orientation
+        return im
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:
+            pass
+    return im.convert("RGB")
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB; transparency composited on ``BACKGROUND``."""
+    if im.mode == "RGB":
+        return im
+    if im.mode == "CMYK":
+        return _cmyk_to_rgb(im)
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info) or (
+        im.mode in ("L", "RGB") and "transparency" in im.info
+    ):
+        rgba = im.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _reduce(im: Image.Image, max_side: int | None) -> Image.Image:
+    if not max_side or max(im.size) <= max_side:
+        return im
+    r = max_side / max(im.size)
+    size = (max(1, round(im.width * r)), max(1, round(im.height * r)))
+    return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def decode(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int | None = MAX_WORKING_SIDE,
+) -> DecodedImage:
+    """Bytes of a JPEG / PNG / WebP file -> ``DecodedImage``; raises ``DecodeError``."""
+    if not data:
+        raise DecodeError("empty")
+    if len(data) > max_bytes:
+        raise DecodeError("too_large", f"{len(data):,} bytes is more than {max_bytes:,}")
+    im = _open(bytes(data))
+    if im.width * im.height > max_pixels:
+        raise DecodeError("too_many_pixels", f"{im.width} x {im.height} is more than {max_pixels:,} pixels")
+    fmt = im.format
+    stored = im.size
+    im = _load(im, max_side)
+    # draft() may have reduced the JPEG: the original size is the header's, rotated like the photo
+    up = _upright(im)
+    rotated = up.size != im.size and up.size == (im.height, im.width)
+    original = (stored[1], stored[0]) if rotated else stored
+    rgb = _reduce(to_rgb(up), max_side)
+    arr = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise DecodeError("not_an_image")
+    return DecodedImage(arr, fmt, original)
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Just the array (``decode(data).rgb``)."""
+    return decode(data).rgb

@@ -1,0 +1,246 @@
+"""Draw: the annotated photo the bot sends back, and its JPEG for Telegram.
+
+The photo, a translucent overlay of the mask classes, the detected boxes with
+their label and score, and a legend panel underneath with the grade and the key
+measurement in Korean. The Korean text is set in Noto Sans KR, shipped by the
+pip package ``pylopdf-fonts-ko`` (SIL OFL 1.1) and read from the package's own
+files: no system font, no download at run time.
+
+``annotate`` is pure (array in, array out); ``encode_jpeg`` makes the bytes,
+within Telegram's photo limits (``TELEGRAM_*``) and at most ``CHAT_MAX_SIDE`` px
+on the long side.
+
+Example:
+    >>> import numpy as np
+    >>> from inference.pipeline.types import GradeResult
+    >>> a = Annotation("scalp", grade=GradeResult("MIDDLE", 0.71, "MIDDLE"), headline="두피 노출 비율 34%")
+    >>> out = annotate(np.full((480, 640, 3), 128, np.uint8), a)
+    >>> out.dtype.name, max(out.shape[:2]) <= CHAT_MAX_SIDE
+    ('uint8', True)
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .types import Detection, GradeResult
+
+# Telegram Bot API, sendPhoto: at most 10 MB, width + height at most 10000, ratio at most 20
+TELEGRAM_MAX_PHOTO_BYTES = 10 * 1000 * 1000
+TELEGRAM_MAX_SIDE_SUM = 10_000
+TELEGRAM_MAX_RATIO = 20.0
+CHAT_MAX_SIDE = 1280  # long side of the annotated image (what a chat shows)
+MIN_PHOTO_SIDE = 720  # smaller photos are enlarged so the legend stays legible
+MIN_CANVAS_WIDTH = 480  # narrow photos get side margins so the legend fits
+JPEG_QUALITY = 85
+MASK_ALPHA = 0.45
+
+FONT_PACKAGE = "pylopdf_fonts_ko"  # pip: pylopdf-fonts-ko (Noto Sans KR, SIL OFL 1.1)
+FONT_FILE = "NotoSansKR-Regular.otf"
+
+GRADE_KO = {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
+BOX_KO = {**GRADE_KO, "acne": "병변", "lesion": "병변", "image": "사진 전체"}
+
+# domain -> mask class -> (Korean label, RGB); classes not listed are not painted
+PALETTES: dict[str, dict[str, tuple[str, tuple[int, int, int]]]] = {
+    "scalp": {"skin": ("두피 노출", (236, 64, 200)), "hair": ("모발", (40, 200, 90))},
+    "face": {"lesion": ("병변", (230, 40, 40)), "skin": ("피부", (250, 190, 120))},
+}
+BOX_COLOR = (255, 210, 0)
+PANEL_BG = (28, 28, 32)
+PANEL_FG = (245, 245, 245)
+PANEL_DIM = (190, 190, 200)
+MARGIN_BG = (28, 28, 32)
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What to draw on one photo (coordinates in the photo's pixels)."""
+
+    domain: str
+    detections: Sequence[Detection] = ()
+    labels: np.ndarray | None = None  # H x W class indices, 0 = nothing
+    classes: tuple[str, ...] = ()  # class name of each label index
+    grade: GradeResult | None = None
+    headline: str | None = None  # the key measurement, in Korean
+    extra: tuple[str, ...] = field(default_factory=tuple)  # further legend lines
+
+
+@functools.lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """Noto Sans KR at ``size`` px, from the font package's files."""
+    res = importlib.resources.files(FONT_PACKAGE) / FONT_FILE
+    with importlib.resources.as_file(res) as path:
+        data = path.read_bytes()
+    return ImageFont.truetype(io.BytesIO(data), size)
+
+
+def scalp_headline(exposed_scalp_ratio: float) -> str:
+    return f"두피 노출 비율 {exposed_scalp_ratio * 100:.0f}%"
+
+
+def grade_line(g: GradeResult | None) -> str | None:
+    if g is None:
+        return None
+    if g.grade == "UNCERTAIN":
+        return f"판정: {GRADE_KO['UNCERTAIN']}"
+    return f"판정: {GRADE_KO.get(g.grade, g.grade)} · 신뢰도 {g.confidence * 100:.0f}%"
+
+
+def _overlay(photo: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], palette: dict) -> np.ndarray:
+    h, w = photo.shape[:2]
+    if labels.shape != (h, w):
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    out = photo.astype(np.float32)
+    for idx, name in enumerate(classes):
+        if name not in palette:
+            continue
+        m = labels == idx
+        if m.any():
+            out[m] = out[m] * (1 - MASK_ALPHA) + np.array(palette[name][1], np.float32) * MASK_ALPHA
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _layout_photo_size(w: int, h: int, panel_h) -> tuple[int, int]:
+    """Display size of the photo so that photo + panel fit ``CHAT_MAX_SIDE``."""
+    s = min(1.0, CHAT_MAX_SIDE / max(w, h))
+    if max(w, h) * s < MIN_PHOTO_SIDE:
+        s = MIN_PHOTO_SIDE / max(w, h)
+    for _ in range(4):
+        pw, ph = max(1, round(w * s)), max(1, round(h * s))
+        cw = min(CHAT_MAX_SIDE, max(pw, MIN_CANVAS_WIDTH))
+        total = ph + panel_h(cw)
+        if total <= CHAT_MAX_SIDE:
+            return pw, ph
+        s *= (CHAT_MAX_SIDE - panel_h(cw)) / ph
+    return max(1, math.floor(w * s)), max(1, math.floor(h * s))
+
+
+class _Legend:
+    def __init__(self, a: Annotation, width: int):
+        self.a = a
+        self.width = width
+        self.size = max(16, min(34, width // 28))
+        self.big, self.small = font(round(self.size * 1.2)), font(self.size)
+        self.pad = self.size // 2 + 4
+        lines = [grade_line(a.grade), a.headline, *a.extra]
+        self.lines = [(t, self.big if i == 0 and a.grade is not None else self.small) for i, t in enumerate(lines) if t]
+        self.keys = [(label, color, False) for name, (label, color) in PALETTES.get(a.domain, {}).items() if name in a.classes]
+        if a.detections:
+            self.keys.append(("검출 영역", BOX_COLOR, True))
+        self.key_rows = self._flow()
+
+    def _key_width(self, label: str) -> int:
+        return self.size + 6 + int(self.small.getlength(label)) + self.size
+
+    def _flow(self) -> list[list[tuple[str, tuple, bool]]]:
+        rows, row, x = [], [], 0
+        for k in self.keys:
+            kw = self._key_width(k[0])
+            if row and x + kw > self.width - 2 * self.pad:
+                rows.append(row)
+                row, x = [], 0
+            row.append(k)
+            x += kw
+        if row:
+            rows.append(row)
+        return rows
+
+    def line_height(self, f: ImageFont.FreeTypeFont) -> int:
+        return round(f.size * 1.45)
+
+    @property
+    def height(self) -> int:
+        h = 2 * self.pad + sum(self.line_height(f) for _, f in self.lines)
+        return h + len(self.key_rows) * self.line_height(self.small)
+
+    def draw(self, d: ImageDraw.ImageDraw, top: int) -> None:
+        y = top + self.pad
+        for text, f in self.lines:
+            d.text((self.pad, y), text, font=f, fill=PANEL_FG)
+            y += self.line_height(f)
+        lh = self.line_height(self.small)
+        for row in self.key_rows:
+            x = self.pad
+            for label, color, hollow in row:
+                sq = self.size
+                y0 = y + (lh - sq) // 2
+                if hollow:
+                    d.rectangle([x, y0, x + sq, y0 + sq], outline=color, width=max(2, sq // 7))
+                else:
+                    d.rectangle([x, y0, x + sq, y0 + sq], fill=color)
+                d.text((x + sq + 6, y + (lh - self.small.size) // 2 - self.small.size // 8), label, font=self.small, fill=PANEL_DIM)
+                x += self._key_width(label)
+            y += lh
+
+
+def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox: int, width: int) -> None:
+    lw = max(2, width // 320)
+    f = font(max(14, min(28, width // 40)))
+    for det in dets:
+        x1, y1, x2, y2 = (det.box.x1 * s + ox, det.box.y1 * s, det.box.x2 * s + ox, det.box.y2 * s)
+        d.rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=lw)
+        text = f"{BOX_KO.get(det.label, det.label)} {det.score:.2f}"
+        tw, th = int(f.getlength(text)), f.size
+        ty = y1 - th - 8 if y1 - th - 8 >= 0 else y1 + lw
+        d.rectangle([x1, ty, x1 + tw + 8, ty + th + 8], fill=BOX_COLOR)
+        d.text((x1 + 4, ty + 2), text, font=f, fill=(0, 0, 0))
+
+
+def annotate(rgb: np.ndarray, a: Annotation) -> np.ndarray:
+    """The annotated image: overlay, boxes, legend; long side at most ``CHAT_MAX_SIDE``."""
+    h, w = rgb.shape[:2]
+    pw, ph = _layout_photo_size(w, h, lambda cw: _Legend(a, cw).height)
+    photo = cv2.resize(rgb, (pw, ph), interpolation=cv2.INTER_AREA if pw < w else cv2.INTER_LINEAR)
+    if a.labels is not None and a.classes:
+        photo = _overlay(photo, a.labels, a.classes, PALETTES.get(a.domain, {}))
+    cw = min(CHAT_MAX_SIDE, max(pw, MIN_CANVAS_WIDTH))
+    legend = _Legend(a, cw)
+    canvas = Image.new("RGB", (cw, ph + legend.height), MARGIN_BG)
+    ox = (cw - pw) // 2
+    canvas.paste(Image.fromarray(photo), (ox, 0))
+    d = ImageDraw.Draw(canvas)
+    _draw_boxes(d, a.detections, pw / w, ox, cw)
+    d.rectangle([0, ph, cw, ph + legend.height], fill=PANEL_BG)
+    legend.draw(d, ph)
+    return fit_telegram(np.asarray(canvas))
+
+
+def fit_telegram(rgb: np.ndarray) -> np.ndarray:
+    """Shrink to ``CHAT_MAX_SIDE`` and pad to ``TELEGRAM_MAX_RATIO`` where needed."""
+    h, w = rgb.shape[:2]
+    if max(h, w) > CHAT_MAX_SIDE:
+        s = CHAT_MAX_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        h, w = rgb.shape[:2]
+    if max(h, w) / min(h, w) > TELEGRAM_MAX_RATIO:
+        short = math.ceil(max(h, w) / TELEGRAM_MAX_RATIO)
+        ph, pw = (short - h if h < w else 0), (short - w if w <= h else 0)
+        rgb = cv2.copyMakeBorder(rgb, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2, cv2.BORDER_CONSTANT, value=MARGIN_BG)
+    return np.ascontiguousarray(rgb)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes within Telegram's photo limits."""
+    rgb = fit_telegram(rgb)
+    h, w = rgb.shape[:2]
+    assert w + h <= TELEGRAM_MAX_SIDE_SUM and max(w, h) / min(w, h) <= TELEGRAM_MAX_RATIO
+    im = Image.fromarray(rgb)
+    while True:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=quality, optimize=True)
+        if buf.tell() <= TELEGRAM_MAX_PHOTO_BYTES or quality <= 30:
+            return buf.getvalue()
+        quality -= 15
+
+
+def render_jpeg(rgb: np.ndarray, a: Annotation) -> bytes:
+    return encode_jpeg(annotate(rgb, a))

@@ -1,0 +1,1 @@
+"""The HTTP inference service: ``python -m inference serve`` (see ``app.py``)."""
