@@ -20,17 +20,8 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import cv2
 import numpy as np
 
+from inference.datasets import VIEWS, view_of
 from inference.pipeline.types import GRADES, UNCERTAIN
-
-VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
-
-
-def view_of(filename: str) -> str:
-    for v in VIEWS:
-        if f"-{v}_" in filename or f"-{v}." in filename:
-            return v
-    return "unknown"
-
 
 def classification_metrics(y_true: list[str], y_pred: list[str], labels=GRADES) -> dict:
     """Accuracy, macro-F1 and the confusion matrix (rows: true, columns: predicted)."""

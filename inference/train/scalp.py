@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from inference.datasets import person_number
 from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
 from inference.pipeline.grade import SCALP_FEATURES, LogisticGrader, scalp_features
 from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels
@@ -54,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def group_of(filename: str) -> str:
-    return filename.split("-", 1)[0]
+    return person_number(filename)
 
 
 def calibration_split(rows: list[dict], fraction: float, seed: int) -> set[str]:
@@ -280,6 +281,7 @@ def run(args: argparse.Namespace) -> dict:
 
         valid = [r for r in rows if r["split"] == "valid"]
         check = set((build / "check_subset.txt").read_text().split()) if (build / "check_subset.txt").exists() else set()
+        check -= {f for f, c in L.read_corrections().items() if c["drop_mask"]}  # hand checks made after labelling
         metrics = evaluate_scalp(ScalpModels.load(out, device), valid, reference_masks={
             f: build / "masks" / (Path(f).stem + ".png") for f in check})
         log.set("valid_metrics", metrics)

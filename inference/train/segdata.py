@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from inference.datasets import view_of
+
 BACKGROUND, SKIN, HAIR = 0, 1, 2
 NOT_HAIR = 3
 IGNORE = 255
@@ -79,16 +81,6 @@ def read_scalp_index(root: Path) -> list[dict]:
     return rows
 
 
-VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
-
-
-def view_of(filename: str) -> str:
-    for v in VIEWS:
-        if f"-{v}_" in filename or f"-{v}." in filename:
-            return v
-    return "unknown"
-
-
 def augment(rgb: np.ndarray, lab: np.ndarray, size: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
     """Random scale/crop, any rotation (crown photos come in every orientation),
     flip, and colour jitter; returns ``size`` x ``size`` arrays."""
@@ -105,10 +97,16 @@ def augment(rgb: np.ndarray, lab: np.ndarray, size: int, rng: random.Random) -> 
     if rng.random() < 0.5:
         img, lab = img[:, ::-1], lab[:, ::-1]
     img = img.astype(np.float32)
+    if rng.random() < 0.4:
+        # darker and lighter skin than the training faces show (LFW is mostly light
+        # skin; dark skin was read as hair before this): gamma on the whole photo
+        img = 255.0 * (img / 255.0) ** rng.uniform(0.7, 2.2)
     img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
     gray = img.mean(axis=2, keepdims=True)
     img = gray + (img - gray) * rng.uniform(0.7, 1.3)  # saturation
     img = img * np.array([rng.uniform(0.9, 1.1) for _ in range(3)], dtype=np.float32)  # white balance
+    if rng.random() < 0.15:  # colour is not enough to tell skin from hair: texture must count
+        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
     if rng.random() < 0.2:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
     return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(lab)

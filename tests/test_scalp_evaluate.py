@@ -1,0 +1,61 @@
+"""`python -m inference.evaluate scalp` on a folder laid out like scalp_uze, with the shipped weights."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from inference.evaluate import classification_metrics
+
+
+def test_classification_metrics_by_hand():
+    t = ["LOW", "LOW", "MIDDLE", "HIGH", "HIGH", "HIGH"]
+    p = ["LOW", "MIDDLE", "MIDDLE", "HIGH", "HIGH", "LOW"]
+    m = classification_metrics(t, p)
+    assert m["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert m["accuracy"] == round(4 / 6, 4)
+    # F1: LOW 0.5, MIDDLE 2/3, HIGH 0.8
+    assert m["macro_f1"] == round((0.5 + 2 / 3 + 0.8) / 3, 4)
+
+
+@pytest.fixture
+def small_set(tmp_path, shared):
+    """Six photos of each of two splits, linked (not copied) from ../shared into a temp folder."""
+    src = shared / "datasets/scalp_uze"
+    rows = list(csv.DictReader(open(src / "labels.csv")))
+    keep = [r for s in ("train", "valid") for r in [r for r in rows if r["split"] == s][:6]]
+    for r in keep:
+        d = tmp_path / r["split"]
+        d.mkdir(exist_ok=True)
+        (d / r["filename"]).symlink_to(src / r["split"] / r["filename"])
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["split", "filename", "norwood_level", "grade3"])
+        w.writeheader()
+        w.writerows({k: r[k] for k in w.fieldnames} for r in keep)
+    return tmp_path
+
+
+def run_eval(project_root, *args):
+    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "scalp", *args], cwd=project_root,
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "SHARED_DIR": "/nonexistent"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()
+
+
+def test_evaluate_prints_one_json_line_over_every_split(small_set, weights, project_root):
+    lines = run_eval(project_root, "--data", str(small_set))
+    last = json.loads(lines[-1])
+    assert set(last) == {"n", "accuracy", "macro_f1", "routing_accuracy"}
+    assert last["n"] == 12
+    assert 0 <= last["accuracy"] <= 1 and 0 <= last["macro_f1"] <= 1
+    assert last["routing_accuracy"] is None or 0 <= last["routing_accuracy"] <= 1
+    assert any(line.startswith("[train]") for line in lines) and any(line.startswith("[valid]") for line in lines)
+
+
+def test_evaluate_one_split(small_set, weights, project_root):
+    last = json.loads(run_eval(project_root, "--data", str(small_set), "--split", "valid")[-1])
+    assert last["n"] == 6

@@ -1,0 +1,133 @@
+"""Label making for the scalp models, on real photos read from ../shared at test time."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from inference.train import scalp_labels as L
+from inference.train.segdata import HAIR, IGNORE, NOT_HAIR, SKIN, augment, figaro_samples, lfw_samples, read_scalp_index
+from inference.train.scalp import calibration_split, group_of
+
+
+def test_lfw_and_figaro_labels_use_one_convention(shared):
+    lfw = lfw_samples(shared / "datasets/lfw_parts", "test")[:3]
+    fig = figaro_samples(shared / "datasets/figaro1k", "testing")[:3]
+    for s in lfw:
+        rgb, lab = s.load()
+        assert rgb.shape[:2] == lab.shape and rgb.dtype == np.uint8
+        assert set(np.unique(lab)) <= {0, SKIN, HAIR} and (lab == HAIR).any()
+    for s in fig:
+        rgb, lab = s.load()
+        # Figaro only says hair / not hair: never a definite skin or background label
+        assert set(np.unique(lab)) <= {HAIR, NOT_HAIR} and (lab == HAIR).any()
+
+
+def test_augment_keeps_labels_aligned_and_marks_outside_unknown():
+    rng = __import__("random").Random(3)
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    rgb[:, 50:] = 255
+    lab = np.zeros((100, 100), np.uint8)
+    lab[:, 50:] = HAIR
+    for _ in range(10):
+        img, out = augment(rgb, lab, 64, rng)
+        assert img.shape == (64, 64, 3) and out.shape == (64, 64)
+        hair = out == HAIR
+        bg = out == 0
+        if hair.sum() > 50 and bg.sum() > 50:
+            # bright pixels sit where the label says hair (colour jitter keeps the order)
+            assert img[hair].mean() > img[bg].mean() + 40
+        assert set(np.unique(out)) <= {0, HAIR, IGNORE}
+
+
+def test_pseudo_mask_leaves_unsure_pixels_unlabelled():
+    p = np.zeros((3, 4, 4), np.float32)
+    p[2] = 0.9
+    p[0] = 0.1
+    p[:, 0, 0] = (0.4, 0.35, 0.25)
+    m = L.pseudo_mask(p)
+    assert m[0, 0] == IGNORE and (m[1:] == HAIR).all()
+
+
+def test_head_box_is_largest_region_above_the_brows():
+    mask = np.zeros((200, 200), np.uint8)
+    mask[20:120, 40:160] = HAIR
+    mask[120:190, 60:140] = SKIN  # the face below
+    mask[5:15, 5:15] = SKIN  # a speck elsewhere
+    box, _ = L.head_box(mask, None)
+    assert box == (40, 20, 160, 190)
+    # a YuNet face with its eyes at y=130 and mouth at y=170: everything below
+    # the brows (about y=116) is cut
+    face = np.zeros(15, np.float32)
+    face[4:14] = [80, 130, 120, 130, 100, 150, 85, 170, 115, 170]
+    cut = L.below_brows(mask.shape, face)
+    assert cut[150, 100] and not cut[100, 100]
+    box, _ = L.head_box(mask, cut)
+    assert box[1] == 20 and 110 <= box[3] <= 122
+
+
+def test_below_brows_follows_a_rotated_face():
+    # face turned 90 degrees: eyes left of the mouth; "up" points to -x
+    face = np.zeros(15, np.float32)
+    face[4:14] = [100, 80, 100, 120, 120, 100, 140, 85, 140, 115]
+    cut = L.below_brows((200, 200), face)
+    assert cut[100, 160] and not cut[100, 40]
+
+
+def test_labels_on_real_scalp_photos_and_contact_sheet(shared, tmp_path):
+    rows = read_scalp_index(shared / "datasets/scalp_uze")
+    assert len(rows) == 598 and {r["view"] for r in rows} == {"Top-Down", "Back", "Front", "Left", "Right"}
+    faces = L.FaceFinder(shared / "pretrained/yunet/yunet_s_320_320.onnx")
+    picked = [next(r for r in rows if r["view"] == v) for v in ("Front", "Top-Down")]
+    labels, images = [], {}
+    for r in picked:
+        rgb = cv2.cvtColor(cv2.imread(r["path"]), cv2.COLOR_BGR2RGB)
+        # a rough hair / skin map by colour stands in for the U-Net here
+        dark = rgb.mean(2) < 90
+        probs = np.zeros((3,) + rgb.shape[:2], np.float32)
+        probs[2][dark], probs[1][~dark] = 0.9, 0.9
+        probs[0] = 1 - probs[1] - probs[2]
+        f = faces.faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        lab = L.make_label(r, rgb, probs, f, {})
+        labels.append(lab)
+        images[r["filename"]] = rgb
+        assert lab.mask.shape == rgb.shape[:2]
+        if lab.box:
+            x1, y1, x2, y2 = lab.box
+            assert 0 <= x1 < x2 <= rgb.shape[1] and 0 <= y1 < y2 <= rgb.shape[0]
+            line = L.yolo_line(lab.box, 1, rgb.shape[1], rgb.shape[0]).split()
+            assert line[0] == "1" and all(0 < float(v) <= 1 for v in line[1:])
+    # side views show the face (found in 33 of the first 40), crown and back views never do
+    for view, low, high in (("Left", 14, 20), ("Right", 14, 20), ("Top-Down", 0, 1), ("Back", 0, 1)):
+        sample = [r for r in rows if r["view"] == view][:20]
+        found = sum(len(faces.faces(cv2.imread(r["path"]))) > 0 for r in sample)
+        assert low <= found <= high, (view, found)
+    sheets = L.write_contact_sheets(labels * 24, images, tmp_path, n=48)
+    sheet = cv2.imread(str(sheets[0]))
+    assert sheet.shape == (6 * 200, 8 * 200, 3)
+
+
+def test_corrections_file_is_read(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("# comment\nfilename,action,note\na.jpg,drop,blurred\nb.jpg,drop_box,\n")
+    c = L.read_corrections(p)
+    assert c["a.jpg"]["drop_mask"] and c["a.jpg"]["drop_box"]
+    assert not c["b.jpg"]["drop_mask"] and c["b.jpg"]["drop_box"]
+    # the shipped corrections name real photos
+    shipped = L.read_corrections()
+    assert shipped, "hand corrections are committed"
+
+
+def test_shipped_corrections_name_existing_photos(shared):
+    names = {r["filename"] for r in read_scalp_index(shared / "datasets/scalp_uze")}
+    for f in L.read_corrections():
+        assert f in names, f
+
+
+def test_calibration_fold_holds_whole_groups(shared):
+    rows = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"]
+    calib = calibration_split(rows, 0.2, 0)
+    assert 0.15 * len(rows) <= len(calib) <= 0.3 * len(rows)
+    held = {group_of(f) for f in calib}
+    rest = {group_of(r["filename"]) for r in rows if r["filename"] not in calib}
+    assert not held & rest

@@ -1,0 +1,58 @@
+"""`python -m inference.train scalp` end to end on a few photos (one short epoch each)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from inference.models.unet import load_unet, preprocess
+from inference.models.yolo import YoloDetector
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, shared, project_root):
+    out = tmp_path_factory.mktemp("weights")
+    build = tmp_path_factory.mktemp("build")
+    cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--seg-steps", "2", "--seg-steps2", "2",
+           "--epochs", "1", "--imgsz", "160", "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu",
+           "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, build, proc.stdout
+
+
+def test_training_writes_every_artefact(trained):
+    out, build, stdout = trained
+    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_grader.json", "scalp_metrics.json"):
+        p = out / name
+        assert p.exists(), name
+        assert p.stat().st_size < 16e6, name
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["valid"]["n"] == 10 and 0 <= summary["valid"]["accuracy"] <= 1
+    metrics = json.loads((out / "scalp_metrics.json").read_text())
+    assert set(metrics["timings_s"]) >= {"unet_round1", "labels", "unet_round2", "yolo", "grader", "export", "evaluate"}
+    assert (build / "scalp" / "sheets" / "scalp_train.png").exists()
+    assert len(list((build / "scalp" / "masks").glob("*.png"))) >= 15
+
+
+def test_onnx_exports_load_and_run(trained, shared):
+    """The exports of a two-step model run with a dynamic batch (agreement with
+    PyTorch is checked on the shipped weights in test_weights.py)."""
+    out, _, _ = trained
+    rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    seg = load_unet(out / "scalp_unet.pt")
+    x = preprocess([rgb, rgb[::-1]], seg.cfg.image_size)
+    sess = ort.InferenceSession(str(out / "scalp_unet.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].shape == (2, 3, seg.cfg.image_size, seg.cfg.image_size)
+    det = YoloDetector(out / "scalp_yolo.pt")
+    xb, _ = det.preprocess([rgb, rgb])
+    sess = ort.InferenceSession(str(out / "scalp_yolo.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0].shape == tuple(det.forward(xb).shape)

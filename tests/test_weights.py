@@ -1,0 +1,83 @@
+"""The shipped scalp weights: sizes, ONNX agreement with PyTorch, and the pipeline on real photos."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from inference.models.unet import load_unet, preprocess
+from inference.models.yolo import YoloDetector
+from inference.pipeline.scalp import ScalpModels
+from inference.pipeline.types import GRADES, UNCERTAIN
+
+MAX_BYTES = 16 * 1024 * 1024
+
+
+def _photos(shared, n=4):
+    paths = sorted((shared / "datasets/scalp_uze/valid").glob("*.jpg"))[:n]
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+
+
+def test_every_shipped_model_is_small(weights):
+    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx"):
+        assert (weights / name).stat().st_size < MAX_BYTES, name
+    assert (weights / "MODEL_CARD.md").exists()
+
+
+def test_unet_onnx_agrees_with_pytorch(weights, shared):
+    seg = load_unet(weights / "scalp_unet.pt")
+    x = preprocess(_photos(shared), seg.cfg.image_size)
+    with torch.no_grad():
+        ref = torch.softmax(seg.net(x), 1)
+    sess = ort.InferenceSession(str(weights / "scalp_unet.onnx"), providers=["CPUExecutionProvider"])
+    got = torch.softmax(torch.from_numpy(sess.run(None, {"images": x.numpy()})[0]), 1)
+    assert (ref.argmax(1) == got.argmax(1)).float().mean() > 0.995
+    assert (ref - got).abs().mean() < 0.01
+
+
+def test_yolo_onnx_agrees_with_pytorch(weights, shared):
+    det = YoloDetector(weights / "scalp_yolo.pt")
+    x, _ = det.preprocess(_photos(shared))
+    ref = det.forward(x).numpy()
+    sess = ort.InferenceSession(str(weights / "scalp_yolo.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    best = ref[:, 4:].max(1).argmax(1)  # the best anchor of each photo
+    for b, a in enumerate(best):
+        assert np.abs(got[b, :4, a] - ref[b, :4, a]).max() < 2.0
+        assert np.abs(got[b, 4:, a] - ref[b, 4:, a]).max() < 0.02
+
+
+def test_scalp_pipeline_on_real_photos(weights, shared):
+    models = ScalpModels.load(weights)
+    photos = _photos(shared, 6)
+    batch = models.analyze(photos)
+    for rgb, a in zip(photos, batch):
+        assert a.grade.grade in GRADES + (UNCERTAIN,)
+        assert a.grade.best_guess in GRADES
+        assert abs(sum(a.grade.probabilities.values()) - 1) < 1e-3
+        assert 0 <= a.measurements.exposed_scalp_ratio <= 1
+        assert a.segmentation.labels.shape == rgb.shape[:2]
+        assert a.detections, "a head is found on every valid photo checked here"
+        m = a.measurements
+        assert m.hair_pixels + m.scalp_pixels > 0.1 * a.detections[0].box.area
+    # one photo at a time gives the same answer as the batch
+    single = models.analyze(photos[:1])[0]
+    assert single.grade.best_guess == batch[0].grade.best_guess
+    assert abs(single.measurements.exposed_scalp_ratio - batch[0].measurements.exposed_scalp_ratio) < 1e-3
+
+
+def test_bald_crown_measures_more_exposed_scalp_than_full_hair(weights, shared):
+    """Median exposed-scalp ratio rises with the labelled grade on the valid split's crown views."""
+    import csv
+
+    rows = [r for r in csv.DictReader(open(shared / "datasets/scalp_uze/labels.csv"))
+            if r["split"] == "valid" and "Top-Down" in r["filename"]]
+    models = ScalpModels.load(weights)
+    by_grade = {g: [] for g in GRADES}
+    for r in rows:
+        rgb = cv2.cvtColor(cv2.imread(str(shared / "datasets/scalp_uze/valid" / r["filename"])), cv2.COLOR_BGR2RGB)
+        by_grade[r["grade3"]].append(models.analyze([rgb])[0].measurements.exposed_scalp_ratio)
+    med = {g: float(np.median(v)) for g, v in by_grade.items() if v}
+    assert med["LOW"] < med["HIGH"], med
