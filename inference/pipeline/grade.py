@@ -39,6 +39,7 @@ class LogisticGrader:
     weight: np.ndarray  # classes x features
     bias: np.ndarray  # classes
     uncertain_below: float = 0.5
+    flips: tuple[str, ...] = ("none",)  # detector test-time flips the features were made with
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         z = ((np.atleast_2d(x) - self.mean) / self.std) @ self.weight.T + self.bias
@@ -54,6 +55,7 @@ class LogisticGrader:
             "weight": self.weight.tolist(),
             "bias": self.bias.tolist(),
             "uncertain_below": self.uncertain_below,
+            "flips": list(self.flips),
             "classes": list(GRADES),
         }
 
@@ -62,6 +64,7 @@ class LogisticGrader:
         return cls(
             tuple(d["features"]), np.array(d["mean"]), np.array(d["std"]),
             np.array(d["weight"]), np.array(d["bias"]), float(d.get("uncertain_below", 0.5)),
+            tuple(d.get("flips", ("none",))),
         )
 
     @classmethod

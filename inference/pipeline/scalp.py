@@ -17,6 +17,7 @@ from inference.models.unet import load_unet
 from inference.models.yolo import YoloDetector
 from inference.paths import weights_dir
 
+from .detect import detect
 from .grade import LogisticGrader, grade_scalp
 from .measure import measure_scalp
 from .segment import RegionSegmenter
@@ -26,6 +27,7 @@ SCALP_DETECTOR = "scalp_yolo.pt"
 SCALP_SEGMENTER = "scalp_unet.pt"
 SCALP_GRADER = "scalp_grader.json"
 DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
+DEFAULT_FLIPS = ("none", "h", "v", "hv")
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,11 @@ class ScalpAnalysis:
 
 
 class ScalpModels:
-    def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader):
+    def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader,
+                 flips: tuple[str, ...] | None = None):
         self.detector, self.segmenter, self.grader = detector, segmenter, grader
+        # the flips the grader was fitted with (stored beside its weights)
+        self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
 
     @classmethod
     def load(cls, directory: Path | None = None, device: str = "cpu") -> "ScalpModels":
@@ -52,7 +57,7 @@ class ScalpModels:
     def regions(self, images: list[np.ndarray]) -> list[tuple[Detection | None, list[Detection]]]:
         """The head region of each photo: the detector's best box, or the whole photo when none."""
         out = []
-        for im, dets in zip(images, self.detector.detect(images, conf=DETECT_CONF)):
+        for im, dets in zip(images, detect(self.detector, images, DETECT_CONF, self.flips)):
             if dets:
                 out.append((dets[0], [dets[0]]))
             else:

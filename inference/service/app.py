@@ -20,15 +20,18 @@ Routes (``ROUTES``):
 Start-up (``cleanup_ctx``) loads the models once, in a thread, and starts the
 micro-batcher; shut-down stops it. The models run on one worker thread, with
 concurrent requests grouped into one forward pass per model (``batching.py``);
-decoding and drawing run on the default thread pool; the event loop only
-parses requests.
+decoding and drawing run on a pool of ``io_threads`` threads (bounding the
+memory of large uploads being decoded at once); the event loop only parses
+requests.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -68,6 +71,7 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 RUNNER = web.AppKey("runner", Runner)
 BATCHER = web.AppKey("batcher", MicroBatcher)
+POOL = web.AppKey("pool", ThreadPoolExecutor)  # decoding and drawing
 # for tests and embedding: build the Runner yourself instead of loading from settings.weights
 RUNNER_FACTORY = web.AppKey("runner_factory", Callable[[Settings], Runner])
 
@@ -158,6 +162,8 @@ async def _read_form(request: web.Request) -> tuple[bytes, str]:
     else:
         data = str(image).encode("utf-8", "surrogateescape")
     domain = form.get("domain", "auto")
+    if isinstance(domain, (bytes, bytearray)):
+        domain = domain.decode("ascii", "replace")
     if not isinstance(domain, str) or domain.strip().lower() not in REQUEST_DOMAINS:
         raise ApiError(400, "bad_domain", f"domain must be one of {', '.join(REQUEST_DOMAINS)}")
     return data, domain.strip().lower()
@@ -169,8 +175,9 @@ async def analyze(request: web.Request) -> web.Response:
     data, domain = await _read_form(request)
     if not runner.available(domain):
         raise ApiError(400, "domain_unavailable", f"this server has no {domain} models yet")
+    loop, pool = asyncio.get_running_loop(), request.app[POOL]
     try:
-        img, report, timings = await asyncio.to_thread(runner.decode, data)
+        img, report, timings = await loop.run_in_executor(pool, runner.decode, data)
     except DecodeError as e:
         raise ApiError(DECODE_STATUS[e.code], e.code, e.message) from e
     pred: Prediction | None = None
@@ -184,7 +191,7 @@ async def analyze(request: web.Request) -> web.Response:
             raise ApiError(503, "busy", "the service is shutting down") from e
         timings["queue"] = max(0.0, (time.perf_counter() - t1) * 1000 - pred.predict_ms)
         timings["predict"] = pred.predict_ms
-    result = await asyncio.to_thread(runner.encode, img, report, pred, timings, domain)
+    result = await loop.run_in_executor(pool, functools.partial(runner.encode, img, report, pred, timings, domain))
     result["timings_ms"]["total"] = round((time.perf_counter() - t0) * 1000, 1)
     for r in result["quality"]["reasons"]:
         m.rejections.labels(r).inc()
@@ -239,10 +246,12 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
         max_queue=settings.max_queue,
         name="models",
     )
+    app[POOL] = pool = ThreadPoolExecutor(settings.io_threads, thread_name_prefix="decode-draw")
     log.info("models loaded: %s on %s (%s)", ", ".join(runner.models), runner.device, runner.model_version())
     await batcher.start()
     yield
     await batcher.stop()
+    pool.shutdown(wait=True)
 
 
 def create_app(settings: Settings | None = None, runner_factory: Callable[[Settings], Runner] | None = None) -> web.Application:

@@ -9,7 +9,7 @@ Nothing here knows about HTTP, queues or threads; ``run_one`` chains the steps
 for one photo without batching (the CLI, and the reference in the tests).
 
 Domains sit behind one interface, ``DomainModel`` (``analyze(list of RGB) ->
-list of analyses``), registered in ``DOMAINS`` with their weights files and an
+list of analyses``), registered in ``domains()`` with their weights files and an
 adapter that turns the domain's analysis into the generic ``DomainOutput``.
 "face" is registered without a loader until the skin models exist: asking for
 it answers 400 ``domain_unavailable``, and ``auto`` routes everything to scalp
@@ -103,17 +103,15 @@ def _load_scalp(directory: Path, device: str) -> DomainModel:
     return ScalpModels.load(directory, device=device)
 
 
-def _scalp_files() -> tuple[str, ...]:
+def domains() -> dict[str, DomainSpec]:
+    """The registry of domain models (a function, so that importing this module loads no torch)."""
     from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER
 
-    return SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_GRADER
-
-
-DOMAINS: dict[str, DomainSpec] = {
-    "scalp": DomainSpec("scalp", _scalp_files(), _load_scalp, scalp_output),
-    # The skin work fills this in: files, a loader returning a DomainModel, an adapter.
-    "face": DomainSpec("face", (), None, None),
-}
+    return {
+        "scalp": DomainSpec("scalp", (SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_GRADER), _load_scalp, scalp_output),
+        # The skin work fills this in: its weights files, a loader returning a DomainModel, an adapter.
+        "face": DomainSpec("face", (), None, None),
+    }
 
 
 def short_sha256(path: Path) -> str:
@@ -160,7 +158,7 @@ class Runner:
 
             torch.set_num_threads(settings.threads)
         device = settings.resolved_device()
-        specs = DOMAINS if specs is None else specs
+        specs = domains() if specs is None else specs
         models, outputs, hashes, missing = {}, {}, {}, []
         for name, spec in specs.items():
             if spec.load is None or spec.output is None:
@@ -284,6 +282,19 @@ class Runner:
     def run_one(self, data: bytes, domain: str = "auto", with_image: bool = True) -> dict:
         t0 = time.perf_counter()
         img, report, timings = self.decode(data)
+        return self.run_decoded(img, report, timings, domain, with_image, t0)
+
+    def run_decoded(
+        self,
+        img: DecodedImage,
+        report: QualityReport,
+        timings: dict[str, float],
+        domain: str = "auto",
+        with_image: bool = True,
+        started: float | None = None,
+    ) -> dict:
+        """``run_one`` after ``decode``; ``started``: the ``perf_counter()`` before decoding."""
+        t0 = time.perf_counter() if started is None else started
         pred = None
         if report.ok:
             pred = self.predict([Job(img.rgb, domain)])[0]

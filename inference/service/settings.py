@@ -12,6 +12,7 @@ INFERENCE_MAX_BATCH    photos in one forward pass             8
 INFERENCE_MAX_WAIT_MS  how long a photo waits for company     10
 INFERENCE_MAX_QUEUE    photos waiting; more answer 503 busy   64
 INFERENCE_THREADS      torch CPU threads (0 = torch default)  0
+INFERENCE_IO_THREADS   threads decoding and drawing photos    4
 =====================  =====================================  ==================
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Settings:
     max_wait_ms: float = 10.0
     max_queue: int = 64
     threads: int = 0
+    io_threads: int = 4
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -54,6 +56,7 @@ class Settings:
             max_wait_ms=float(e.get("INFERENCE_MAX_WAIT_MS") or cls.max_wait_ms),
             max_queue=int(e.get("INFERENCE_MAX_QUEUE") or cls.max_queue),
             threads=int(e.get("INFERENCE_THREADS") or cls.threads),
+            io_threads=int(e.get("INFERENCE_IO_THREADS") or cls.io_threads),
         )
         return s.replace(**{k: v for k, v in overrides.items() if v is not None})
 

@@ -25,7 +25,7 @@ import torch
 from inference.datasets import person_number
 from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
 from inference.pipeline.grade import SCALP_FEATURES, LogisticGrader, scalp_features
-from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels
+from inference.pipeline.scalp import DEFAULT_FLIPS, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels
 from inference.pipeline.types import GRADES
 
 from . import scalp_labels as L
@@ -144,7 +144,8 @@ def make_pseudo_labels(rows, net, size, device, build: Path, shared: Path, log: 
             (build / "check_subset.txt").write_text("\n".join(l.filename for l in pick if not l.dropped))
     dropped = [(l.filename, l.dropped) for l in labels if l.dropped]
     log.set("labels", {"photos": len(labels), "dropped": len(dropped), "dropped_list": dropped, "contact_sheets": shown,
-                       "faces_found": sum(l.face_found for l in labels)})
+                       "faces_found": sum(l.face_found for l in labels),
+                       "no_box": [l.filename for l in labels if l.box is None]})
     return labels
 
 
@@ -179,24 +180,37 @@ def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
     return np.array(feats), analyses
 
 
-def fit_grader(x: np.ndarray, y: np.ndarray) -> LogisticGrader:
+def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[LogisticGrader, dict]:
+    """Softmax regression on the calibration fold; the L2 strength and class weighting
+    chosen by 5-fold cross-validation on that fold (macro-F1), then refitted on all of it."""
+    from inference.evaluate import classification_metrics
+
     counts = np.bincount(y, minlength=3).astype(float)
-    cw = counts.sum() / (3 * np.maximum(counts, 1))
-    g = LogisticGrader.fit(x, y, SCALP_FEATURES, l2=0.05, class_weight=cw)
-    # UNCERTAIN below the confidence where the held-out accuracy of the kept photos
-    # reaches 0.8, at most 0.55 (a 3-class vote under 0.4 is near chance)
+    balanced = counts.sum() / (3 * np.maximum(counts, 1))
+    folds = np.random.default_rng(seed).permutation(len(y)) % 5
+    scores = {}
+    for l2 in (0.01, 0.05, 0.2, 1.0):
+        for weighted in (False, True):
+            pred = np.zeros(len(y), int)
+            for k in range(5):
+                tr, te = folds != k, folds == k
+                g = LogisticGrader.fit(x[tr], y[tr], SCALP_FEATURES, l2=l2, class_weight=balanced if weighted else None)
+                pred[te] = g.probabilities(x[te]).argmax(1)
+            m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in pred])
+            scores[(l2, weighted)] = (m["macro_f1"], m["accuracy"])
+    (l2, weighted), (f1, acc) = max(scores.items(), key=lambda kv: kv[1])
+    g = LogisticGrader.fit(x, y, SCALP_FEATURES, l2=l2, class_weight=balanced if weighted else None)
+    # UNCERTAIN below the confidence where the kept photos of the fold reach 0.8
+    # accuracy, keeping at least 60% of them; between 0.4 and 0.55
     p = g.probabilities(x)
     conf, pred = p.max(1), p.argmax(1)
-    best = 0.4
+    g.uncertain_below = 0.45
     for t in np.arange(0.40, 0.56, 0.01):
         keep = conf >= t
         if keep.sum() >= 0.6 * len(y) and (pred[keep] == y[keep]).mean() >= 0.8:
-            best = float(t)
+            g.uncertain_below = round(float(t), 2)
             break
-    else:
-        best = 0.45
-    g.uncertain_below = round(best, 2)
-    return g
+    return g, {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -259,13 +273,22 @@ def run(args: argparse.Namespace) -> dict:
         slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
 
     with log.timed("grader"):
-        models = ScalpModels(*_load_parts(out, device))
+        parts = _load_parts(out, device)
         calib_rows = [r for r in train_rows if r["filename"] in calib]
-        x, _ = features_for(models, calib_rows)
         y = np.array([GRADES.index(r["grade3"]) for r in calib_rows])
-        grader = fit_grader(x, y)
+        # test-time flips: keep the set under which the detector alone grades the
+        # calibration fold best (never looks at the valid split)
+        tried = {}
+        for flips in (("none",), ("none", "h"), DEFAULT_FLIPS):
+            x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
+            tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
+        flips = max(tried, key=lambda f: tried[f][0])
+        grader, choice = fit_grader(tried[flips][1], y, args.seed)
+        grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
-        log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below})
+        log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below,
+                           "flips": list(flips), "detector_alone_calib_accuracy": {"+".join(f): round(a, 4) for f, (a, _) in tried.items()},
+                           **choice})
 
     with log.timed("export"):
         from inference.models.unet import load_unet

@@ -29,6 +29,7 @@ CORRECTIONS = Path(__file__).with_name("scalp_corrections.csv")
 CONFIDENT = 0.6  # pixels whose best class is less likely than this stay unlabelled
 MIN_HEAD_FRACTION = 0.04  # a head region smaller than this share of the photo is not a usable box
 BROW_OFFSET = 0.35  # eyebrows lie about this far above the eyes, in eye-to-mouth distances
+MAX_CUT_SHARE = 0.55  # a face cut that removes more of the head than this is ignored
 
 
 @dataclass
@@ -142,11 +143,17 @@ def pseudo_mask(probs: np.ndarray) -> np.ndarray:
 
 def make_label(row: dict, rgb: np.ndarray, probs: np.ndarray, faces: np.ndarray, corrections: dict) -> ScalpLabel:
     mask = pseudo_mask(probs)
+    full = probs.argmax(0).astype(np.uint8)
+    head = (full == HAIR) | (full == SKIN)
     cut = None
     for f in faces:
         c = below_brows(mask.shape, f)
+        # YuNet sometimes takes an ear or an upside-down face for a face, and its
+        # landmarks then point anywhere: a cut that takes most of the head is wrong
+        if (c & head).sum() > MAX_CUT_SHARE * max(head.sum(), 1):
+            continue
         cut = c if cut is None else (cut | c)
-    box, _ = head_box(np.where(mask == IGNORE, probs.argmax(0), mask).astype(np.uint8), cut)
+    box, _ = head_box(full, cut)
     lab = ScalpLabel(row["filename"], row["split"], row["view"], row["grade3"], mask, box, len(faces) > 0)
     fix = corrections.get(row["filename"])
     if fix:
@@ -154,9 +161,7 @@ def make_label(row: dict, rgb: np.ndarray, probs: np.ndarray, faces: np.ndarray,
             lab.dropped = "hand: " + (fix["note"] or "mask wrong")
         if fix["drop_box"]:
             lab.box = None
-    if lab.box is None and not lab.dropped:
-        lab.dropped = "no head region found"
-    return lab
+    return lab  # a photo without a usable box still teaches the U-Net; YOLO skips it
 
 
 # ---------------------------------------------------------------- drawing

@@ -26,7 +26,7 @@ class YoloTrainConfig:
     mosaic: float = 1.0
     degrees: float = 0.0
     fliplr: float = 0.5
-    flipud: float = 0.0
+    flipud: float = 0.5  # photos of the crown arrive in every orientation
     cache: bool | str = "ram"
 
 

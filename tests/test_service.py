@@ -1,0 +1,456 @@
+"""The HTTP service through aiohttp's test client, the micro-batcher, and the analyze CLI.
+
+The contract, auth and bad-input tests use a stand-in scalp model (fast, always
+run). The tests marked slow use the trained weights in weights/ and real photos
+from ../shared; they skip, saying why, only when weights/scalp_yolo.pt is missing.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+from aiohttp import FormData
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
+from inference.pipeline.decode import MAX_BYTES
+from inference.pipeline.measure import measure_scalp
+from inference.pipeline.scalp import ScalpAnalysis
+from inference.pipeline.types import GRADES, UNCERTAIN, Box, Detection, GradeResult, Segmentation
+from inference.service.app import CLIENT_MAX_SIZE, create_app
+from inference.service.batching import Busy, MicroBatcher, Stopped
+from inference.service.runner import Runner, scalp_output
+from inference.service.settings import Settings
+
+WEIGHTS = weights_dir()  # weights/ unless $WEIGHTS_DIR says otherwise
+PHOTOS = sorted((shared_dir() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
+ANSWER_KEYS = {
+    "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
+    "measurements", "model_version", "image", "timings_ms", "annotated_jpeg",
+}
+MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions"}
+
+
+# -- a stand-in for the scalp models ----------------------------------------------
+
+
+class FakeScalp:
+    """Marks the middle of every photo as a detected head, half scalp and half hair."""
+
+    def __init__(self, delay: float = 0.0, empty: bool = False):
+        self.delay, self.empty, self.calls = delay, empty, []
+
+    def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
+        self.calls.append(len(images))
+        time.sleep(self.delay)
+        out = []
+        for im in images:
+            h, w = im.shape[:2]
+            labels = np.zeros((h, w), np.uint8)
+            if self.empty:
+                det = Detection(Box(0, 0, w, h), -1, "image", 0.0)
+                dets: tuple[Detection, ...] = ()
+            else:
+                labels[h // 4 : h // 2, w // 4 : 3 * w // 4] = 1
+                labels[h // 2 : 3 * h // 4, w // 4 : 3 * w // 4] = 2
+                det = Detection(Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4), 1, "MIDDLE", 0.9, (0.05, 0.9, 0.05))
+                dets = (det,)
+            x1, y1, x2, y2 = det.box.as_int()
+            bc = np.bincount(labels[y1:y2, x1:x2].ravel(), minlength=3)
+            seg = Segmentation(labels, ("background", "skin", "hair"), ({"background": int(bc[0]), "skin": int(bc[1]), "hair": int(bc[2])},))
+            m = measure_scalp(seg, [det], h * w)
+            g = GradeResult("MIDDLE", 0.8, "MIDDLE", {"LOW": 0.1, "MIDDLE": 0.8, "HIGH": 0.1})
+            out.append(ScalpAnalysis(dets, seg, m, g))
+        return out
+
+
+def fake_runner(model: FakeScalp | None = None) -> Runner:
+    hashes = {"scalp": {"scalp_yolo.pt": "0" * 8, "scalp_unet.pt": "1" * 8, "scalp_grader.json": "2" * 8}}
+    return Runner({"scalp": model or FakeScalp()}, {"scalp": scalp_output}, hashes, "cpu")
+
+
+def jpeg(rgb: np.ndarray, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def noise_photo(seed: int = 0, h: int = 320, w: int = 400) -> bytes:
+    """Sharp, mid-grey, big enough: passes the quality gate."""
+    return jpeg(np.random.default_rng(seed).integers(40, 220, (h, w, 3), dtype=np.uint8))
+
+
+def form(data: bytes | None, domain: str | None = None, filename: str = "photo.jpg") -> FormData:
+    f = FormData()
+    if data is not None:
+        f.add_field("image", data, filename=filename, content_type="image/jpeg")
+    if domain is not None:
+        f.add_field("domain", domain)
+    return f
+
+
+async def post(client, data: bytes | None, domain: str | None = None, headers: dict | None = None):
+    resp = await client.post("/v1/analyze", data=form(data, domain), headers=headers or {})
+    return resp.status, await resp.json()
+
+
+async def metric_samples(client) -> dict[tuple[str, tuple], float]:
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    text = await resp.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(weights=WEIGHTS, device="cpu", max_batch=8, max_wait_ms=5, max_queue=16)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner()))
+
+
+# -- the answer's contract ---------------------------------------------------------
+
+
+async def test_answer_contract(client):
+    status, body = await post(client, noise_photo())
+    assert status == 200, body
+    assert set(body) == ANSWER_KEYS
+    assert body["domain"] == "scalp" and body["routing"] == "default"
+    assert body["grade"] == "MIDDLE" and body["confidence"] == pytest.approx(0.8)
+    assert body["grade_detail"]["best_guess"] == "MIDDLE"
+    assert body["quality"]["ok"] is True and body["quality"]["reasons"] == []
+    assert set(body["measurements"]) == MEASUREMENT_KEYS
+    [region] = body["regions"]
+    assert set(region) == {"box", "class", "score", "mask_area"}
+    assert region["box"] == [100.0, 80.0, 300.0, 240.0] and region["class"] == "MIDDLE"
+    assert set(region["mask_area"]) == {"skin", "hair"} and region["mask_area"]["skin"] > 0
+    assert body["model_version"] == "scalp:00000000.11111111.22222222"
+    assert body["image"] == {"width": 400, "height": 320, "original_width": 400, "original_height": 320, "format": "JPEG"}
+    assert {"decode", "quality", "queue", "predict", "draw", "total"} <= set(body["timings_ms"])
+    im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
+    assert im.format == "JPEG" and max(im.size) <= 1280
+
+
+async def test_domain_choice(client):
+    status, body = await post(client, noise_photo(), "scalp")
+    assert status == 200 and body["routing"] == "requested" and body["domain"] == "scalp"
+    status, body = await post(client, noise_photo(), "face")
+    assert status == 400 and body["error"]["code"] == "domain_unavailable"
+    status, body = await post(client, noise_photo(), "elbow")
+    assert status == 400 and body["error"]["code"] == "bad_domain"
+
+
+async def test_quality_failure_is_a_valid_answer(aiohttp_client, settings):
+    model = FakeScalp()
+    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner(model)))
+    status, body = await post(client, jpeg(np.zeros((480, 640, 3), np.uint8)))
+    assert status == 200
+    assert set(body) == ANSWER_KEYS
+    assert body["quality"]["ok"] is False and body["quality"]["reasons"] == ["too_dark"]
+    assert body["grade"] is None and body["confidence"] is None and body["annotated_jpeg"] is None
+    assert body["regions"] == [] and body["measurements"] is None
+    assert model.calls == []  # the models never saw it
+    samples = await metric_samples(client)
+    assert samples[("inference_quality_rejections_total", (("reason", "too_dark"),))] == 1
+
+
+async def test_no_subject_is_not_scalp_or_face(aiohttp_client, settings):
+    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner(FakeScalp(empty=True))))
+    status, body = await post(client, noise_photo())
+    assert status == 200
+    assert body["quality"]["ok"] is False and body["quality"]["reasons"] == ["not_scalp_or_face"]
+    assert body["grade"] is None and body["annotated_jpeg"] is None
+    assert body["regions"][0]["class"] == "image" and body["regions"][0]["score"] == 0
+
+
+# -- bad input ---------------------------------------------------------------
+
+
+def truncated_jpeg() -> bytes:
+    data = noise_photo(3)
+    return data[: len(data) // 2]
+
+
+def png_bomb(w: int = 20000, h: int = 20000) -> bytes:
+    """A PNG header claiming w x h pixels, with a few bytes of data."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def gif() -> bytes:
+    buf = io.BytesIO()
+    Image.new("P", (10, 10)).save(buf, "GIF")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "make,status,code",
+    [
+        (lambda: b"", 400, "empty"),
+        (lambda: np.random.default_rng(0).bytes(4000), 415, "not_an_image"),
+        (gif, 415, "unsupported_format"),
+        (truncated_jpeg, 422, "truncated"),
+        (png_bomb, 413, "too_many_pixels"),
+        (lambda: b"\xff\xd8\xff" + bytes(MAX_BYTES), 413, "too_large"),  # under the body limit, over the image limit
+        (lambda: bytes(CLIENT_MAX_SIZE + 1), 413, "too_large"),  # over client_max_size
+    ],
+    ids=["empty", "random", "gif", "truncated", "bomb", "image_too_large", "body_too_large"],
+)
+async def test_bad_input_then_keeps_serving(client, make, status, code):
+    st, body = await post(client, make())
+    assert st == status, body
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    st, body = await post(client, noise_photo())
+    assert st == 200 and body["grade"] == "MIDDLE"
+
+
+async def test_malformed_requests(client):
+    st, body = await post(client, None, "auto")
+    assert st == 400 and body["error"]["code"] == "missing_image"
+    resp = await client.post("/v1/analyze", data=b"\xff\xd8", headers={"Content-Type": "image/jpeg"})
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "missing_image"
+    resp = await client.get("/v1/analyze")
+    assert resp.status == 405 and (await resp.json())["error"]["code"] == "method_not_allowed"
+    resp = await client.get("/nowhere")
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    samples = await metric_samples(client)
+    assert samples[("inference_errors_total", (("code", "missing_image"),))] == 2
+
+
+# -- auth --------------------------------------------------------------------------
+
+
+async def test_api_key(aiohttp_client, settings):
+    app = create_app(dataclasses.replace(settings, api_key="s3cret-key"), runner_factory=lambda s: fake_runner())
+    client = await aiohttp_client(app)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"}, {"Authorization": "Bearer"}):
+        st, body = await post(client, noise_photo(), headers=headers)
+        assert st == 401 and body["error"]["code"] == "unauthorized", headers
+    resp = await client.post("/v1/analyze", data=form(noise_photo()))
+    assert resp.headers.get("WWW-Authenticate") == "Bearer"
+    st, body = await post(client, noise_photo(), headers={"Authorization": "Bearer s3cret-key"})
+    assert st == 200 and body["grade"] == "MIDDLE"
+    assert (await client.get("/healthz")).status == 200  # probes need no key
+
+
+async def test_no_key_configured_means_open(client):
+    st, _ = await post(client, noise_photo(), headers={"Authorization": "Bearer anything"})
+    assert st == 200
+
+
+# -- health and metrics -------------------------------------------------------------
+
+
+async def test_healthz(client):
+    resp = await client.get("/healthz")
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["models_loaded"] == ["scalp"] and body["device"] == "cpu"
+    assert body["weights"]["scalp"]["scalp_yolo.pt"] == "00000000"
+
+
+async def test_metrics(client):
+    await post(client, noise_photo())
+    await post(client, b"")
+    resp = await client.get("/metrics")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    s = await metric_samples(client)
+    assert s[("inference_requests_total", (("route", "/v1/analyze"), ("status", "200")))] == 1
+    assert s[("inference_requests_total", (("route", "/v1/analyze"), ("status", "400")))] == 1
+    assert s[("inference_errors_total", (("code", "empty"),))] == 1
+    assert s[("inference_request_seconds_count", (("route", "/v1/analyze"),))] == 2
+    assert s[("inference_batch_size_count", (("model", "scalp"),))] == 1
+    assert s[("inference_grades_total", (("domain", "scalp"), ("grade", "MIDDLE")))] == 1
+    assert s[("inference_models_loaded", (("domain", "scalp"),))] == 1
+
+
+# -- batching ------------------------------------------------------------------------
+
+
+async def test_concurrent_requests_share_a_forward_pass(aiohttp_client, settings):
+    model = FakeScalp()
+    app = create_app(dataclasses.replace(settings, max_wait_ms=300), runner_factory=lambda s: fake_runner(model))
+    client = await aiohttp_client(app)
+    results = await asyncio.gather(*(post(client, noise_photo(i)) for i in range(6)))
+    assert all(st == 200 for st, _ in results)
+    assert sum(model.calls) == 6 and max(model.calls) >= 2
+
+
+async def test_queue_full_answers_busy(aiohttp_client, settings):
+    s = dataclasses.replace(settings, max_batch=1, max_wait_ms=0, max_queue=1)
+    client = await aiohttp_client(create_app(s, runner_factory=lambda _: fake_runner(FakeScalp(delay=0.5))))
+    results = await asyncio.gather(*(post(client, noise_photo(i)) for i in range(5)))
+    codes = sorted(st for st, _ in results)
+    assert 200 in codes and 503 in codes
+    assert all(b["error"]["code"] == "busy" for st, b in results if st == 503)
+    st, _ = await post(client, noise_photo())
+    assert st == 200
+
+
+async def test_batcher_groups_and_propagates_errors():
+    sizes = []
+
+    def fn(xs):
+        sizes.append(len(xs))
+        if any(x < 0 for x in xs):
+            raise ValueError("negative")
+        return [x * 10 for x in xs]
+
+    async with MicroBatcher(fn, max_batch=4, max_wait_ms=100, max_queue=100) as b:
+        assert await asyncio.gather(*(b.submit(i) for i in range(10))) == [i * 10 for i in range(10)]
+        assert sizes == [4, 4, 2]
+        sizes.clear()
+        res = await asyncio.gather(b.submit(1), b.submit(-1), b.submit(2), return_exceptions=True)
+        assert sizes == [3] and all(isinstance(r, ValueError) for r in res)
+        assert await b.submit(5) == 50  # the next batch runs as usual
+
+
+async def test_batcher_bounded_queue_and_stop():
+    async with MicroBatcher(lambda xs: (time.sleep(0.2), xs)[1], max_batch=1, max_wait_ms=0, max_queue=2) as b:
+        tasks = [asyncio.create_task(b.submit(0))]
+        await asyncio.sleep(0.05)  # the first is running
+        tasks += [asyncio.create_task(b.submit(i)) for i in (1, 2)]
+        await asyncio.sleep(0.01)  # two are waiting
+        assert b.waiting == 2
+        with pytest.raises(Busy):
+            await b.submit(99)
+        assert await asyncio.gather(*tasks) == [0, 1, 2]
+    pending = MicroBatcher(lambda xs: xs)
+    with pytest.raises(Stopped):  # not started
+        await pending.submit(1)
+
+
+async def test_batcher_runs_off_the_event_loop():
+    loop_thread = []
+
+    def fn(xs):
+        import threading
+
+        loop_thread.append(threading.current_thread().name)
+        return xs
+
+    async with MicroBatcher(fn, name="m") as b:
+        await b.submit(1)
+    assert loop_thread[0].startswith("batch-m")
+
+
+# -- the real models ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_runner() -> Runner:
+    if not (WEIGHTS / "scalp_yolo.pt").is_file():
+        pytest.skip("weights/scalp_yolo.pt is missing: train it with python -m inference.train scalp")
+    if len(PHOTOS) < 6:
+        pytest.skip(f"real scalp photos are missing in {shared_dir() / 'datasets/scalp_uze/valid'}")
+    return Runner.setup(Settings(weights=WEIGHTS, device="cpu", threads=1))
+
+
+def same_answer(a: dict, b: dict, tol: float = 2e-3) -> None:
+    assert a["grade"] == b["grade"] and a["domain"] == b["domain"]
+    assert a["confidence"] == pytest.approx(b["confidence"], abs=tol)
+    for g in GRADES:
+        assert a["grade_detail"]["probabilities"][g] == pytest.approx(b["grade_detail"]["probabilities"][g], abs=tol)
+    ma, mb = a["measurements"], b["measurements"]
+    assert ma["exposed_scalp_ratio"] == pytest.approx(mb["exposed_scalp_ratio"], abs=tol)
+    for k in ("hair_pixels", "scalp_pixels"):
+        assert ma[k] == pytest.approx(mb[k], rel=tol, abs=50)
+    assert len(a["regions"]) == len(b["regions"])
+    for ra, rb in zip(a["regions"], b["regions"]):
+        assert ra["class"] == rb["class"] and ra["score"] == pytest.approx(rb["score"], abs=tol)
+        assert ra["box"] == pytest.approx(rb["box"], abs=1.0)
+    assert a["quality"] == b["quality"]
+
+
+@pytest.mark.slow
+async def test_real_photo(aiohttp_client, settings, real_runner):
+    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+    st, body = await post(client, PHOTOS[0].read_bytes())
+    assert st == 200, body
+    assert set(body) == ANSWER_KEYS
+    assert body["domain"] == "scalp" and body["quality"]["ok"] is True
+    assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
+    assert set(body["measurements"]) == MEASUREMENT_KEYS
+    assert re.fullmatch(r"scalp:[0-9a-f]{8}\.[0-9a-f]{8}\.[0-9a-f]{8}", body["model_version"])
+    assert body["regions"] and all(set(r["mask_area"]) == {"skin", "hair"} for r in body["regions"])
+    im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
+    assert im.format == "JPEG" and max(im.size) <= 1280
+    health = await (await client.get("/healthz")).json()
+    assert health["models_loaded"] == ["scalp"] and health["device"] == "cpu"
+
+
+@pytest.mark.slow
+async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_runner):
+    photos = [p.read_bytes() for p in PHOTOS[:: max(1, len(PHOTOS) // 6)][:6]]
+    alone = dataclasses.replace(real_runner, on_model_batch=None)
+    reference = [alone.run_one(d, with_image=False) for d in photos]  # one photo per forward pass
+    app = create_app(dataclasses.replace(settings, max_batch=8, max_wait_ms=500), runner_factory=lambda s: real_runner)
+    client = await aiohttp_client(app)
+    results = await asyncio.gather(*(post(client, d) for d in photos))
+    s = await metric_samples(client)
+    batches = s[("inference_batch_size_count", (("model", "scalp"),))]
+    assert s[("inference_batch_size_sum", (("model", "scalp"),))] == 6
+    assert batches <= 3, "6 concurrent photos should share forward passes"
+    for (st, body), ref in zip(results, reference):
+        assert st == 200, body
+        same_answer(body, ref)
+
+
+@pytest.mark.slow
+def test_analyze_cli(tmp_path, real_runner):
+    out = tmp_path / "annotated.jpg"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "inference", "analyze", str(PHOTOS[0]), "--out", str(out), "--device", "cpu"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    body = json.loads(p.stdout)
+    assert set(body) == ANSWER_KEYS - {"annotated_jpeg"}
+    same_answer(body, dataclasses.replace(real_runner, on_model_batch=None).run_one(PHOTOS[0].read_bytes(), with_image=False))
+    assert Image.open(out).format == "JPEG"
+
+
+def test_analyze_cli_bad_input(tmp_path):
+    """Bad input is refused before the models load (no weights needed)."""
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"not a photo")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
+    p = subprocess.run([sys.executable, "-m", "inference", "analyze", str(bad)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "not_an_image"
+
+
+def test_settings_from_env():
+    d = Settings.from_env({})
+    assert (d.host, d.port, d.api_key, d.device, d.max_batch) == ("127.0.0.1", 8090, None, None, 8)
+    s = Settings.from_env(
+        {"INFERENCE_HOST": "0.0.0.0", "INFERENCE_PORT": "9000", "INFERENCE_API_KEY": "k", "INFERENCE_DEVICE": "cpu",
+         "WEIGHTS_DIR": "/w", "INFERENCE_MAX_BATCH": "4", "INFERENCE_MAX_WAIT_MS": "25"}
+    )
+    assert (s.host, s.port, s.api_key, s.device, str(s.weights), s.max_batch, s.max_wait_ms) == ("0.0.0.0", 9000, "k", "cpu", "/w", 4, 25.0)
+    assert Settings.from_env({"INFERENCE_PORT": "9000"}, port=1234).port == 1234  # the command line wins
+    assert Settings(device="cpu").resolved_device() == "cpu"
