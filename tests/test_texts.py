@@ -111,6 +111,23 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "rerun_as": [{"domain": "scalp"}, {"domain": "face"}],
         "history_nav": [{"direction": "prev"}, {"direction": "next"}],
         "delete_button": [{"choice": "confirm"}, {"choice": "cancel"}],
+        # bot/ (handlers, jobs, chart)
+        "not_analysable": [
+            {"code": c}
+            for c in ("domain_unavailable", "not_an_image", "too_large", "something_else")
+        ],
+        "callback_notice": [
+            {"what": w} for w in ("rerun_queued", "rerun_duplicate", "gone", "not_yours")
+        ],
+        "history_item": [{"result": r} for r in history_results],
+        "command_description": [
+            {"command": c} for c in ("start", "help", "history", "remind", "delete")
+        ],
+        "chart_label": [
+            {"label": label, "domain": d}
+            for label in ("title", "grade_axis", "measure_axis", "date_axis")
+            for d in DOMAINS
+        ],
     }
 
 
@@ -120,7 +137,10 @@ ALL_RENDERS = [
     for name, ctxs in CONTEXTS.items()
     for i, ctx in enumerate(ctxs)
 ]
-PLAIN_TEXT = {"rerun_as", "history_nav", "delete_button"}
+PLAIN_TEXT = {
+    "rerun_as", "history_nav", "delete_button",
+    "callback_notice", "history_item", "command_description", "chart_label",
+}
 
 # Tags Telegram accepts with parse_mode=HTML.
 TELEGRAM_TAGS = {
@@ -212,6 +232,17 @@ def test_caption_fits_telegram_limit_in_worst_case(domain: str, grade: str) -> N
     # Telegram counts, so check both.
     assert len(caption.encode("utf-16-le")) // 2 <= texts.CAPTION_LIMIT
     assert texts.telegram_length(caption) <= texts.CAPTION_LIMIT
+
+
+@pytest.mark.parametrize(("domain", "grade"), DOMAIN_GRADES)
+def test_caption_with_long_tips_adds_the_sections_once(domain: str, grade: str) -> None:
+    short = texts.render("result_caption", domain=domain, grade=grade, confidence=0.8,
+                         measurements=MEASUREMENTS[domain])
+    full = texts.render("result_caption", domain=domain, grade=grade, confidence=0.8,
+                        measurements=MEASUREMENTS[domain], long_tips=True)
+    assert full.startswith(short.split("\n\n")[0]) and len(full) > len(short)
+    assert full.count(DISCLAIMER) == 1 and "이럴 때는 피부과 전문의와 상담해 주세요" in full
+    assert_telegram_html(full)
 
 
 def test_caption_measurements_are_shown() -> None:

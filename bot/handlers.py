@@ -1,0 +1,275 @@
+"""Every update handler, registered in one place (:func:`register`).
+
+Handlers stay thin: parse the update, call storage / the job worker, render a
+template. Only private chats are served (results are personal). Photo work
+never happens here: a photo becomes a durable job row and the worker is woken.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import operator
+from typing import Any
+
+from telegram import Message, PhotoSize, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from . import texts, ui
+from .chart import render_trend_png
+from .context import BotContext
+from .limits import (
+    CAPTION_LIMIT,
+    HISTORY_PAGE_SIZE,
+    IMAGE_MIME_TYPES,
+    MAX_DOWNLOAD_BYTES,
+    TREND_MIN_RESULTS,
+)
+from .storage import DEFAULT_REMINDER_INTERVAL_DAYS, Domain
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+PRIVATE = filters.ChatType.PRIVATE
+#: New messages only: an edited caption is not a new photo.
+NEW_MESSAGE = filters.UpdateType.MESSAGE & PRIVATE
+#: An uncompressed image: JPEG, PNG or WebP by MIME type (the worker checks the bytes again).
+IMAGE_DOCUMENT = functools.reduce(
+    operator.or_, (filters.Document.MimeType(mime) for mime in IMAGE_MIME_TYPES)
+)
+#: ``/remind off`` (also in Korean).
+REMIND_OFF_WORDS = frozenset({"off", "stop", "끄기", "끔", "중지"})
+#: The kinds ``unsupported`` has a sentence for, in the order they are looked for
+#: (an animation also carries a ``document``, so it comes first).
+UNSUPPORTED_KINDS = ("text", "sticker", "animation", "video_note", "video", "voice", "audio",
+                     "document")
+DOMAINS = (Domain.SCALP, Domain.FACE)
+
+
+def message_kind(message: Message) -> str:
+    for kind in UNSUPPORTED_KINDS:
+        if getattr(message, kind, None):
+            return kind
+    return "other"
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: BotContext) -> None:
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    await context.services.storage.upsert_user(user.id, chat.id, user.language_code)
+    await message.reply_text(texts.render("start", first_name=user.first_name))
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    await update.effective_message.reply_text(texts.render("help"))
+
+
+async def history(update: Update, context: BotContext) -> None:
+    """Page 1 of the results, then a trend chart per domain with two or more results."""
+    message, user_id = update.effective_message, update.effective_user.id
+    storage = context.services.storage
+    text, markup = await _history_page(context, user_id, 1)
+    await message.reply_text(text, reply_markup=markup)
+    for domain in DOMAINS:
+        results = await storage.results_for_trend(user_id, domain)
+        if len(results) < TREND_MIN_RESULTS:
+            continue
+        await message.reply_chat_action(ChatAction.UPLOAD_PHOTO)
+        png = await asyncio.to_thread(render_trend_png, domain.value, results)
+        trend = texts.render("trend", domain=domain.value, previous=results[-2],
+                             current=results[-1])
+        if texts.telegram_length(trend) <= CAPTION_LIMIT:
+            await message.reply_photo(png, caption=trend)
+        else:
+            await message.reply_photo(png)
+            await message.reply_text(trend)
+
+
+async def remind(update: Update, context: BotContext) -> None:
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    storage = context.services.storage
+    if context.args and context.args[0].lower() in REMIND_OFF_WORDS:
+        await storage.disable_reminder(user.id)
+        await message.reply_text(texts.render("remind_off"))
+        return
+    reminder = await storage.set_reminder(
+        user.id, chat.id, interval_days=DEFAULT_REMINDER_INTERVAL_DAYS
+    )
+    await message.reply_text(texts.render(
+        "remind_on", interval_days=reminder.interval_days, next_due_at=reminder.next_due_at
+    ))
+
+
+async def delete(update: Update, context: BotContext) -> None:
+    await update.effective_message.reply_text(
+        texts.render("delete_confirm"), reply_markup=ui.delete_keyboard()
+    )
+
+
+# --- photos and everything else -------------------------------------------------------------------
+
+
+async def photo(update: Update, context: BotContext) -> None:
+    largest: PhotoSize = update.effective_message.photo[-1]
+    await _accept(update, context, largest.file_id, largest.file_unique_id, largest.file_size)
+
+
+async def image_document(update: Update, context: BotContext) -> None:
+    document = update.effective_message.document
+    await _accept(update, context, document.file_id, document.file_unique_id, document.file_size)
+
+
+async def _accept(update: Update, context: BotContext, file_id: str, file_unique_id: str,
+                  file_size: int | None) -> None:
+    """A photo becomes a durable job (deduplicated per message) before any work starts."""
+    message = update.effective_message
+    if file_size is not None and file_size > MAX_DOWNLOAD_BYTES:
+        await message.reply_text(texts.render("too_big"))
+        return
+    services = context.services
+    job, duplicate = await services.storage.enqueue_job(
+        user_id=update.effective_user.id,
+        chat_id=update.effective_chat.id,
+        message_id=message.message_id,
+        file_id=file_id,
+        file_unique_id=file_unique_id,
+        update_id=update.update_id,
+    )
+    if duplicate:
+        log.info("update %d repeats job %d; ignored", update.update_id, job.job_id)
+        return
+    services.worker.wake()
+
+
+async def unsupported(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    await message.reply_text(texts.render("unsupported", kind=message_kind(message)))
+
+
+# --- inline buttons ------------------------------------------------------------------------------
+
+
+async def rerun(update: Update, context: BotContext) -> None:
+    """Analyse the same photo again as the other domain."""
+    query = update.callback_query
+    job_id, domain = ui.RERUN_PATTERN.match(query.data).groups()
+    storage = context.services.storage
+    original = await storage.get_job(int(job_id))
+    if original is None:
+        await query.answer(texts.render("callback_notice", what="gone"))
+        return
+    if original.user_id != query.from_user.id:
+        await query.answer(texts.render("callback_notice", what="not_yours"))
+        return
+    _, duplicate = await storage.enqueue_job(
+        user_id=original.user_id,
+        chat_id=original.chat_id,
+        message_id=original.message_id,
+        file_id=original.file_id,
+        file_unique_id=original.file_unique_id,
+        domain=domain,
+        update_id=update.update_id,
+    )
+    await query.answer(texts.render(
+        "callback_notice", what="rerun_duplicate" if duplicate else "rerun_queued"
+    ))
+    if not duplicate:
+        context.services.worker.wake()
+
+
+async def history_page(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    page = int(ui.HISTORY_PATTERN.match(query.data).group(1))
+    text, markup = await _history_page(context, query.from_user.id, page)
+    await query.answer()
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:  # pressed twice: "message is not modified"
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def reopen(update: Update, context: BotContext) -> None:
+    """Re-send a stored result by its Telegram file_id (no image bytes are stored)."""
+    query = update.callback_query
+    result_id = int(ui.OPEN_PATTERN.match(query.data).group(1))
+    result = await context.services.storage.get_result(query.from_user.id, result_id)
+    if result is None:
+        await query.answer(texts.render("callback_notice", what="gone"))
+        return
+    await query.answer()
+    caption = ui.reopen_caption(result)
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    if result.annotated_file_id:
+        await context.bot.send_photo(chat_id, result.annotated_file_id, caption=caption)
+    else:
+        await context.bot.send_message(chat_id, caption)
+
+
+async def delete_choice(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    choice = ui.DELETE_PATTERN.match(query.data).group(1)
+    await query.answer()
+    if choice == "yes":
+        counts = await context.services.storage.delete_user_data(query.from_user.id)
+        text = texts.render("delete_done", counts=counts)
+    else:
+        text = texts.render("delete_cancelled")
+    await query.edit_message_text(text)
+
+
+async def stale_button(update: Update, context: BotContext) -> None:
+    await update.callback_query.answer(texts.render("callback_notice", what="gone"))
+
+
+# --- helpers and errors ---------------------------------------------------------------------------
+
+
+async def _history_page(context: BotContext, user_id: int, page: int) -> tuple[str, Any]:
+    storage = context.services.storage
+    total = await storage.count_results(user_id)
+    pages = ui.page_count(total)
+    page = min(max(page, 1), pages)
+    results = await storage.list_results(
+        user_id, limit=HISTORY_PAGE_SIZE, offset=(page - 1) * HISTORY_PAGE_SIZE
+    )
+    text = texts.render("history", results=results, page=page, pages=pages, total=total)
+    return text, ui.history_keyboard(results, page, pages)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure with the update id only (never message contents or secrets)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+
+
+def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """All handlers, in matching order."""
+    application.add_handlers([
+        CommandHandler("start", start, filters=PRIVATE),
+        CommandHandler("help", help_command, filters=PRIVATE),
+        CommandHandler("history", history, filters=PRIVATE),
+        CommandHandler("remind", remind, filters=PRIVATE),
+        CommandHandler("delete", delete, filters=PRIVATE),
+        MessageHandler(NEW_MESSAGE & filters.COMMAND, help_command),  # unknown commands
+        MessageHandler(NEW_MESSAGE & filters.PHOTO, photo),
+        MessageHandler(NEW_MESSAGE & ~filters.ANIMATION & IMAGE_DOCUMENT, image_document),
+        MessageHandler(NEW_MESSAGE, unsupported),
+        CallbackQueryHandler(rerun, pattern=ui.RERUN_PATTERN),
+        CallbackQueryHandler(history_page, pattern=ui.HISTORY_PATTERN),
+        CallbackQueryHandler(reopen, pattern=ui.OPEN_PATTERN),
+        CallbackQueryHandler(delete_choice, pattern=ui.DELETE_PATTERN),
+        CallbackQueryHandler(stale_button),
+    ])
+    application.add_error_handler(on_error)

@@ -1,0 +1,388 @@
+"""Run the whole stack on loopback: local Bot API, inference service, fault proxy, bot.
+
+Used by ``tests/test_bot_e2e.py`` and ``scripts/bench_bot.py`` (and handy by
+hand). Nothing here talks to api.telegram.org.
+
+* :func:`inference_service`: the REAL service (``inference.service.app.create_app``)
+  with the trained weights from ``weights/`` when they are there; otherwise the
+  same app with a stand-in scalp model (``StandInScalp``), so the bot's tests
+  still run on a checkout without weights. ``RunningService.real`` says which.
+* :class:`ServiceProxy`: a small aiohttp proxy in front of the service that can
+  take the service down (connection refused) and up again, answer 5xx, be slow,
+  hold requests, and record the service's reported time of every answer. With
+  ``face_standin`` it answers ``domain=face`` requests, while the service has
+  no face models, from the service's scalp analysis of the same photo relabelled
+  as face (a clearly marked stand-in until the face models exist).
+* :func:`bot_settings`, :func:`running_bot`: the real bot application against them.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .app import build_application, running
+from .localapi import LocalApiClient, RunningServer, serve
+from .localapi import Settings as LocalApiSettings
+from .settings import Settings
+
+__all__ = [
+    "TOKEN",
+    "LocalApiClient",
+    "RunningService",
+    "ServiceProxy",
+    "bot_environment",
+    "bot_settings",
+    "face_photos",
+    "inference_service",
+    "local_telegram",
+    "running_bot",
+    "scalp_photos",
+    "weights_ready",
+]
+
+TOKEN = "123456:E2E-token_for-the-local-bot-api-0000"
+SCALP_WEIGHTS = ("scalp_yolo.pt", "scalp_unet.pt", "scalp_grader.json")
+STANDIN_HEADER = "X-Stand-In"
+HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=10)
+UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=300)
+
+
+def _weights_dir() -> Path:
+    from inference.paths import weights_dir
+
+    return weights_dir()
+
+
+def weights_ready() -> bool:
+    """True when ``inference.service`` imports and every scalp weights file is there."""
+    try:
+        import inference.service.app  # noqa: F401
+    except ImportError:
+        return False
+    return all((_weights_dir() / name).is_file() for name in SCALP_WEIGHTS)
+
+
+def _shared() -> Path:
+    from inference.paths import shared_dir
+
+    return shared_dir()
+
+
+def scalp_photos() -> list[Path]:
+    """Real scalp photos (scalp_uze validation split) from ``../shared``."""
+    return sorted((_shared() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
+
+
+def face_photos() -> list[Path]:
+    """Real face photos (ACNE04 validation split) from ``../shared``."""
+    return sorted((_shared() / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))
+
+
+# --- the inference service ---------------------------------------------------------------------
+
+
+class StandInScalp:
+    """A deterministic scalp model for checkouts without weights (NOT the real models).
+
+    The middle of the photo is the "head": its upper half labelled scalp skin,
+    its lower half hair; the grade follows the photo's mean brightness so that
+    different photos get different grades.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    def analyze(self, images: list[Any]) -> list[Any]:
+        import numpy as np
+
+        from inference.pipeline.measure import measure_scalp
+        from inference.pipeline.scalp import ScalpAnalysis
+        from inference.pipeline.types import Box, Detection, GradeResult, Segmentation
+
+        time.sleep(self.delay)
+        out = []
+        for im in images:
+            h, w = im.shape[:2]
+            labels = np.zeros((h, w), np.uint8)
+            labels[h // 4: h // 2, w // 4: 3 * w // 4] = 1
+            labels[h // 2: 3 * h // 4, w // 4: 3 * w // 4] = 2
+            grade = ("LOW", "MIDDLE", "HIGH")[int(im.mean()) % 3]
+            det = Detection(Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4), 1, grade, 0.9, (0.05, 0.9, 0.05))
+            x1, y1, x2, y2 = det.box.as_int()
+            counts = np.bincount(labels[y1:y2, x1:x2].ravel(), minlength=3)
+            seg = Segmentation(labels, ("background", "skin", "hair"), (
+                {"background": int(counts[0]), "skin": int(counts[1]), "hair": int(counts[2])},))
+            probabilities = {g: (0.8 if g == grade else 0.1) for g in ("LOW", "MIDDLE", "HIGH")}
+            out.append(ScalpAnalysis((det,), seg, measure_scalp(seg, [det], h * w),
+                                     GradeResult(grade, 0.8, grade, probabilities)))
+        return out
+
+
+def _standin_runner(settings: Any) -> Any:
+    from inference.service.runner import Runner, scalp_output
+
+    hashes = {"scalp": {name: "standin" for name in SCALP_WEIGHTS}}
+    return Runner({"scalp": StandInScalp()}, {"scalp": scalp_output}, hashes, "cpu")
+
+
+@dataclass
+class RunningService:
+    url: str
+    real: bool
+    runner: web.AppRunner
+
+
+@contextlib.asynccontextmanager
+async def inference_service(
+    *, real: bool | None = None, api_key: str | None = None, threads: int = 0,
+    max_queue: int = 64,
+) -> AsyncIterator[RunningService]:
+    """The inference service in this process on a free port (real weights when present)."""
+    from inference.service.app import create_app
+    from inference.service.settings import Settings as ServiceSettings
+
+    use_real = weights_ready() if real is None else real
+    settings = ServiceSettings(
+        weights=_weights_dir(), device="cpu", api_key=api_key, max_batch=8, max_wait_ms=10,
+        max_queue=max_queue, threads=threads,
+    )
+    app = create_app(settings, runner_factory=None if use_real else _standin_runner)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        yield RunningService(f"http://127.0.0.1:{port}", use_real, runner)
+    finally:
+        await runner.cleanup()
+
+
+# --- the fault proxy ---------------------------------------------------------------------------
+
+
+@dataclass
+class ProxyRecord:
+    """One /v1/analyze call as the proxy saw it."""
+
+    domain: str
+    status: int
+    started: float
+    upstream_ms: float
+    service_ms: float | None
+    standin: bool = False
+
+
+@dataclass
+class ServiceProxy:
+    """A toggle in front of the real service (see the module docstring)."""
+
+    upstream: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    face_standin: bool = False
+    delay: float = 0.0
+    records: list[ProxyRecord] = field(default_factory=list)
+    _failures: list[tuple[int, str]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _session: aiohttp.ClientSession | None = None
+    _held: asyncio.Event | None = None
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    upstream_has_face: bool = False
+    analyze_calls: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def up(self) -> bool:
+        return self._runner is not None
+
+    async def start(self) -> ServiceProxy:
+        self._session = aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT)
+        async with self._session.get(self.upstream + "/healthz", timeout=HEALTH_TIMEOUT) as r:
+            self.upstream_has_face = "face" in (await r.json()).get("models_loaded", [])
+        await self.bring_up()
+        return self
+
+    async def close(self) -> None:
+        self.release()
+        await self.take_down()
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> ServiceProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- toggles ---
+    async def take_down(self) -> None:
+        """The service goes away: new connections are refused, open ones are closed."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def bring_up(self) -> None:
+        """Listen again, on the same port."""
+        if self._runner is not None:
+            return
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/analyze", self._analyze)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self._runner = runner
+
+    def fail_next(self, count: int, status: int = 500, code: str = "internal") -> None:
+        """The next ``count`` analyze calls answer ``status`` without reaching the service."""
+        self._failures.extend([(status, code)] * count)
+
+    def hold(self) -> None:
+        """Analyze calls wait (after arriving) until :meth:`release`."""
+        self._held = asyncio.Event()
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.set()
+            self._held = None
+
+    async def wait_for_calls(self, count: int, timeout: float = 30.0) -> None:
+        """Until ``count`` analyze calls have arrived in all."""
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: self.analyze_calls >= count), timeout
+            )
+
+    # --- handlers ---
+    async def _analyze(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        form = await request.post()
+        image = form.get("image")
+        data = image.file.read() if isinstance(image, web.FileField) else bytes(str(image), "utf-8")
+        domain = str(form.get("domain", "auto"))
+        async with self._arrived:
+            self.analyze_calls += 1
+            self._arrived.notify_all()
+        if self._held is not None:
+            await self._held.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self._failures:
+            status, code = self._failures.pop(0)
+            self.records.append(ProxyRecord(domain, status, started, 0.0, None))
+            return web.json_response({"error": {"code": code, "message": "injected by the proxy"}},
+                                     status=status)
+        standin = domain == "face" and self.face_standin and not self.upstream_has_face
+        out = aiohttp.FormData()
+        out.add_field("image", data, filename=getattr(image, "filename", "photo.jpg"),
+                      content_type=getattr(image, "content_type", "image/jpeg"))
+        out.add_field("domain", "scalp" if standin else domain)
+        headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+        t0 = time.perf_counter()
+        assert self._session is not None
+        async with self._session.post(self.upstream + "/v1/analyze", data=out,
+                                      headers=headers) as upstream:
+            body, status = await upstream.read(), upstream.status
+            content_type = upstream.content_type
+        upstream_ms = (time.perf_counter() - t0) * 1000
+        service_ms = None
+        if status == 200:
+            answer = json.loads(body)
+            service_ms = (answer.get("timings_ms") or {}).get("total")
+            if standin:
+                body = json.dumps(_as_face(answer, data)).encode()
+        self.records.append(ProxyRecord(domain, status, started, upstream_ms, service_ms, standin))
+        response = web.Response(body=body, status=status, content_type=content_type)
+        if standin:
+            response.headers[STANDIN_HEADER] = "face"
+        return response
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._session is not None
+        async with self._session.request(request.method, self.upstream + request.path_qs,
+                                         data=await request.read()) as upstream:
+            return web.Response(body=await upstream.read(), status=upstream.status,
+                                content_type=upstream.content_type)
+
+
+def _as_face(answer: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """STAND-IN: the service's scalp answer relabelled as a face answer (see ServiceProxy)."""
+    answer = dict(answer, domain="face", routing="requested", standin="face")
+    if answer.get("measurements") is not None:
+        count = 2 + len(data) % 13
+        answer["measurements"] = {"lesion_count": count, "lesion_density": round(count / 0.4, 1)}
+    return answer
+
+
+# --- Telegram and the bot ---------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def local_telegram(*, resize_photos: bool = False) -> AsyncIterator[RunningServer]:
+    """The local Bot API server for :data:`TOKEN` on a free port."""
+    settings = LocalApiSettings(tokens=(TOKEN,), resize_photos=resize_photos)
+    async with serve(settings) as server:
+        yield server
+
+
+def bot_settings(server: RunningServer, inference_url: str, db_path: Path | str,
+                 **overrides: Any) -> Settings:
+    """The bot's settings for the local server and service (fast retries for tests)."""
+    values: dict[str, Any] = {
+        "telegram_token": TOKEN,
+        "api_base_url": server.base_url,
+        "file_base_url": server.base_file_url,
+        "inference_url": inference_url,
+        "db_path": Path(db_path),
+        "job_backoff_base": 0.2,
+        "job_backoff_cap": 1.0,
+        "job_max_attempts": 30,
+        "reminder_sweep_interval": 3600.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def bot_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``python -m bot`` use ``settings`` (for subprocess runs)."""
+    env = dict(os.environ)
+    env.update({
+        "TELEGRAM_BOT_TOKEN": settings.telegram_token,
+        "TELEGRAM_API_BASE_URL": settings.api_base_url,
+        "TELEGRAM_FILE_BASE_URL": settings.file_base_url,
+        "INFERENCE_URL": settings.inference_url,
+        "BOT_DB_PATH": str(settings.db_path),
+        "BOT_JOB_BACKOFF_BASE_S": str(settings.job_backoff_base),
+        "BOT_JOB_BACKOFF_CAP_S": str(settings.job_backoff_cap),
+        "BOT_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
+        "BOT_ANALYZING_NOTICE_S": str(settings.analyzing_notice_after),
+        "BOT_REMINDER_SWEEP_S": str(settings.reminder_sweep_interval),
+    })
+    if settings.inference_api_key:
+        env["INFERENCE_API_KEY"] = settings.inference_api_key
+    return env
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[Any]:
+    """The real bot application, polling the local server, for the duration of the block."""
+    application = build_application(settings)
+    async with running(application):
+        yield application
+

@@ -1,0 +1,187 @@
+"""What the user sees, assembled from ``bot.texts``: inline keyboards, callback data,
+and the texts of a result. No I/O here; handlers and the job worker send it.
+
+Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
+
+===================  ==============================================
+``rerun:<job>:<d>``  analyse the photo of job ``<job>`` as domain ``<d>``
+``hist:<page>``      show page ``<page>`` of /history
+``open:<result>``    re-send result ``<result>`` (its stored file_id)
+``del:yes|no``       the /delete confirmation
+===================  ==============================================
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from . import texts
+from .limits import CAPTION_LIMIT, HISTORY_PAGE_SIZE, MAX_CALLBACK_DATA_BYTES
+
+__all__ = [
+    "DELETE_PATTERN",
+    "HISTORY_PATTERN",
+    "OPEN_PATTERN",
+    "RERUN_PATTERN",
+    "ResultTexts",
+    "caption_measurements",
+    "delete_keyboard",
+    "history_keyboard",
+    "page_count",
+    "rerun_domains",
+    "rerun_keyboard",
+    "result_texts",
+]
+
+DOMAINS = ("scalp", "face")
+RERUN_PATTERN = re.compile(r"^rerun:(\d+):(scalp|face)$")
+HISTORY_PATTERN = re.compile(r"^hist:(\d+)$")
+OPEN_PATTERN = re.compile(r"^open:(\d+)$")
+DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
+DELETE_CHOICES = {"yes": "confirm", "no": "cancel"}
+
+
+def _data(text: str) -> str:
+    if len(text.encode()) > MAX_CALLBACK_DATA_BYTES:
+        raise ValueError(f"callback data too long: {text!r}")
+    return text
+
+
+def _value(x: Any) -> str | None:
+    return None if x is None else str(getattr(x, "value", x))
+
+
+# --- keyboards -------------------------------------------------------------------------------------
+
+
+def rerun_domains(result_domain: Any) -> list[str]:
+    """The domains to offer as a re-run: the other one, or both when unknown."""
+    domain = _value(result_domain)
+    return [d for d in DOMAINS if d != domain]
+
+
+def rerun_keyboard(job_id: int, domains: Iterable[str]) -> InlineKeyboardMarkup | None:
+    buttons = [
+        InlineKeyboardButton(
+            texts.render("rerun_as", domain=d), callback_data=_data(f"rerun:{job_id}:{d}")
+        )
+        for d in domains
+    ]
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def page_count(total: int) -> int:
+    return max(1, math.ceil(total / HISTORY_PAGE_SIZE))
+
+
+def history_keyboard(results: Sequence[Any], page: int, pages: int) -> InlineKeyboardMarkup | None:
+    """One re-open button per result, then ◀ / ▶ where there is a page to go to."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                texts.render("history_item", result=r),
+                callback_data=_data(f"open:{r.result_id}"),
+            )
+        ]
+        for r in results
+    ]
+    nav = []
+    if page > 1:
+        nav.append(InlineKeyboardButton(
+            texts.render("history_nav", direction="prev"), callback_data=_data(f"hist:{page - 1}")
+        ))
+    if page < pages:
+        nav.append(InlineKeyboardButton(
+            texts.render("history_nav", direction="next"), callback_data=_data(f"hist:{page + 1}")
+        ))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def delete_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(texts.render("delete_button", choice=choice), callback_data=f"del:{key}")
+        for key, choice in DELETE_CHOICES.items()
+    ]])
+
+
+# --- result texts -----------------------------------------------------------------------------------
+
+#: The measurements the caption shows, per domain, and the JSON types they must have.
+CAPTION_MEASUREMENTS: dict[str, dict[str, tuple[type, ...]]] = {
+    "scalp": {"exposed_scalp_ratio": (int, float), "regions": (dict, list)},
+    "face": {"lesion_count": (int, float), "lesion_density": (int, float),
+             "lesion_density_unit": (str,)},
+}
+
+
+def caption_measurements(domain: Any, measurements: dict[str, Any] | None) -> dict[str, Any]:
+    """The service's measurements reduced to what the caption template understands.
+
+    The service reports more (pixel counts, ``regions`` as a count): only the
+    known keys with the expected types pass, so a new or changed field can
+    never break a caption.
+    """
+    wanted = CAPTION_MEASUREMENTS.get(_value(domain) or "", {})
+    out = {}
+    for key, types in wanted.items():
+        value = (measurements or {}).get(key)
+        if isinstance(value, types) and not isinstance(value, bool):
+            out[key] = value
+    return out
+
+
+
+@dataclass(frozen=True)
+class ResultTexts:
+    """The caption under the annotated photo and the optional second message."""
+
+    caption: str
+    follow_up: str | None
+    follow_up_has_buttons: bool = False
+
+
+def result_texts(domain: Any, grade: Any, confidence: float, measurements: dict[str, Any]) -> ResultTexts:
+    """Caption with the grade, confidence, measurements, short tips and disclaimer.
+
+    The long tips go into the caption when everything still fits Telegram's
+    caption limit, otherwise they follow as a second message. An UNCERTAIN
+    result is followed by the kind retake explanation instead (with the re-run
+    buttons, which it mentions).
+    """
+    ctx = {
+        "domain": _value(domain),
+        "grade": _value(grade),
+        "confidence": confidence,
+        "measurements": caption_measurements(domain, measurements),
+    }
+    if ctx["grade"] == "UNCERTAIN":
+        return ResultTexts(
+            texts.render("result_caption", **ctx),
+            texts.render("uncertain", domain=ctx["domain"]),
+            follow_up_has_buttons=True,
+        )
+    full = texts.render("result_caption", **ctx, long_tips=True)
+    if texts.telegram_length(full) <= CAPTION_LIMIT:
+        return ResultTexts(full, None)
+    return ResultTexts(
+        texts.render("result_caption", **ctx),
+        texts.render("tips_long", domain=ctx["domain"], grade=ctx["grade"]),
+    )
+
+
+def reopen_caption(result: Any) -> str:
+    """The caption of a result re-opened from /history (short form, always fits)."""
+    return texts.render(
+        "result_caption",
+        domain=_value(result.domain),
+        grade=_value(result.grade),
+        confidence=result.confidence,
+        measurements=caption_measurements(result.domain, result.measurements),
+    )

@@ -1,0 +1,412 @@
+"""The durable job worker (bot/jobs.py) with a fake Bot and a scripted inference client.
+
+Real SQLite storage in tmp_path; no network. The end-to-end behaviour through the
+local Bot API server and the real service is in test_bot_e2e.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bot.inference_client import (
+    AnalysisResult,
+    FinalInferenceError,
+    InferenceClient,
+    RetryableInferenceError,
+)
+from bot.jobs import JobWorker, RetryPolicy, sniff_image
+from bot.storage import JobStatus, Storage
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 64
+ANNOTATED = b"\xff\xd8\xff\xdbannotated"
+USER, OTHER = 1001, 1002
+
+
+# --- RetryPolicy --------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    policy = RetryPolicy(max_attempts=10, base=2.0, cap=60.0, jitter=0.2)
+    no_jitter = [policy.delay(n, rng=lambda: 0.0) for n in range(1, 9)]
+    assert no_jitter == [2, 4, 8, 16, 32, 60, 60, 60]
+    full_jitter = [policy.delay(n, rng=lambda: 1.0) for n in range(1, 4)]
+    assert full_jitter == pytest.approx([1.6, 3.2, 6.4])
+    assert policy.delay(10_000, rng=lambda: 0.0) == 60  # no overflow
+
+
+def test_backoff_respects_retry_after_within_the_cap() -> None:
+    policy = RetryPolicy(max_attempts=5, base=1.0, cap=30.0)
+    assert policy.delay(1, retry_after=12, rng=lambda: 0.0) == 12
+    assert policy.delay(1, retry_after=500, rng=lambda: 0.0) == 30
+    assert policy.delay(5, retry_after=0.5, rng=lambda: 0.0) == 16
+
+
+def test_attempts_are_bounded() -> None:
+    policy = RetryPolicy(max_attempts=3, base=1.0, cap=2.0)
+    assert [policy.exhausted(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
+    with pytest.raises(ValueError):
+        policy.delay(0)
+
+
+def test_sniff_image_by_magic_bytes() -> None:
+    assert sniff_image(JPEG) == "image/jpeg"
+    assert sniff_image(PNG) == "image/png"
+    assert sniff_image(WEBP) == "image/webp"
+    assert sniff_image(b"%PDF-1.7") is None
+    assert sniff_image(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
+
+
+# --- fakes ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeBot:
+    """Records what the worker sends; ``files`` maps file_id -> bytes."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    sent: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    ids: Any = field(default_factory=lambda: itertools.count(100))
+
+    async def get_file(self, file_id: str) -> Any:
+        data = self.files[file_id]
+
+        async def download_as_bytearray() -> bytearray:
+            return bytearray(data)
+
+        return SimpleNamespace(download_as_bytearray=download_as_bytearray)
+
+    async def send_chat_action(self, chat_id: int, action: str) -> bool:
+        return True
+
+    def _message(self, kind: str, chat_id: int, **fields: Any) -> Any:
+        message_id = next(self.ids)
+        self.sent.append((kind, chat_id, {"message_id": message_id, **fields}))
+        photo = [SimpleNamespace(file_id=f"sent-photo-{message_id}")] if kind == "photo" else []
+        return SimpleNamespace(message_id=message_id, photo=photo)
+
+    async def send_message(self, chat_id: int, text: str, **kw: Any) -> Any:
+        return self._message("text", chat_id, text=text, **kw)
+
+    async def send_photo(self, chat_id: int, photo: bytes, **kw: Any) -> Any:
+        return self._message("photo", chat_id, photo=photo, **kw)
+
+    async def edit_message_text(self, text: str, chat_id: int, message_id: int, **kw: Any) -> Any:
+        self.sent.append(("edit", chat_id, {"message_id": message_id, "text": text}))
+        return True
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        self.sent.append(("delete", chat_id, {"message_id": message_id}))
+        return True
+
+    def kinds(self, chat_id: int) -> list[str]:
+        return [kind for kind, chat, _ in self.sent if chat == chat_id]
+
+
+def graded(domain: str = "scalp", grade: str = "MIDDLE") -> AnalysisResult:
+    return AnalysisResult.from_json({
+        "domain": domain, "grade": grade, "confidence": 0.77,
+        "quality": {"ok": True, "reasons": [], "metrics": {}},
+        "regions": [], "measurements": {"exposed_scalp_ratio": 0.31, "regions": 1},
+        "model_version": "scalp:test", "timings_ms": {"total": 12.0},
+        "annotated_jpeg": base64.b64encode(ANNOTATED).decode(),
+    })
+
+
+class ScriptedInference(InferenceClient):
+    """Answers from a script: each item an AnalysisResult, an exception, or an awaitable gate."""
+
+    def __init__(self, *script: Any) -> None:
+        super().__init__("http://unused")
+        self.script = list(script)
+        self.calls: list[tuple[bytes, str]] = []
+
+    async def analyze(self, image: bytes, domain: str = "auto", **kw: Any) -> AnalysisResult:
+        self.calls.append((image, domain))
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        while callable(item):
+            item = await item()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+@pytest.fixture
+async def storage(tmp_path):
+    async with await Storage.open(tmp_path / "bot.sqlite3") as s:
+        yield s
+
+
+def make_worker(storage: Storage, bot: FakeBot, inference: Any, *, attempts: int = 5,
+                concurrency: int = 4) -> JobWorker:
+    return JobWorker(
+        storage, inference, bot, concurrency=concurrency,
+        policy=RetryPolicy(attempts, base=0.01, cap=0.05), notice_after=30.0,
+    )
+
+
+async def enqueue(storage: Storage, bot: FakeBot, message_id: int, data: bytes = JPEG,
+                  user: int = USER) -> int:
+    file_id = f"file-{user}-{message_id}"
+    bot.files[file_id] = data
+    job, duplicate = await storage.enqueue_job(
+        user_id=user, chat_id=user, message_id=message_id, file_id=file_id,
+        file_unique_id=f"u-{file_id}",
+    )
+    assert not duplicate
+    return job.job_id
+
+
+async def finished(storage: Storage, job_id: int, timeout: float = 10.0) -> Any:
+    async def poll() -> Any:
+        while True:
+            job = await storage.get_job(job_id)
+            if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED):
+                return job
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+async def test_answers_once_and_stores_the_sent_file_id(storage) -> None:
+    bot, inference = FakeBot(), ScriptedInference(graded())
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 7)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.DONE and job.answered
+    (kind, _, photo), *rest = bot.sent
+    assert kind == "photo" and photo["photo"] == ANNOTATED
+    assert "두피 자가 점검 결과" in photo["caption"] and "진행 중" in photo["caption"]
+    assert photo["reply_parameters"].message_id == 7
+    [button] = photo["reply_markup"].inline_keyboard[0]
+    assert button.callback_data == f"rerun:{job_id}:face"
+    assert [k for k, *_ in rest] == ["text"]  # the long tips, as they do not fit the caption
+    [result] = await storage.list_results(USER)
+    assert result.annotated_file_id == f"sent-photo-{photo['message_id']}"
+    assert inference.calls == [(JPEG, "auto")]
+
+
+async def test_retries_with_one_delay_notice_then_answers(storage) -> None:
+    down = RetryableInferenceError("unreachable", "connection refused")
+    bot, inference = FakeBot(), ScriptedInference(down, down, graded())
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 3)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.DONE and job.attempts == 2
+    assert "connection refused" in job.last_error
+    texts = [f.get("text", "") for kind, _, f in bot.sent if kind in ("text", "edit")]
+    assert sum("지연" in t for t in texts) == 1
+    assert bot.kinds(USER).count("photo") == 1
+    # the delay notice was the status message: gone once the answer is out
+    assert bot.kinds(USER)[-1] == "delete"
+
+
+async def test_gives_up_after_max_attempts(storage) -> None:
+    bot = FakeBot()
+    inference = ScriptedInference(RetryableInferenceError("busy", "503", status=503))
+    worker = make_worker(storage, bot, inference, attempts=3)
+    job_id = await enqueue(storage, bot, 4)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.FAILED and job.attempts == 2 and job.answered
+    assert len(inference.calls) == 3
+    texts = [f["text"] for kind, _, f in bot.sent if kind == "text"]
+    assert any("분석하지 못했어요" in t for t in texts)
+    assert await storage.list_results(USER) == []
+
+
+async def test_final_service_error_is_explained_not_retried(storage) -> None:
+    bot = FakeBot()
+    inference = ScriptedInference(FinalInferenceError("domain_unavailable", "no face", 400))
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 5)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.REJECTED and job.attempts == 0
+    [(kind, _, reply)] = bot.sent
+    assert "아직 준비 중" in reply["text"]
+    labels = [b.text for b in reply["reply_markup"].inline_keyboard[0]]
+    assert labels == ["두피로 다시 분석", "얼굴로 다시 분석"]
+
+
+async def test_not_an_image_after_download(storage) -> None:
+    bot, inference = FakeBot(), ScriptedInference(graded())
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 6, data=b"%PDF-1.7 pretending to be image/png")
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.REJECTED and inference.calls == []
+    assert "이미지가 아니어서" in bot.sent[0][2]["text"]
+
+
+async def test_an_answered_job_is_not_answered_again(storage) -> None:
+    """A crash after the reply went out but before the job was finished."""
+    bot, inference = FakeBot(), ScriptedInference(graded())
+    job_id = await enqueue(storage, bot, 8)
+    await storage.claim_next_job()
+    await storage.mark_answered(job_id)
+    worker = make_worker(storage, bot, inference)
+    await worker.start()  # recovers the "running" job
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.DONE
+    assert bot.sent == [] and inference.calls == []
+
+
+async def test_delete_during_analysis_drops_the_job_quietly(storage) -> None:
+    gate = asyncio.Event()
+
+    async def wait_for_delete() -> AnalysisResult:
+        await gate.wait()
+        return graded()
+
+    bot = FakeBot()
+    inference = ScriptedInference(wait_for_delete)
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 9)
+    await worker.start()
+    try:
+        while not inference.calls:
+            await asyncio.sleep(0.01)
+        counts = await storage.delete_user_data(USER)
+        assert counts["jobs"] == 1
+        gate.set()
+        assert await finished(storage, job_id) is None
+        while worker.busy:
+            await asyncio.sleep(0.01)
+    finally:
+        await worker.stop()
+    assert [k for k in bot.kinds(USER) if k != "delete"] == []
+    assert await storage.count_results(USER) == 0
+
+
+async def test_one_users_photos_in_order_while_others_run_alongside(storage) -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    class Recording(ScriptedInference):
+        async def analyze(self, image: bytes, domain: str = "auto", **kw: Any) -> AnalysisResult:
+            started.append(image.decode(errors="ignore")[-2:])
+            if len(started) == 2:
+                release.set()  # the second user started while the first is still busy
+            await release.wait()
+            return graded()
+
+    bot = FakeBot()
+    worker = make_worker(storage, bot, Recording(graded()), concurrency=4)
+    first = [await enqueue(storage, bot, n, JPEG + f"a{n}".encode()) for n in (1, 2, 3)]
+    other = await enqueue(storage, bot, 1, JPEG + b"b1", user=OTHER)
+    await worker.start()
+    try:
+        for job_id in [*first, other]:
+            assert (await finished(storage, job_id)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    assert started[:2] == ["a1", "b1"]
+    assert [s for s in started if s.startswith("a")] == ["a1", "a2", "a3"]
+    replies = [f["reply_parameters"].message_id for k, c, f in bot.sent if k == "photo" and c == USER]
+    assert replies == [1, 2, 3]
+
+
+async def test_a_backing_off_job_does_not_stall_the_users_next_one(storage) -> None:
+    """The dispatcher sleeps only until the backing-off job is due, not a full idle period."""
+    down = RetryableInferenceError("unreachable", "connection refused")
+    bot, inference = FakeBot(), ScriptedInference(down, graded(), graded())
+    worker = make_worker(storage, bot, inference)
+    first = await enqueue(storage, bot, 1)
+    second = await enqueue(storage, bot, 2)
+    await worker.start()
+    try:
+        for job_id in (first, second):
+            assert (await finished(storage, job_id, timeout=3.0)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    assert [f["reply_parameters"].message_id for k, _, f in bot.sent if k == "photo"] == [1, 2]
+
+
+async def test_uncertain_keeps_the_rerun_buttons_and_explains(storage) -> None:
+    bot, inference = FakeBot(), ScriptedInference(graded("scalp", "UNCERTAIN"))
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 11)
+    await worker.start()
+    try:
+        assert (await finished(storage, job_id)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    (_, _, photo), (_, _, follow_up) = [s for s in bot.sent if s[0] in ("photo", "text")]
+    assert "판단 어려움" in photo["caption"]
+    assert "판단이 어려웠어요" in follow_up["text"]
+    for message in (photo, follow_up):
+        assert [b.text for b in message["reply_markup"].inline_keyboard[0]] == ["얼굴로 다시 분석"]
+    [result] = await storage.list_results(USER)
+    assert result.grade == "UNCERTAIN"
+
+
+async def test_quality_refusal_offers_both_domains_when_unrouted(storage) -> None:
+    refused = AnalysisResult.from_json({
+        "domain": None, "grade": None, "confidence": None,
+        "quality": {"ok": False, "reasons": ["blurry"], "metrics": {}},
+        "regions": [], "measurements": None, "model_version": "scalp:test",
+        "timings_ms": {"total": 5.0}, "annotated_jpeg": None,
+    })
+    bot, inference = FakeBot(), ScriptedInference(refused)
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 12)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.REJECTED and job.answered
+    [(kind, _, reply)] = bot.sent
+    assert kind == "text" and "사진이 흐려요" in reply["text"]
+    assert [b.callback_data for b in reply["reply_markup"].inline_keyboard[0]] == [
+        f"rerun:{job_id}:scalp", f"rerun:{job_id}:face"]
+    assert await storage.list_results(USER) == []
+
+
+async def test_a_job_falling_due_between_claim_and_sleep_is_not_missed(storage) -> None:
+    """The dispatcher's idle time is computed against the claim's own clock reading."""
+    from datetime import timedelta
+
+    from bot.storage import utcnow
+
+    bot = FakeBot()
+    job_id = await enqueue(storage, bot, 1)
+    claimed_at = utcnow()
+    await storage.claim_next_job(now=claimed_at)
+    await storage.reschedule_job(job_id, "down", claimed_at + timedelta(milliseconds=10))
+    later = claimed_at + timedelta(seconds=1)  # the clock moved on: the job is due now
+    worker = JobWorker(storage, ScriptedInference(graded()), bot, concurrency=1,
+                       policy=RetryPolicy(3, 0.01, 0.05), notice_after=30.0, now=lambda: later)
+    assert await worker._idle_timeout(claimed_at) == 0.0
+    assert await worker._idle_timeout(later) == 30.0  # nothing due after the next claim
