@@ -107,12 +107,16 @@ def evaluate_scalp(models, rows: list[dict], reference_masks: dict[str, Path] | 
 
 
 def _router():
-    """The product's scalp-or-face routing, once it exists (skin issue)."""
+    """The product's scalp-or-face router once one is trained (skin issue); None until then,
+    so routing_accuracy is reported as null rather than as the default route's 100%."""
     try:
-        from inference.pipeline.route import route_batch  # noqa: F401
+        from inference.pipeline.route import load_router, route_batch
     except ImportError:
         return None
-    return lambda imgs: [d == "scalp" for d in route_batch(imgs)]
+    router = load_router()
+    if router is None:
+        return None
+    return lambda imgs: [d == "scalp" for d in route_batch(imgs, router)]
 
 
 def main(argv: list[str] | None = None) -> int:
