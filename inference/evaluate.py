@@ -128,7 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--weights", type=Path, default=None, help="weights folder (default: weights/)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--details", action="store_true", help="print per-view metrics and confusion matrices")
+    k = sub.add_parser("skin", help="acne lesions, grade and routing on an ACNE04-style folder")
+    k.add_argument("--data", type=Path, required=True)
+    k.add_argument("--split", default=None, help="evaluate this split only")
+    k.add_argument("--weights", type=Path, default=None, help="weights folder (default: weights/)")
+    k.add_argument("--device", default="cpu")
+    k.add_argument("--details", action="store_true", help="print the 4-level confusion, counts and routing")
     a = p.parse_args(argv)
+    if a.domain == "skin":
+        from inference.evaluate_skin import main as skin_main
+
+        return skin_main(a)
 
     from inference.pipeline.scalp import ScalpModels
 

@@ -15,7 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     from . import scalp
 
     scalp.add_arguments(s)
-    for q in (s,):
+    k = sub.add_parser("skin", help="lesion YOLO, lesion U-Net, count grader and scalp/face/neither router for acne")
+    from . import skin
+
+    skin.add_arguments(k)
+    for q in (s, k):
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         q.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder")
         q.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="where the weights go")
@@ -25,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         data = scalp.run(a)
         print(json.dumps({"valid": {k: data["valid_metrics"][k] for k in ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")},
                           "mask_iou": data["valid_metrics"].get("mask_iou_check_subset"),
+                          "minutes": data.get("total_minutes")}, ensure_ascii=False))
+    elif a.what == "skin":
+        data = skin.run(a)
+        v = data.get("valid_metrics") or {}
+        r = data.get("router") or {}
+        print(json.dumps({"valid": {k: v.get(k) for k in ("n", "map50", "map50_95", "precision", "recall", "fusion_precision",
+                                                          "fusion_recall", "grade_accuracy", "grade_accuracy4", "routing_accuracy")},
+                          "router_valid": {k: r.get(k) for k in ("n", "accuracy", "scalp_accuracy", "face_accuracy", "neither_accuracy")},
                           "minutes": data.get("total_minutes")}, ensure_ascii=False))
     return 0
 

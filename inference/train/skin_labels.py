@@ -1,0 +1,290 @@
+"""Labels for the skin (acne) models, made from ACNE04's lesion boxes.
+
+ACNE04 (Roboflow export, ``../shared/datasets/acne04``) has one box per lesion
+(one class: the severity names of the original export are not lesion types) and
+a per-image severity in ``image_severity.csv``. This module makes:
+
+* the YOLO set: the train split minus a calibration fold (YOLO's ``val``, which
+  also fits the count thresholds and the fusion later), every image a symlink,
+  every label file rewritten with class 0 (``acne``);
+* lesion masks for the U-Net: an ellipse inside each box (half its sides: the
+  boxes are drawn loose around the lesion) is ``LESION``; the rest
+  of the box is ``IGNORE`` (a box is looser than the lesion, and where it ends
+  is not known); everywhere else ``BACKGROUND``. ACNE04 misses lesions, so the
+  background is noisy; the U-Net is measured by what it adds to the detector;
+* tiles: the 640 px photos cut into overlapping native-resolution tiles for the
+  U-Net's trainer (which rescales a whole sample to its crop size: tiles keep
+  lesions near their labelled size instead of shrinking them 2.5 times);
+* contact sheets (PNG) with the boxes and masks drawn, and label statistics
+  (box sizes, lesion counts per severity level) for the failure analysis.
+"""
+from __future__ import annotations
+
+import csv
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inference.pipeline.face import MASK_FILL
+
+from .scalp_labels import contact_sheet
+from .segdata import IGNORE, SegSample
+from .yolo_trainer import write_data_yaml
+
+BACKGROUND, LESION = 0, 1
+LESION_CLASSES = ("background", "lesion")
+DETECTOR_NAMES = ("acne",)
+ELLIPSE_FILL = MASK_FILL  # ellipse axes as a share of the box's sides (boxes are loose, see face.MASK_FILL)
+LEVELS = (0, 1, 2, 3)  # ACNE04 / Hayashi: mild, moderate, severe, very severe
+HAYASHI_THRESHOLDS = (5, 20, 50)  # lesions on one side of the face: level k when count > thresholds[k-1]
+
+
+def level_to_grade3(level: int) -> str:
+    return ("LOW", "MIDDLE", "HIGH", "HIGH")[int(level)]
+
+
+def level_of_count(count: float, thresholds=HAYASHI_THRESHOLDS) -> int:
+    """Hayashi level from a lesion count: 0-5 mild, 6-20 moderate, 21-50 severe, over 50 very severe."""
+    return int(sum(count > t for t in thresholds))
+
+
+@dataclass(frozen=True)
+class AcneRow:
+    split: str
+    filename: str
+    image: Path
+    label: Path
+    level: int  # 0..3
+    grade3: str  # LOW / MIDDLE / HIGH
+    n_boxes: int  # as listed in image_severity.csv
+
+    @property
+    def stem(self) -> str:
+        return Path(self.filename).stem
+
+
+def read_acne_index(root: Path, split: str | None = None) -> list[AcneRow]:
+    """Rows of ``image_severity.csv`` whose image exists (``split`` to pick one)."""
+    rows = []
+    with open(Path(root) / "image_severity.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if split and r["split"] != split:
+                continue
+            img = Path(root) / r["split"] / "images" / r["filename"]
+            if not img.exists():
+                continue
+            level = int(str(r.get("acne04_level", "0")).strip()[-1])
+            grade = r.get("grade3") or level_to_grade3(level)
+            rows.append(AcneRow(r["split"], r["filename"], img, Path(root) / r["split"] / "labels" / (img.stem + ".txt"),
+                                level, grade, int(r.get("n_lesion_boxes") or 0)))
+    return rows
+
+
+def read_boxes(label: Path, width: int, height: int) -> np.ndarray:
+    """YOLO txt (any class ids) -> N x 4 float array of pixel boxes x1 y1 x2 y2."""
+    if not Path(label).exists():
+        return np.zeros((0, 4), np.float32)
+    out = []
+    for line in Path(label).read_text().split("\n"):
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        cx, cy, w, h = (float(v) for v in parts[1:5])
+        out.append(((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height))
+    b = np.array(out, np.float32).reshape(-1, 4)
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, width)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, height)
+    return b
+
+
+def one_class_label(label: Path) -> str:
+    """The label file's lines with every class id set to 0 (one class: acne)."""
+    if not Path(label).exists():
+        return ""
+    lines = [l.split() for l in Path(label).read_text().split("\n")]
+    return "".join("0 " + " ".join(p[1:5]) + "\n" for p in lines if len(p) >= 5)
+
+
+def lesion_mask(shape: tuple[int, int], boxes: np.ndarray, fill: float = ELLIPSE_FILL) -> np.ndarray:
+    """H x W uint8: LESION inside an ellipse in each box, IGNORE in the rest of the box, else BACKGROUND."""
+    h, w = shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    for x1, y1, x2, y2 in boxes:  # the whole box first: unknown
+        m[int(np.floor(y1)) : int(np.ceil(y2)), int(np.floor(x1)) : int(np.ceil(x2))] = IGNORE
+    for x1, y1, x2, y2 in boxes:
+        c = (int(round((x1 + x2) / 2)), int(round((y1 + y2) / 2)))
+        ax = (max(1, int(round((x2 - x1) * fill / 2))), max(1, int(round((y2 - y1) * fill / 2))))
+        cv2.ellipse(m, c, ax, 0, 0, 360, LESION, -1)
+    return m
+
+
+@dataclass(frozen=True)
+class TileSample(SegSample):
+    """A native-resolution tile of a photo with its lesion mask (``SegSample`` interface)."""
+
+    label: Path | None = None
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)  # x1 y1 x2 y2
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        bgr = cv2.imread(str(self.image), cv2.IMREAD_COLOR)
+        h, w = bgr.shape[:2]
+        mask = lesion_mask((h, w), read_boxes(self.label, w, h))
+        x1, y1, x2, y2 = self.window
+        rgb = cv2.cvtColor(bgr[y1:y2, x1:x2], cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(rgb), np.ascontiguousarray(mask[y1:y2, x1:x2])
+
+
+def tile_windows(width: int, height: int, tile: int, overlap: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """Windows of ``tile`` px covering the photo, overlapping by about ``overlap``."""
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        k = int(np.ceil((n - tile) / (tile * (1 - overlap)))) + 1
+        return sorted({int(round(i * (n - tile) / (k - 1))) for i in range(k)})
+
+    return [(x, y, min(width, x + tile), min(height, y + tile)) for y in starts(height) for x in starts(width)]
+
+
+def tile_samples(rows: list[AcneRow], tile: int = 320, overlap: float = 0.25) -> list[TileSample]:
+    out = []
+    for r in rows:
+        h, w = _image_size(r.image)
+        for win in tile_windows(w, h, tile, overlap):
+            out.append(TileSample(r.image, None, "acne", None, r.label, win))
+    return out
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+def build_yolo_set(rows: list[AcneRow], calib: set[str], yolo_dir: Path) -> Path:
+    """``images/{train,val}`` symlinks and one-class labels; ``val`` is the calibration fold."""
+    if yolo_dir.exists():
+        shutil.rmtree(yolo_dir)
+    for r in rows:
+        part = "val" if r.filename in calib else "train"
+        img = yolo_dir / "images" / part / r.image.name
+        img.parent.mkdir(parents=True, exist_ok=True)
+        img.symlink_to(r.image.resolve())
+        txt = yolo_dir / "labels" / part / (r.image.stem + ".txt")
+        txt.parent.mkdir(parents=True, exist_ok=True)
+        txt.write_text(one_class_label(r.label))
+    return write_data_yaml(yolo_dir, DETECTOR_NAMES)
+
+
+def calibration_split(rows: list[AcneRow], fraction: float, seed: int) -> set[str]:
+    """A calibration fold stratified by severity level (one copy per source photo: no groups)."""
+    rng = random.Random(seed)
+    held = set()
+    for lv in LEVELS:
+        names = sorted(r.filename for r in rows if r.level == lv)
+        rng.shuffle(names)
+        held.update(names[: int(round(fraction * len(names)))])
+    return held
+
+
+# ---------------------------------------------------------------- statistics
+
+SIZE_BINS = (0, 8, 12, 16, 24, 32, 48, 64, 96, 10_000)
+
+
+def label_stats(rows: list[AcneRow]) -> dict:
+    """Box sizes (sqrt of area, px), lesion counts per level and the Hayashi grade of the
+    labelled counts (the ceiling for a perfect counter), per split."""
+    out = {}
+    for split in sorted({r.split for r in rows}):
+        rs = [r for r in rows if r.split == split]
+        sides, counts, overlaps = [], [], 0
+        for r in rs:
+            h, w = _image_size(r.image)
+            b = read_boxes(r.label, w, h)
+            counts.append(len(b))
+            sides += np.sqrt((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).tolist()
+            overlaps += _overlapping_pairs(b)
+        sides, counts = np.array(sides), np.array(counts)
+        levels = np.array([r.level for r in rs])
+        pred = np.array([level_of_count(c) for c in counts])
+        out[split] = {
+            "photos": len(rs),
+            "boxes": int(len(sides)),
+            "box_side_px_percentiles": dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(sides, [5, 25, 50, 75, 95]).round(1).tolist())) if len(sides) else {},
+            "box_side_histogram": {"bins": list(SIZE_BINS), "counts": np.histogram(sides, SIZE_BINS)[0].tolist()},
+            "box_pairs_iou_over_0.5": int(overlaps),
+            "count_by_level": {str(lv): _pct(counts[levels == lv]) for lv in LEVELS if (levels == lv).any()},
+            "hayashi_on_label_counts": {"accuracy4": round(float((pred == levels).mean()), 4),
+                                        "accuracy3": round(float((np.minimum(pred, 2) == np.minimum(levels, 2)).mean()), 4)},
+        }
+    return out
+
+
+def _pct(v: np.ndarray) -> dict:
+    return {"n": int(len(v)), **dict(zip(("min", "p10", "median", "p90", "max"), np.percentile(v, [0, 10, 50, 90, 100]).round(1).tolist()))}
+
+
+def _overlapping_pairs(b: np.ndarray, thr: float = 0.5) -> int:
+    if len(b) < 2:
+        return 0
+    iou = box_iou_np(b, b)
+    return int(np.triu(iou > thr, 1).sum())
+
+
+def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of N x 4 and M x 4 xyxy boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
+
+
+# ---------------------------------------------------------------- drawing
+
+def draw_lesions(rgb: np.ndarray, boxes: np.ndarray, text: str, mask: np.ndarray | None = None,
+                 pred: np.ndarray | None = None, tile: int = 240) -> np.ndarray:
+    """Labelled boxes (yellow), mask (red; unknown grey) and optional predicted boxes (cyan)."""
+    out = rgb.astype(np.float32).copy()
+    if mask is not None:
+        for cls, col in ((LESION, (255, 40, 40)), (IGNORE, (128, 128, 128))):
+            sel = mask == cls
+            out[sel] = 0.6 * out[sel] + 0.4 * np.array(col, np.float32)
+    out = out.astype(np.uint8)
+    t = max(1, rgb.shape[0] // 320)
+    for x1, y1, x2, y2 in np.asarray(boxes).reshape(-1, 4).astype(int):
+        cv2.rectangle(out, (x1, y1), (x2, y2), (255, 230, 0), t)
+    if pred is not None:
+        for x1, y1, x2, y2 in np.asarray(pred).reshape(-1, 4).astype(int):
+            cv2.rectangle(out, (x1, y1), (x2, y2), (0, 230, 255), t)
+    out = cv2.resize(out, (tile, tile * rgb.shape[0] // rgb.shape[1]), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(out, (tile, tile)) if out.shape[0] != tile else out
+    cv2.rectangle(out, (0, 0), (tile, 16), (0, 0, 0), -1)
+    cv2.putText(out, text[:40], (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def write_contact_sheet(rows: list[AcneRow], path: Path, n: int = 48, seed: int = 0,
+                        predictions: dict[str, np.ndarray] | None = None) -> Path | None:
+    """``n`` random photos with their boxes and masks (and predictions where given) in one PNG."""
+    if not rows or n <= 0:
+        return None
+    pick = random.Random(seed).sample(rows, min(n, len(rows)))
+    tiles = []
+    for r in pick:
+        rgb = cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        b = read_boxes(r.label, rgb.shape[1], rgb.shape[0])
+        tag = f"{r.stem.split('_jpg')[0]} L{r.level} n={len(b)}"
+        pred = (predictions or {}).get(r.filename)
+        if pred is not None:
+            tag += f" p={len(pred)}"
+        tiles.append(draw_lesions(rgb, b, tag, lesion_mask(rgb.shape, b), pred))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), contact_sheet(tiles, cols=8))
+    return path
