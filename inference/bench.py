@@ -21,6 +21,7 @@ from the valid splits under ``../shared/datasets``: ``scalp_uze/valid``, and
 (c) ``service``: the real aiohttp app (``create_app``) on 127.0.0.1 and a free
     port, hit by an aiohttp client at each ``--concurrency`` with multipart
     ``POST /v1/analyze``; the mean batch size comes from the service's /metrics.
+    The client shares the process (and the CPUs) with the service.
 
 The service runs first, so the process's RSS high-water mark at its end is the
 service's (plus the small client); then (b), then (a). Latency is p50 / p95 in
@@ -57,7 +58,7 @@ from inference.paths import shared_dir, weights_dir  # noqa: E402
 SCALP_SPLIT = ("scalp_uze", "valid")
 FACE_SPLIT = ("acne04", "valid", "images")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-BASELINE_CONF = 0.25  # Ultralytics' default, what the seed used
+BASELINE_CONF = 0.25  # Ultralytics' default predict confidence
 BATCH = 8  # (b) batched: photos per Runner.predict call
 STAGES = ("decode", "quality", "detect", "segment", "grade", "draw", "encode")
 
@@ -170,6 +171,36 @@ def _proc_status_kb(key: str) -> int:
 def peak_rss_bytes() -> int:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r) if sys.platform == "darwin" else int(r) * 1024
+
+
+def cpu_busy_s() -> float | None:
+    """CPU seconds all processes spent busy since boot (Linux /proc/stat), None elsewhere."""
+    try:
+        f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in f[:8])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class CpuWatch:
+    """The share of the CPUs other processes used while the benchmark ran (noise in the figures)."""
+
+    def __init__(self) -> None:
+        self.t, self.busy, self.own = time.perf_counter(), cpu_busy_s(), own_cpu_s()
+
+    def others_share(self) -> float | None:
+        busy = cpu_busy_s()
+        if busy is None or self.busy is None:
+            return None
+        wall = time.perf_counter() - self.t
+        others = (busy - self.busy) - (own_cpu_s() - self.own)
+        return round(max(0.0, others) / (wall * (os.cpu_count() or 1)), 3) if wall > 0 else None
 
 
 def mb(b: float) -> float:
@@ -485,6 +516,8 @@ async def _bench_service(settings, photos: list[Photo], levels: list[int], repea
                 ok = [x for x in res if x[1] == 200]
                 errors = len(res) - len(ok)
                 queue = [x[2]["timings_ms"].get("queue", 0.0) for x in ok if x[2] and "queue" in x[2]["timings_ms"]]
+                server = [x[2]["timings_ms"] for x in ok if x[2]]
+                server_keys = [k for k in ("decode", "quality", "queue", "predict", "draw", "total") if any(k in t for t in server)]
                 levels_out[str(c)] = summary(
                     [x[0] for x in ok], len(ok), wall,
                     concurrency=c,
@@ -493,6 +526,8 @@ async def _bench_service(settings, photos: list[Photo], levels: list[int], repea
                     mean_batch=round((s1 - s0) / (c1 - c0), 2) if c1 > c0 else None,
                     mean_queue_ms=round(statistics.fmean(queue), 2) if queue else None,
                     graded=sum(1 for x in ok if x[2] and x[2]["grade"] is not None),
+                    # the service's own timings_ms, mean over the answers (predict: the whole batch's model call)
+                    server_ms={k: round(statistics.fmean(t.get(k, 0.0) for t in server), 2) for k in server_keys},
                 )
             out["levels"] = levels_out
     finally:
@@ -574,6 +609,7 @@ def run(args: argparse.Namespace) -> dict:
         }
     }
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if not args.quiet else (lambda *a: None)
+    watch = CpuWatch()
 
     log(f"[bench] (c) service at concurrency {levels} ...")
     res["service"] = bench_service(settings, photos, levels, args.repeats, warmup)
@@ -610,6 +646,7 @@ def run(args: argparse.Namespace) -> dict:
     }
     res["targets"] = check_targets(res)
     res["meta"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["meta"]["other_processes_cpu_share"] = watch.others_share()
     return res
 
 
@@ -629,7 +666,8 @@ def report(res: dict) -> str:
     lines = [
         f"inference.bench: device {m['device']} ({m['device_name']}), torch {m['torch']}, "
         f"{m['torch_threads']} torch threads, {m['cpus']} CPUs; load average (1, 5, 15 min) "
-        f"{m['loadavg_start']} at the start, {m.get('loadavg_end')} at the end",
+        f"{m['loadavg_start']} at the start, {m.get('loadavg_end')} at the end; other processes used "
+        f"{_f(None if m.get('other_processes_cpu_share') is None else m['other_processes_cpu_share'] * 100)}% of the CPUs meanwhile",
         f"photos: {m['photos']} ({m['distinct_files']} files) from {m['photo_source']}, x{m['repeats']} repeats, "
         f"warm-up {m['warmup']}; flips {','.join(m.get('flips', [])) or '-'}; service {m['service_settings']}",
         "",
@@ -656,6 +694,9 @@ def report(res: dict) -> str:
             f"(c) service, concurrency {c}", r, res["ratios"][f"service_c{c}"],
             f"mean batch {_f(r['mean_batch'], 2)}, queue {_f(r['mean_queue_ms'])} ms, errors {r['errors']}",
         )
+    lines += ["", "(c) the service's own timings_ms, mean per answer (predict: the batch's model call):"]
+    for c, r in res["service"]["levels"].items():
+        lines.append(f"  concurrency {c:>3}: " + "  ".join(f"{k} {_f(v)}" for k, v in r.get("server_ms", {}).items()))
     st = res["stages"]
     lines += ["", f"(b) stages, ms per graded photo ({st['photos']} photos, one at a time; mean / p50):"]
     keys = [k for k in (*STAGES, "other", "total") if k in st["mean_ms"]]

@@ -20,7 +20,7 @@ from inference.pipeline.types import GRADES, UNCERTAIN
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--limit", "8", "--epochs", "1", "--imgsz", "160", "--batch", "4", "--workers", "0", "--seg-steps", "2",
+TINY = ["--limit", "8", "--epochs", "1", "--imgsz", "160", "--imgsz-diagnostic", "160", "192", "--batch", "4", "--workers", "0", "--seg-steps", "2",
         "--seg-size", "128", "--seg-infer-size", "256", "--router-copies", "1", "--sheets", "8", "--device", "cpu"]
 
 
@@ -45,6 +45,7 @@ def test_training_writes_every_artefact(trained):
     metrics = json.loads((out / "skin_metrics.json").read_text())
     assert set(metrics["timings_s"]) >= {"labels", "yolo", "unet", "calibration", "router", "export", "evaluate"}
     assert metrics["labels"]["stats"]["train"]["boxes"] > 0
+    assert set(metrics["valid_map_by_imgsz_diagnostic"]) == {"160", "192"}
     grader = json.loads((out / FACE_GRADER).read_text())
     assert len(grader["thresholds"]) == 3 and 0 < grader["conf"] < 1
     card = (out / "MODEL_CARD.md").read_text()
@@ -71,6 +72,8 @@ def test_face_models_and_router_on_real_photos(trained, shared):
     assert p.shape == (4, len(ROUTER_CLASSES)) and np.allclose(p.sum(1), 1, atol=1e-4)
     assert set(router.classify(photos)) <= set(ROUTER_CLASSES)
     assert set(router.route(photos)) <= set(DOMAINS)
+    for d, q in zip(router.decisions(photos), p):
+        assert d.domain in DOMAINS and d.neither == (ROUTER_CLASSES[int(q.argmax())] == "neither")
 
 
 def test_onnx_exports_load_and_run(trained, shared):

@@ -89,6 +89,10 @@ class CountGrader:
     conf: float = 0.25  # detector operating confidence: boxes at or above it are lesions
     fusion: FusionParams = field(default_factory=FusionParams)
     meta: dict = field(default_factory=dict)
+    # the detector's input size at run time (None: the size it was trained at). ACNE04's
+    # train photos are enlarged copies (median box side 31.5 px against 26.9 px in valid),
+    # so a larger run-time size may match the product's photos better: measure before setting
+    detector_imgsz: int | None = None
 
     def level_probabilities(self, count: float | np.ndarray) -> np.ndarray:
         x = np.log1p(np.atleast_1d(np.asarray(count, np.float64)))[:, None]
@@ -119,12 +123,13 @@ class CountGrader:
     def to_json(self) -> dict:
         return {"thresholds": list(self.thresholds), "slope": self.slope, "uncertain_below": self.uncertain_below,
                 "conf": self.conf, "fusion": asdict(self.fusion), "classes": list(GRADES),
-                "levels": list(LEVEL_NAMES), "meta": self.meta}
+                "levels": list(LEVEL_NAMES), "meta": self.meta, "detector_imgsz": self.detector_imgsz}
 
     @classmethod
     def from_json(cls, d: dict) -> "CountGrader":
         return cls(tuple(float(t) for t in d["thresholds"]), float(d["slope"]), float(d.get("uncertain_below", 0.5)),
-                   float(d.get("conf", 0.25)), FusionParams(**d.get("fusion", {})), d.get("meta", {}))
+                   float(d.get("conf", 0.25)), FusionParams(**d.get("fusion", {})), d.get("meta", {}),
+                   int(d["detector_imgsz"]) if d.get("detector_imgsz") else None)
 
     @classmethod
     def load(cls, path: Path) -> "CountGrader":
@@ -268,10 +273,11 @@ class FaceModels:
         from .segment import RegionSegmenter
 
         d = Path(directory or weights_dir())
+        grader = CountGrader.load(d / FACE_GRADER)
         return cls(
-            YoloDetector(d / FACE_DETECTOR, device=device),
+            YoloDetector(d / FACE_DETECTOR, device=device, imgsz=grader.detector_imgsz),
             RegionSegmenter(load_unet(d / FACE_SEGMENTER, device=device), device=device),
-            CountGrader.load(d / FACE_GRADER),
+            grader,
         )
 
     def candidates(self, images: list[np.ndarray]) -> list[list[Detection]]:

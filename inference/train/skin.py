@@ -13,8 +13,11 @@ Stages (each timed, figures in ``build/skin/run.json`` and printed):
 6. weights (fp16) and ONNX exports into ``weights/``, the model card's skin section;
 7. evaluation on the valid split (``inference.evaluate_skin``).
 
-Defaults fit a 2-core CPU in about an hour; a GPU run should raise ``--epochs``
-(150), ``--batch`` (32), ``--seg-steps`` (3000) and ``--router-finetune`` (600).
+Defaults fit a 2-core CPU in about an hour (measured: a YOLO epoch at 640 px,
+batch 16, 792 photos, 4.8 min + 0.5 min validation; a U-Net step 3.4 s; router
+features 6.5 min; calibration 1.5 min; evaluation 2 min), which is far too short
+for the detector: a GPU run should use ``--epochs 150 --batch 32 --seg-steps 3000
+--router-finetune 600 --workers 8``.
 """
 from __future__ import annotations
 
@@ -46,20 +49,22 @@ CARD_BEGIN, CARD_END = "<!-- skin:begin -->", "<!-- skin:end -->"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imgsz", type=int, default=640, help="YOLO input size (px): ACNE04 was labelled at 640")
-    p.add_argument("--epochs", type=int, default=12, help="YOLO epochs (CPU default; 150 on a GPU)")
+    p.add_argument("--epochs", type=int, default=8, help="YOLO epochs (CPU default: about 5.3 min each on 2 cores; 150 on a GPU)")
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
     p.add_argument("--mosaic", type=float, default=1.0, help="YOLO mosaic probability")
     p.add_argument("--close-mosaic", type=int, default=3, help="YOLO epochs without mosaic at the end")
     p.add_argument("--seg-size", type=int, default=256, help="U-Net training crop size (px)")
     p.add_argument("--seg-tile", type=int, default=320, help="U-Net training tiles cut from the photos (px, native resolution)")
     p.add_argument("--seg-infer-size", type=int, default=512, help="U-Net input size at run time (px, whole photo)")
-    p.add_argument("--seg-steps", type=int, default=300, help="U-Net steps (batches of 16)")
+    p.add_argument("--seg-steps", type=int, default=100, help="U-Net steps (batches of 16; about 3.4 s each on 2 CPU cores)")
     p.add_argument("--router-copies", type=int, default=2, help="augmented copies per photo for the router head")
     p.add_argument("--router-finetune", type=int, default=0, help="router fine-tuning steps after the head (0: head only)")
     p.add_argument("--skip-router", action="store_true", help="keep the router in the weights folder as it is")
     p.add_argument("--router-only", action="store_true", help="train the router only")
     p.add_argument("--limit", type=int, default=0, help="use only N photos per split and source (smoke tests)")
     p.add_argument("--sheets", type=int, default=48, help="photos on the contact sheet")
+    p.add_argument("--imgsz-diagnostic", type=int, nargs="*", default=[],
+                   help="also report the valid mAP at these run-time sizes (e.g. 640 704 736; diagnostic only)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
 
@@ -107,6 +112,29 @@ def choose_fusion(items: list[dict], conf: float) -> tuple[FusionParams, dict]:
     enabled = bool(best.active and gain >= FUSION_MIN_GAIN)
     chosen = FusionParams(enabled, best.confirm_prob, best.blob_prob, best.blob_min_area)
     return chosen, {"detector_alone": alone, "best_fusion": best_m, "f1_gain": round(gain, 4), "enabled": enabled}
+
+
+def map_by_imgsz(weights: Path, rows, sizes, device: str, batch: int = 8) -> dict:
+    """Diagnostic only (never used to choose anything): the detector's mAP on ``rows`` at
+    several run-time input sizes. ACNE04's train photos are enlarged copies (median box side
+    31.5 px against 26.9 px in valid); a larger run-time size shows whether that shift costs."""
+    import cv2
+
+    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision
+    from inference.models.yolo import YoloDetector, postprocess
+
+    out = {}
+    for size in sizes:
+        det = YoloDetector(weights, device=device, imgsz=size)
+        per = []
+        for i in range(0, len(rows), batch):
+            chunk = rows[i : i + batch]
+            imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
+            x, metas = det.preprocess(imgs)
+            for r, im, d in zip(chunk, imgs, postprocess(det.forward(x), metas, det.names, MAP_CONF, MAP_IOU, MAP_MAX_DET)):
+                per.append((*_boxes(d), L.read_boxes(r.label, im.shape[1], im.shape[0])))
+        out[str(size)] = average_precision(per)
+    return out
 
 
 def counts_for(items: list[dict], conf: float, params: FusionParams) -> np.ndarray:
@@ -257,11 +285,13 @@ def run(args: argparse.Namespace) -> dict:
         models = FaceModels.load(out, device)
         metrics = skin_metrics(models, collect(models, valid_rows, router=load_router(out, device)))
         log.set("valid_metrics", metrics)
+        if args.imgsz_diagnostic:
+            log.set("valid_map_by_imgsz_diagnostic", map_by_imgsz(out / FACE_DETECTOR, valid_rows, args.imgsz_diagnostic, device))
         # failure analysis: the valid contact sheet with the predicted boxes (cyan) beside the labels (yellow)
+        import cv2
+
         preds = {}
         for r in valid_rows[: max(args.sheets, 1)]:
-            import cv2
-
             a = models.analyze([cv2.cvtColor(cv2.imread(str(r.image)), cv2.COLOR_BGR2RGB)])[0]
             preds[r.filename] = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in a.detections]).reshape(-1, 4)
         L.write_contact_sheet(valid_rows[: max(args.sheets, 1)], build / "sheets" / "skin_valid_predicted.png", args.sheets, args.seed, preds)
@@ -275,7 +305,8 @@ def run(args: argparse.Namespace) -> dict:
                                        "grade_accuracy", "grade_accuracy4", "routing_accuracy")}})
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
     (out / "skin_metrics.json").write_text(json.dumps(
-        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "labels", "calibration", "router", "weights_mb", "valid_metrics")}
+        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "labels", "calibration", "router", "weights_mb", "valid_metrics",
+                                      "valid_map_by_imgsz_diagnostic")}
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
         indent=1, ensure_ascii=False, default=float))
     return log.data
