@@ -42,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imgsz", type=int, default=320, help="YOLO input size (px)")
     p.add_argument("--epochs", type=int, default=40, help="YOLO epochs")
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
+    p.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
+    p.add_argument("--detector", default=None,
+                   help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
+    p.add_argument("--segmenter", default=None, help="use this trained round-2 U-Net checkpoint instead of training round 2")
     p.add_argument("--seg-size", type=int, default=192, help="U-Net training crop size (px)")
     p.add_argument("--seg-infer-size", type=int, default=256, help="U-Net input size at run time (px)")
     p.add_argument("--seg-steps", type=int, default=450, help="U-Net round-1 steps (batches of 16)")
@@ -256,8 +260,14 @@ def run(args: argparse.Namespace) -> dict:
             for r, lab in zip(rows, labels)
             if r["split"] == "train" and not lab.dropped
         ]
-        tc2 = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps2, device=device, seed=args.seed + 1, lr=1e-3)
-        net2 = train_unet(cfg, [(lfw, 0.3), (fig, 0.2), (scalp_train, 0.5)], tc2, init_state=net1.state_dict())
+        if args.segmenter:
+            from inference.models.unet import load_unet
+
+            net2 = load_unet(Path(args.segmenter), device).net
+            log.set("segmenter_from", str(args.segmenter))
+        else:
+            tc2 = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps2, device=device, seed=args.seed + 1, lr=1e-3)
+            net2 = train_unet(cfg, [(lfw, 0.3), (fig, 0.2), (scalp_train, 0.5)], tc2, init_state=net1.state_dict())
         save_unet(out / SCALP_SEGMENTER, cfg, net2, half=True,
                   meta={"trained": time.strftime("%Y-%m-%d"), "data": "lfw_parts+figaro1k+scalp_uze pseudo-labels"})
         log.set("unet_round2", seg_metrics(net2, cfg.image_size, shared, args.limit, device))
@@ -268,8 +278,12 @@ def run(args: argparse.Namespace) -> dict:
     with log.timed("yolo"):
         data = build_yolo_set(labels, rows, calib, build / "yolo")
         tcy = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device=device if device != "cuda" else "0",
-                              seed=args.seed, workers=args.workers)
-        best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
+                              seed=args.seed, workers=args.workers, scale=args.scale)
+        if args.detector:
+            best = Path(args.detector)
+            log.set("detector_from", str(best))
+        else:
+            best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
         slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
 
     with log.timed("grader"):

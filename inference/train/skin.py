@@ -44,6 +44,7 @@ FUSION_GRID = {"confirm_prob": (2.0, 0.3, 0.4, 0.5, 0.6, 0.7), "blob_prob": (2.0
                "blob_min_area": (40.0, 120.0)}
 FUSION_MIN_GAIN = 0.005  # F1 on the calibration fold the fusion must add to be used
 MODEL_CARD = "MODEL_CARD.md"
+ROUTER_METRICS = "router_metrics.json"
 CARD_BEGIN, CARD_END = "<!-- skin:begin -->", "<!-- skin:end -->"
 
 
@@ -53,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
     p.add_argument("--mosaic", type=float, default=1.0, help="YOLO mosaic probability")
     p.add_argument("--close-mosaic", type=int, default=3, help="YOLO epochs without mosaic at the end")
+    p.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
+    p.add_argument("--detector", default=None,
+                   help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
+    p.add_argument("--segmenter", default=None, help="use this trained U-Net checkpoint instead of training one")
     p.add_argument("--seg-size", type=int, default=256, help="U-Net training crop size (px)")
     p.add_argument("--seg-tile", type=int, default=320, help="U-Net training tiles cut from the photos (px, native resolution)")
     p.add_argument("--seg-infer-size", type=int, default=512, help="U-Net input size at run time (px, whole photo)")
@@ -193,6 +198,9 @@ def train_router_stage(args, shared: Path, out: Path, device: str, log: RunLog, 
                       dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
     store_weights_fp16(out / ROUTER_ONNX)
     log.set("router", report)
+    (out / ROUTER_METRICS).write_text(json.dumps({"device": device_description(device), "trained": cfg["trained"],
+                                                  "args": {"copies": tc.copies, "finetune_steps": tc.finetune_steps},
+                                                  "router_valid": report}, indent=1, ensure_ascii=False, default=float))
     print("  router:", json.dumps({k: report.get(k) for k in ("n", "accuracy", "scalp_accuracy", "face_accuracy", "neither_accuracy")}))
     return report
 
@@ -234,15 +242,24 @@ def run(args: argparse.Namespace) -> dict:
         tcy = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device=device if device != "cuda" else "0",
                               seed=args.seed, workers=args.workers, mosaic=args.mosaic, close_mosaic=args.close_mosaic,
                               flipud=0.0,  # faces are photographed upright
-                              degrees=0.0)
-        best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
+                              degrees=0.0, scale=args.scale)
+        if args.detector:
+            best = Path(args.detector)
+            log.set("detector_from", str(best))
+        else:
+            best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
         slim_checkpoint(best, out / FACE_DETECTOR, meta={"classes": list(L.DETECTOR_NAMES), "data": "acne04 (academic use only)"})
 
     with log.timed("unet"):
         cfg = UNetConfig(L.LESION_CLASSES, image_size=args.seg_infer_size)
-        tiles = L.tile_samples(fit_rows, args.seg_tile)
-        tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed, lr=2e-3)
-        net = train_unet(cfg, [(tiles, 1.0)], tc, encoder_state=enc)
+        if args.segmenter:
+            b = load_unet(Path(args.segmenter))
+            cfg, net = b.cfg, b.net
+            log.set("segmenter_from", str(args.segmenter))
+        else:
+            tiles = L.tile_samples(fit_rows, args.seg_tile)
+            tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed, lr=2e-3)
+            net = train_unet(cfg, [(tiles, 1.0)], tc, encoder_state=enc)
         save_unet(out / FACE_SEGMENTER, cfg, net, half=True,
                   meta={"trained": time.strftime("%Y-%m-%d"), "data": "acne04 box ellipses (academic use only)", "tile": args.seg_tile})
 
@@ -271,6 +288,8 @@ def run(args: argparse.Namespace) -> dict:
     if not args.skip_router:
         with log.timed("router"):
             train_router_stage(args, shared, out, device, log, enc)
+    elif (out / ROUTER_METRICS).exists():  # the router kept as it is: report its own measurements
+        log.set("router", json.loads((out / ROUTER_METRICS).read_text()).get("router_valid"))
 
     with log.timed("export"):
         b = load_unet(out / FACE_SEGMENTER)

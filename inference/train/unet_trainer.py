@@ -27,6 +27,7 @@ class UNetTrainConfig:
     seed: int = 0
     device: str = "cpu"
     log_every: int = 20
+    max_seconds: float | None = None  # a time budget: the cosine schedule follows whichever of steps or time runs out first
 
 
 def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, not_hair_classes: Sequence[int] = (0, 1), hair: int = 2) -> torch.Tensor:
@@ -79,13 +80,22 @@ def train_unet(
     net = net.to(tc.device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     warm = max(1, tc.steps // 20)
+    t0, running = time.time(), 0.0
+
+    def progress(step: int) -> float:
+        """Share of the run done: by steps, or by the time budget when that is spent faster."""
+        done = min(step, tc.steps) / tc.steps
+        return max(done, (time.time() - t0) / tc.max_seconds) if tc.max_seconds else done
+
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, tc.steps) / tc.steps))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
     )
     weights = [w for _, w in pools]
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    t0, running = time.time(), 0.0
     for step in range(tc.steps):
+        if tc.max_seconds and progress(step) >= 1.0:
+            log(f"  unet stopped at step {step}/{tc.steps}: time budget {tc.max_seconds:.0f}s spent (cosine schedule followed the clock)")
+            break
         imgs, labs = [], []
         for _ in range(tc.batch):
             samples = rng.choices(pools, weights=weights)[0][0]

@@ -28,6 +28,8 @@ class YoloTrainConfig:
     fliplr: float = 0.5
     flipud: float = 0.5  # photos of the crown arrive in every orientation
     cache: bool | str = "ram"
+    scale: float = 0.5  # random zoom range (Ultralytics' default)
+    time: float | None = None  # hours: train for this wall time instead of ``epochs`` (the schedule adapts)
 
 
 def write_data_yaml(root: Path, names: tuple[str, ...], train: str = "images/train", val: str = "images/val") -> Path:
@@ -38,11 +40,28 @@ def write_data_yaml(root: Path, names: tuple[str, ...], train: str = "images/tra
     return p
 
 
+def _offline_patches() -> None:
+    """Two things Ultralytics' trainer does that need what an offline machine lacks:
+    - it reads results.csv with polars only to store a summary in the checkpoint; where
+      polars is not installed (the GPU machines here), store none;
+    - its AMP check downloads a model to compare fp16 with fp32; offline, trust CUDA's AMP
+      (the check exists for old GPUs; the cards used here are Hopper)."""
+    from ultralytics.engine import trainer
+
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        trainer.BaseTrainer.read_results_csv = lambda self: {}
+    trainer.check_amp = lambda model: True
+
+
 def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig, name: str = "run") -> Path:
     """Train from ``start`` and return the path of the best checkpoint (copied to ``out_dir/best.pt``)."""
     from ultralytics import YOLO
 
+    _offline_patches()
     model = YOLO(str(start))
+    extra = {"time": tc.time} if tc.time else {}
     model.train(
         data=str(data_yaml),
         imgsz=tc.imgsz,
@@ -61,12 +80,14 @@ def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig,
         fliplr=tc.fliplr,
         flipud=tc.flipud,
         cache=tc.cache,
+        scale=tc.scale,
         project=str(out_dir.resolve()),
         name=name,
         exist_ok=True,
         plots=False,
         amp=tc.device != "cpu",
         verbose=False,
+        **extra,
     )
     best = out_dir / name / "weights" / "best.pt"
     if not best.exists():

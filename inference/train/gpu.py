@@ -1,0 +1,249 @@
+"""Train the detectors (and the lesion U-Net) on a lent GPU machine, where ``../shared`` does not travel.
+
+The GPU machines of this workplace receive only the working tree (64 MiB in all). So the
+label sets that ``python -m inference.train scalp|skin`` builds here are packed into an
+ignored folder (WebP copies of the photos, the YOLO label files, the two pretrained
+starts), trained there under a wall-time budget, and the checkpoints come back to finish
+the pipelines here (calibration, grader, router, exports, evaluation)::
+
+    python -m inference.train.gpu pack                       # here: .devdata/ (about 40 MB)
+    # there (the device tool; carry .devdata and .whl):
+    scripts/device_train.sh                                  # writes checkpoints and logs to $OUT
+    # here again:
+    python -m inference.train skin  --detector OUT/face_yolo.pt --segmenter OUT/face_unet.pt
+    python -m inference.train scalp --reuse-round1 --detector OUT/scalp_yolo.pt --segmenter weights/scalp_unet.pt
+
+On a machine with a GPU *and* the data, ``python -m inference.train skin --device cuda
+--epochs 150 --batch 32`` does all of it in one command; this module only exists because
+the data cannot travel here.
+
+Example (a tiny CPU run, as the tests do)::
+
+    python -m inference.train.gpu pack --out /tmp/dev --limit 8
+    python -m inference.train.gpu yolo --data /tmp/dev/skin --imgsz 64 --epochs 1 --device cpu --out /tmp/dev/out --name face_yolo
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from inference.paths import PROJECT_ROOT, shared_dir
+
+PACK_DIR = PROJECT_ROOT / ".devdata"
+WEBP_QUALITY = 75  # PSNR about 39 dB against the original JPEGs; ACNE04 + scalp_uze train in about 30 MB
+YOLO_START = "yolo_start.pt"  # yolov5nu_coco_backbone-neck.pt, renamed so Ultralytics never looks it up by name
+ENCODER_START = "mobilenet_v2_fp16.pth"
+
+
+# ---------------------------------------------------------------- pack (here)
+
+def _webp(src: Path, dst: Path, quality: int) -> None:
+    import cv2
+
+    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"unreadable image: {src}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".webp", img, [cv2.IMWRITE_WEBP_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"WebP encoding failed: {src}")
+    dst.write_bytes(buf.tobytes())
+
+
+def pack_skin(shared: Path, out: Path, quality: int, limit: int = 0, seed: int = 0) -> dict:
+    """ACNE04 train split as the skin pipeline splits it: ``train`` (fit) and ``val`` (calibration fold)."""
+    from . import skin_labels as L
+    from .skin import CALIB_FRACTION
+
+    rows = L.read_acne_index(shared / "datasets/acne04", "train")
+    if limit:
+        rows = rows[:limit]
+    calib = L.calibration_split(rows, CALIB_FRACTION, seed)
+    counts = {"train": 0, "val": 0}
+    for r in rows:
+        part = "val" if r.filename in calib else "train"
+        _webp(r.image, out / "images" / part / (r.image.stem + ".webp"), quality)
+        lab = out / "labels" / part / (r.image.stem + ".txt")
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        lab.write_text(L.one_class_label(r.label))
+        counts[part] += 1
+    (out / "names.json").write_text(json.dumps(list(L.DETECTOR_NAMES)))
+    return counts
+
+
+def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0) -> dict:
+    """The scalp YOLO set that ``inference.train scalp`` built (``build/scalp/yolo``: head boxes classed by grade)."""
+    import yaml
+
+    if not (yolo_dir / "data.yaml").exists():
+        raise FileNotFoundError(f"{yolo_dir}/data.yaml: run `python -m inference.train scalp` here first (it builds the labels)")
+    names = yaml.safe_load((yolo_dir / "data.yaml").read_text())["names"]
+    counts = {}
+    for part in ("train", "val"):
+        imgs = sorted((yolo_dir / "images" / part).iterdir())
+        if limit:
+            imgs = imgs[:limit]
+        for img in imgs:
+            _webp(img, out / "images" / part / (img.stem + ".webp"), quality)
+            lab = out / "labels" / part / (img.stem + ".txt")
+            lab.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(yolo_dir / "labels" / part / (img.stem + ".txt"), lab)
+        counts[part] = len(imgs)
+    (out / "names.json").write_text(json.dumps([names[i] for i in sorted(names)]))
+    return counts
+
+
+def pack(args: argparse.Namespace) -> dict:
+    import torch
+
+    shared, out = Path(args.shared), Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    pre = out / "pretrained"
+    pre.mkdir(parents=True)
+    shutil.copy(shared / "pretrained/yolov5nu_coco_backbone-neck.pt", pre / YOLO_START)
+    enc = torch.load(shared / "pretrained/mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True)
+    # the U-Net uses the features only: drop the ImageNet classifier, store fp16 (14.2 MB -> about 4.5 MB)
+    torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in enc.items() if not k.startswith("classifier.")},
+               pre / ENCODER_START)
+    if args.font:  # the Korean font for drawing the annotated image (GPU benchmark), without its 9.6 MB wheel
+        import importlib.resources
+
+        from inference.pipeline.draw import FONT_PACKAGE
+
+        site = out / "site" / FONT_PACKAGE
+        site.mkdir(parents=True)
+        (site / "__init__.py").write_text("")
+        (site / "NotoSansKR-Regular.otf").write_bytes(importlib.resources.files(FONT_PACKAGE).joinpath("NotoSansKR-Regular.otf").read_bytes())
+    report = {"skin": pack_skin(shared, out / "skin", args.quality, args.limit),
+              "scalp": pack_scalp(Path(args.build) / "scalp" / "yolo", out / "scalp", args.quality, args.limit)}
+    report["mb"] = round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)
+    return report
+
+
+# ---------------------------------------------------------------- train (there)
+
+def _data_yaml(root: Path) -> Path:
+    from .yolo_trainer import write_data_yaml
+
+    return write_data_yaml(root.resolve(), tuple(json.loads((root / "names.json").read_text())))
+
+
+def _results(run_dir: Path) -> dict:
+    """Last and best rows of Ultralytics' results.csv (validation = the calibration fold)."""
+    path = run_dir / "results.csv"
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
+    if not rows:
+        return {}
+    key = "metrics/mAP50(B)"
+    best = max(rows, key=lambda r: float(r.get(key) or 0))
+    pick = ("epoch", "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)")
+    return {"epochs": len(rows), "last": {k: rows[-1].get(k) for k in pick}, "best_map50": {k: best.get(k) for k in pick}}
+
+
+def yolo(args: argparse.Namespace) -> dict:
+    from inference.train.common import device_description, pick_device
+
+    from .yolo_trainer import YoloTrainConfig, slim_checkpoint, train_yolo
+
+    device = pick_device(args.device)
+    data = _data_yaml(Path(args.data))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = Path(args.runs)
+    tc = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device="0" if device == "cuda" else device,
+                         seed=args.seed, workers=args.workers, mosaic=args.mosaic, close_mosaic=args.close_mosaic,
+                         flipud=args.flipud, scale=args.scale, time=(args.minutes / 60) if args.minutes else None, cache="ram")
+    t0 = time.time()
+    start = Path(args.start) if args.start else Path(args.data).parent / "pretrained" / YOLO_START
+    best = train_yolo(data, start, runs / args.name, tc)
+    dst = slim_checkpoint(best, out / f"{args.name}.pt", meta={"classes": json.loads((Path(args.data) / "names.json").read_text()),
+                                                               "trained_on": device_description(device)})
+    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device), "weights": str(dst),
+            "config": tc.__dict__, "calibration_fold": _results(runs / args.name / "run")}
+
+
+def unet(args: argparse.Namespace) -> dict:
+    import torch
+
+    from inference.models.unet import UNetConfig, save_unet
+    from inference.train.common import device_description, pick_device, seed_everything
+
+    from . import skin_labels as L
+    from .unet_trainer import UNetTrainConfig, train_unet
+
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    root = Path(args.data)
+    rows = [L.AcneRow("train", img.name, img, root / "labels" / "train" / (img.stem + ".txt"), 0, "LOW", 0)
+            for img in sorted((root / "images" / "train").iterdir())]
+    enc = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
+    cfg = UNetConfig(L.LESION_CLASSES, image_size=args.seg_infer_size)
+    tc = UNetTrainConfig(size=args.seg_size, steps=args.steps, device=device, seed=args.seed, lr=2e-3, batch=args.batch,
+                         max_seconds=args.minutes * 60 if args.minutes else None, log_every=100)
+    t0 = time.time()
+    net = train_unet(cfg, [(L.tile_samples(rows, args.seg_tile), 1.0)], tc, encoder_state=enc)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_unet(out / f"{args.name}.pt", cfg, net.cpu(), half=True,
+              meta={"trained": time.strftime("%Y-%m-%d"), "data": "acne04 box ellipses (academic use only)", "tile": args.seg_tile,
+                    "trained_on": device_description(device)})
+    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device), "photos": len(rows),
+            "config": {k: v for k, v in tc.__dict__.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inference.train.gpu", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("pack", help="here: pack the YOLO sets and starts into .devdata/")
+    k.add_argument("--shared", default=str(shared_dir()))
+    k.add_argument("--build", default=str(PROJECT_ROOT / "build"))
+    k.add_argument("--out", default=str(PACK_DIR))
+    k.add_argument("--quality", type=int, default=WEBP_QUALITY)
+    k.add_argument("--limit", type=int, default=0, help="photos per part (smoke tests)")
+    k.add_argument("--font", action=argparse.BooleanOptionalAction, default=True, help="pack the Korean font (for the GPU benchmark)")
+    y = sub.add_parser("yolo", help="there: fine-tune YOLO on a packed set")
+    y.add_argument("--data", required=True, help="a packed set (.devdata/skin or .devdata/scalp)")
+    y.add_argument("--start", default=None, help=f"default: DATA/../pretrained/{YOLO_START}")
+    y.add_argument("--name", required=True, help="checkpoint name (OUT/NAME.pt)")
+    y.add_argument("--imgsz", type=int, default=640)
+    y.add_argument("--epochs", type=int, default=150)
+    y.add_argument("--minutes", type=float, default=0, help="wall-time budget (the cosine schedule adapts); 0: epochs")
+    y.add_argument("--batch", type=int, default=32)
+    y.add_argument("--scale", type=float, default=0.5)
+    y.add_argument("--mosaic", type=float, default=1.0)
+    y.add_argument("--close-mosaic", type=int, default=10)
+    y.add_argument("--flipud", type=float, default=0.0)
+    y.add_argument("--workers", type=int, default=4)
+    y.add_argument("--runs", default="/tmp/yolo_runs")
+    u = sub.add_parser("unet", help="there: the lesion U-Net on tiles of a packed skin set")
+    u.add_argument("--data", required=True)
+    u.add_argument("--encoder", default=None, help=f"default: DATA/../pretrained/{ENCODER_START}")
+    u.add_argument("--name", default="face_unet")
+    u.add_argument("--steps", type=int, default=4000)
+    u.add_argument("--minutes", type=float, default=0)
+    u.add_argument("--batch", type=int, default=16)
+    u.add_argument("--seg-size", type=int, default=256)
+    u.add_argument("--seg-tile", type=int, default=320)
+    u.add_argument("--seg-infer-size", type=int, default=512)
+    for q in (y, u):
+        q.add_argument("--device", default="auto")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
+    a = p.parse_args(argv)
+    report = {"pack": pack, "yolo": yolo, "unet": unet}[a.cmd](a)
+    print(json.dumps(report, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
