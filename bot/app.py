@@ -23,7 +23,6 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import NetworkError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -33,16 +32,8 @@ from telegram.ext import (
 
 from . import handlers
 from .context import SERVICES_KEY, BotContext, Services
-from .limits import (
-    BOT_API_CONNECTION_POOL,
-    FLOOD_MAX_RETRIES,
-    GROUP_MAX_RATE,
-    GROUP_TIME_PERIOD_SECONDS,
-    MAX_CONCURRENT_UPDATES,
-    OVERALL_MAX_RATE,
-    OVERALL_TIME_PERIOD_SECONDS,
-    POLL_TIMEOUT_SECONDS,
-)
+from .limits import BOT_API_CONNECTION_POOL, MAX_CONCURRENT_UPDATES, POLL_TIMEOUT_SECONDS
+from .ratelimit import create_rate_limiter
 from .settings import Settings
 from .webhook import webhook_server
 
@@ -114,13 +105,9 @@ def build_application(settings: Settings) -> BotApplication:
         .base_file_url(settings.file_base_url)
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .context_types(ContextTypes(context=BotContext))
-        .rate_limiter(AIORateLimiter(
-            overall_max_rate=OVERALL_MAX_RATE,
-            overall_time_period=OVERALL_TIME_PERIOD_SECONDS,
-            group_max_rate=GROUP_MAX_RATE,
-            group_time_period=GROUP_TIME_PERIOD_SECONDS,
-            max_retries=FLOOD_MAX_RETRIES,
-        ))
+        # Telegram's flood limits; shared by all replicas through PostgreSQL when it is the
+        # database (bot/ratelimit.py), in this process with SQLite.
+        .rate_limiter(create_rate_limiter(settings.database))
         .concurrent_updates(PerUserUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .connection_pool_size(BOT_API_CONNECTION_POOL)
         .media_write_timeout(MEDIA_WRITE_TIMEOUT)

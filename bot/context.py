@@ -70,7 +70,7 @@ class Services:
         from .reminders import sweep_reminders  # the JobQueue callback
 
         s = self.settings
-        self._storage = await Storage.open(s.db_path)
+        self._storage = await Storage.open(s.database)  # a PostgreSQL URL or the SQLite file
         self._inference = InferenceClient(
             s.inference_url, api_key=s.inference_api_key, timeout=s.inference_timeout
         )

@@ -42,6 +42,13 @@ POLL_TIMEOUT_SECONDS: int = 10
 #: Messages per second over all chats (Bot FAQ: "about 30 messages per second").
 OVERALL_MAX_RATE: int = FloodLimit.MESSAGES_PER_SECOND
 OVERALL_TIME_PERIOD_SECONDS: float = 1.0
+#: Messages per second into one chat (Bot FAQ: "avoid sending more than one message per
+#: second in a particular chat").
+CHAT_MAX_RATE: int = FloodLimit.MESSAGES_PER_SECOND_PER_CHAT
+CHAT_TIME_PERIOD_SECONDS: float = 1.0
+#: Messages that may go into one chat back to back before the 1/s pacing starts (the FAQ
+#: allows "short bursts"; the number is the bot's own choice, e.g. a reply plus a chart).
+CHAT_BURST: int = 3
 #: Messages per minute into one group (unused by a private-chat bot, kept for completeness).
 GROUP_MAX_RATE: int = FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP
 GROUP_TIME_PERIOD_SECONDS: float = 60.0

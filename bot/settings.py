@@ -9,7 +9,11 @@ TELEGRAM_FILE_BASE_URL         file download base, PTB's form                   
 INFERENCE_URL                  the inference service                             ``http://127.0.0.1:8090``
 INFERENCE_API_KEY              bearer key for the service                        (none)
 INFERENCE_TIMEOUT_S            one /v1/analyze call, seconds                     60
-BOT_DB_PATH                    the SQLite file                                   ``data/bot.sqlite3``
+BOT_DB_PATH                    the SQLite file (one bot process)                 ``data/bot.sqlite3``
+BOT_DATABASE_URL               PostgreSQL instead of SQLite, for several         (SQLite)
+                               replicas: ``postgresql://user:pw@host:5432/db``;
+                               wins over BOT_DB_PATH; also shares the Telegram
+                               send-rate limit between the replicas
 WEBHOOK_URL                    public URL Telegram posts to; set: webhook mode   (polling)
                                (the local server serves the URL's path)
 WEBHOOK_SECRET                 secret token Telegram sends back                  random per start
@@ -23,9 +27,9 @@ BOT_REMINDER_SWEEP_S           how often due reminders are looked for           
 BOT_LOG_LEVEL                  logging level                                     INFO
 =============================  ================================================  ===========================================
 
-``Settings.__repr__`` never shows the token or the service key, and
-:func:`install_log_redaction` removes both from every log record (message,
-arguments, traceback), whichever handler prints it.
+``Settings.__repr__`` never shows the token, the service key or the database
+password, and :func:`install_log_redaction` removes them from every log record
+(message, arguments, traceback), whichever handler prints it.
 """
 from __future__ import annotations
 
@@ -37,7 +41,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
+
+from .storage import is_postgres_url, redact_url
 
 __all__ = [
     "REDACTED",
@@ -64,6 +70,16 @@ MIN_SECRET_LENGTH = 6
 NOISY_LOGGERS = ("httpx", "httpcore", "apscheduler")
 
 
+def _url_passwords(url: str | None) -> tuple[str, ...]:
+    """The passwords in a database URL (user-info part, ``password=`` parameter): secrets."""
+    if not url:
+        return ()
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += parse_qs(parts.query).get("password", [])
+    return tuple(found)
+
+
 class SettingsError(ValueError):
     """The environment is missing something or has a malformed value."""
 
@@ -83,6 +99,7 @@ class Settings:
     inference_api_key: str | None = _secret_field()
     inference_timeout: float = 60.0
     db_path: Path = Path(DEFAULT_DB_PATH)
+    database_url: str | None = field(default=None, repr=False)
     webhook_url: str | None = None
     webhook_secret: str | None = _secret_field()
     webhook_listen: str = DEFAULT_WEBHOOK_LISTEN
@@ -102,6 +119,10 @@ class Settings:
             raise SettingsError("BOT_JOB_CONCURRENCY and BOT_JOB_MAX_ATTEMPTS must be >= 1")
         if self.job_backoff_base <= 0 or self.job_backoff_cap < self.job_backoff_base:
             raise SettingsError("need 0 < BOT_JOB_BACKOFF_BASE_S <= BOT_JOB_BACKOFF_CAP_S")
+        if self.database_url is not None and not is_postgres_url(self.database_url):
+            raise SettingsError(
+                "BOT_DATABASE_URL must be a postgresql:// URL (use BOT_DB_PATH for SQLite)"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -129,6 +150,7 @@ class Settings:
             "inference_api_key": get("INFERENCE_API_KEY"),
             "inference_timeout": number("INFERENCE_TIMEOUT_S", float, cls.inference_timeout),
             "db_path": Path(get("BOT_DB_PATH") or DEFAULT_DB_PATH),
+            "database_url": get("BOT_DATABASE_URL"),
             "webhook_url": get("WEBHOOK_URL"),
             "webhook_secret": get("WEBHOOK_SECRET"),
             "webhook_listen": get("WEBHOOK_LISTEN") or DEFAULT_WEBHOOK_LISTEN,
@@ -155,6 +177,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
                 value = SECRET_PLACEHOLDER if value else None
+            elif f.name == "database_url" and value is not None:
+                value = redact_url(value)
             parts.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -162,6 +186,11 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def database(self) -> str | Path:
+        """What the storage opens: BOT_DATABASE_URL when set, else the SQLite file."""
+        return self.database_url if self.database_url is not None else self.db_path
 
     @property
     def webhook_mode(self) -> bool:
@@ -178,7 +207,8 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never be logged."""
-        found = (self.telegram_token, self.inference_api_key, self.webhook_secret)
+        found = (self.telegram_token, self.inference_api_key, self.webhook_secret,
+                 *_url_passwords(self.database_url))
         return tuple(s for s in found if s)
 
 

@@ -344,6 +344,34 @@ async def test_batcher_bounded_queue_and_stop():
         await pending.submit(1)
 
 
+async def test_batcher_waits_only_for_announced_items():
+    sizes = []
+
+    def fn(xs):
+        sizes.append(len(xs))
+        return xs
+
+    async with MicroBatcher(fn, max_batch=8, max_wait_ms=2000) as b:
+        t0 = time.perf_counter()
+        assert await b.submit(1) == 1  # nobody else is coming: no waiting for company
+        assert time.perf_counter() - t0 < 0.5
+        b.expect()
+        b.expect()
+
+        async def late(x, delay):
+            await asyncio.sleep(delay)
+            return await b.submit(x, expected=True)
+
+        t0 = time.perf_counter()
+        got = await asyncio.gather(b.submit(2), late(3, 0.1), late(4, 0.2))
+        assert got == [2, 3, 4] and sizes[-1] == 3  # waited for the two announced ones
+        assert time.perf_counter() - t0 < 1.5  # and no longer than they took
+        b.expect()
+        t0 = time.perf_counter()
+        b.unexpect()  # the announced one failed before the model
+        assert await b.submit(5) == 5 and time.perf_counter() - t0 < 0.5
+
+
 async def test_batcher_runs_off_the_event_loop():
     loop_thread = []
 

@@ -1,4 +1,11 @@
-"""Tests for bot.storage against a real SQLite file in tmp_path."""
+"""Tests for bot.storage: every behavioural check runs against both backends.
+
+``backend`` is parametrized: ``[sqlite]`` is a real SQLite file in tmp_path, ``[postgres]`` a
+fresh database on a real PostgreSQL server (``tests/pg_server.py``: ``TEST_POSTGRES_DSN``, or a
+throwaway server started by ``scripts/postgres.sh``; skipped without one, failed under CI=true).
+Checks of one backend's own mechanics (SQLite's WAL and pragmas) run on that backend only;
+PostgreSQL's replica behaviour is in tests/test_storage_pg.py.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +17,10 @@ import textwrap
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pg_server import fresh_database, require_postgres
 
 from bot.storage import (
     SCHEMA_VERSION,
@@ -35,9 +44,128 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "nested" / "bot.sqlite3"
 
 
+_UNKNOWN_USER_JOB = (
+    "INSERT INTO jobs (user_id, chat_id, message_id, dedupe_key, file_id, file_unique_id,"
+    " domain, status, next_attempt_at, created_at, updated_at)"
+    " VALUES ({u}, {u}, 1, 'k', 'f', 'u', 'auto', 'pending', {t}, {t}, {t})"
+)
+
+
+class Backend:
+    """One database to test against: where it is, and how to look at it from outside."""
+
+    name = "?"
+    target: str | Path
+
+    async def open(self) -> Storage:
+        """Another ``Storage`` on the same database (as another process would open it)."""
+        return await Storage.open(self.target)
+
+    async def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, read without the storage layer."""
+        raise NotImplementedError
+
+    async def insert_user_raw(self, conn: Any, user_id: int, at: datetime) -> None:
+        """An INSERT of a user through the connection ``Storage._write()`` yields."""
+        raise NotImplementedError
+
+    async def insert_job_for_unknown_user(self, conn: Any) -> None:
+        """An INSERT of a job whose user row does not exist (the foreign key must refuse it)."""
+        raise NotImplementedError
+
+    async def settle(self) -> None:
+        """Wait until the server has noticed every client that went away."""
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.target = path
+
+    async def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        con = sqlite3.connect(self.target)
+        try:
+            names = [name for (name,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {name: [tuple(row) for row in con.execute(f'SELECT * FROM "{name}"')]  # noqa: S608
+                    for name in names}
+        finally:
+            con.close()
+
+    async def insert_user_raw(self, conn: Any, user_id: int, at: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO users (user_id, chat_id, first_seen) VALUES (:u, :u, :t)",
+            {"u": user_id, "t": at.isoformat()},
+        )
+
+    async def insert_job_for_unknown_user(self, conn: Any) -> None:
+        t = T0.isoformat()
+        await conn.execute(_UNKNOWN_USER_JOB.format(u=":u", t=":t"), {"u": 424242, "t": t})
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        self.target = dsn
+
+    async def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        import asyncpg
+
+        con = await asyncpg.connect(self.target)
+        try:
+            names = [r["table_name"] for r in await con.fetch(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+                " ORDER BY table_name")]
+            return {name: [tuple(r) for r in await con.fetch(f'SELECT * FROM "{name}"')]  # noqa: S608
+                    for name in names}
+        finally:
+            await con.close()
+
+    async def insert_user_raw(self, conn: Any, user_id: int, at: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO users (user_id, chat_id, first_seen) VALUES ($1, $1, $2)", user_id, at
+        )
+
+    async def insert_job_for_unknown_user(self, conn: Any) -> None:
+        await conn.execute(_UNKNOWN_USER_JOB.format(u="$1", t="$2"), 424242, T0)
+
+    async def settle(self) -> None:
+        import asyncpg
+
+        con = await asyncpg.connect(self.target)
+        try:
+            for _ in range(200):
+                others = await con.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                if others == 0:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"{others} session(s) still open on the test database")
+        finally:
+            await con.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return require_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def backend(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "sqlite":
+        yield SqliteBackend(db_path)
+        return
+    async with fresh_database(request.getfixturevalue("postgres_server")) as dsn:
+        yield PostgresBackend(dsn)
+
+
 @pytest.fixture
-async def storage(db_path: Path) -> AsyncIterator[Storage]:
-    async with await Storage.open(db_path) as st:
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    async with await backend.open() as st:
         yield st
 
 
@@ -91,7 +219,9 @@ async def add_result(
 # --------------------------------------------------------------------------- schema
 
 
-async def test_open_creates_folder_wal_foreign_keys_and_schema_version(db_path: Path) -> None:
+async def test_sqlite_open_creates_folder_wal_foreign_keys_and_schema_version(
+    db_path: Path,
+) -> None:
     assert not db_path.parent.exists()
     async with await Storage.open(db_path) as st:
         assert await st.schema_version() == SCHEMA_VERSION
@@ -108,6 +238,19 @@ async def test_open_creates_folder_wal_foreign_keys_and_schema_version(db_path: 
         assert await st.schema_version() == SCHEMA_VERSION
         fk = await st._conn.execute("PRAGMA foreign_keys")  # noqa: SLF001 - checking the pragma
         assert (await fk.fetchone())[0] == 1
+
+
+async def test_schema_version_recorded_once_and_foreign_keys_enforced(backend: Backend) -> None:
+    async with await backend.open() as st:
+        assert await st.schema_version() == SCHEMA_VERSION
+    # Re-opening does not re-apply migrations.
+    async with await backend.open() as st:
+        assert await st.schema_version() == SCHEMA_VERSION
+        with pytest.raises(Exception, match="(?i)foreign key"):
+            async with st._write() as conn:  # noqa: SLF001 - a raw write, bypassing the checks
+                await backend.insert_job_for_unknown_user(conn)
+    tables = await backend.tables()
+    assert [row[0] for row in tables["schema_version"]] == [SCHEMA_VERSION]
 
 
 async def test_naive_datetimes_are_refused(storage: Storage) -> None:
@@ -202,7 +345,7 @@ async def test_claim_respects_next_attempt_and_strict_user_order(storage: Storag
     assert failed.last_error == "gave up"
 
 
-async def test_concurrent_claimers_never_double_claim(storage: Storage, db_path: Path) -> None:
+async def test_concurrent_claimers_never_double_claim(storage: Storage, backend: Backend) -> None:
     users = [ALICE, BOB, 333_333_003]
     for msg in range(1, 4):
         for user in users:
@@ -217,7 +360,7 @@ async def test_concurrent_claimers_never_double_claim(storage: Storage, db_path:
     assert all(job.message_id == 1 for job in got)  # each user's oldest first
 
     # A second connection (another process) competing with the first.
-    async with await Storage.open(db_path) as other:
+    async with await backend.open() as other:
         for job in got:
             await storage.finish_job(job.job_id, "done", now=T0)
         mixed = await asyncio.gather(
@@ -264,15 +407,15 @@ async def test_status_message_id(storage: Storage) -> None:
     assert stored is not None and stored.status_message_id is None
 
 
-async def test_recover_after_close_without_finishing(db_path: Path) -> None:
-    async with await Storage.open(db_path) as st:
+async def test_recover_after_close_without_finishing(backend: Backend) -> None:
+    async with await backend.open() as st:
         job, _ = await enqueue(st, ALICE, 1)
         await enqueue(st, ALICE, 2)
         claimed = await st.claim_next_job(now=T0)
         assert claimed is not None and claimed.job_id == job.job_id
         # "crash": close without finishing
 
-    async with await Storage.open(db_path) as st:
+    async with await backend.open() as st:
         assert await st.claim_next_job(now=T0) is None  # still marked running
         recovered = await st.recover_running_jobs(now=T0 + timedelta(minutes=1))
         assert [j.job_id for j in recovered] == [job.job_id]
@@ -280,12 +423,15 @@ async def test_recover_after_close_without_finishing(db_path: Path) -> None:
         assert [j.message_id for j in await st.pending_jobs()] == [1, 2]
         again = await st.claim_next_job(now=T0 + timedelta(minutes=1))
         assert again is not None and again.job_id == job.job_id
-        assert await st.recover_running_jobs() != []
+        if not st.recovery_is_replica_safe:  # SQLite: every running job, its own included
+            assert await st.recover_running_jobs() != []
+        else:  # PostgreSQL: a live instance's running job is never taken from it
+            assert await st.recover_running_jobs() == []
 
 
-async def test_recover_after_hard_crash(db_path: Path) -> None:
+async def test_recover_after_hard_crash(backend: Backend) -> None:
     """A process that dies without closing anything (os._exit) loses no queue state."""
-    async with await Storage.open(db_path) as st:
+    async with await backend.open() as st:
         job, _ = await enqueue(st, ALICE, 1)
 
     script = textwrap.dedent(
@@ -295,7 +441,7 @@ async def test_recover_after_hard_crash(db_path: Path) -> None:
         from bot.storage import Storage
 
         async def main():
-            st = await Storage.open({str(db_path)!r})
+            st = await Storage.open({str(backend.target)!r})
             job = await st.claim_next_job(now=datetime(2026, 11, 26, 6, tzinfo=UTC))
             assert job is not None
             os._exit(17)  # no close, no finish
@@ -308,8 +454,9 @@ async def test_recover_after_hard_crash(db_path: Path) -> None:
         [sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT, timeout=60, check=False
     )
     assert proc.returncode == 17
+    await backend.settle()
 
-    async with await Storage.open(db_path) as st:
+    async with await backend.open() as st:
         stuck = await st.get_job(job.job_id)
         assert stuck is not None and stuck.status is JobStatus.RUNNING
         assert [j.job_id for j in await st.recover_running_jobs(now=T0)] == [job.job_id]
@@ -427,6 +574,16 @@ async def test_reminders_due_bump_and_disable(storage: Storage) -> None:
     assert [r.user_id for r in await storage.all_enabled_reminders()] == [ALICE]
     assert [r.user_id for r in await storage.due_reminders(T0 + timedelta(days=365))] == [ALICE]
 
+    # Compare-and-set bump: of several sweepers of one due reminder, exactly one wins.
+    due_at = (await storage.get_reminder(ALICE)).next_due_at  # type: ignore[union-attr]
+    later = due_at + timedelta(days=30)  # type: ignore[operator]
+    wins = await asyncio.gather(*(
+        storage.bump_reminder(ALICE, later, expected=due_at, now=T0) for _ in range(5)))
+    assert sorted(wins) == [False] * 4 + [True]
+    assert (await storage.get_reminder(ALICE)).next_due_at == later  # type: ignore[union-attr]
+    assert not await storage.bump_reminder(ALICE, later, expected=due_at)
+    assert await storage.bump_reminder(ALICE, due_at, expected=later)  # bumped back
+
     # Re-enabling works and re-schedules.
     again = await storage.set_reminder(BOB, BOB, now=T0 + timedelta(days=40))
     assert again.enabled and again.next_due_at == T0 + timedelta(days=70)
@@ -436,29 +593,20 @@ async def test_reminders_due_bump_and_disable(storage: Storage) -> None:
 # --------------------------------------------------------------------------- privacy
 
 
-def _rows_mentioning(db_path: Path, needle: int) -> list[tuple[str, tuple[object, ...]]]:
+async def _rows_mentioning(backend: Backend, needle: int) -> list[tuple[str, tuple[object, ...]]]:
     """Every row of every table in which any column equals or contains ``needle``."""
-    con = sqlite3.connect(db_path)
-    try:
-        tables = [
-            name
-            for (name,) in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        assert {"users", "jobs", "results", "reminders", "schema_version"} <= set(tables)
-        hits = []
-        for table in tables:
-            for row in con.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names from sqlite_master
-                if any(v == needle or str(needle) in str(v) for v in row):
-                    hits.append((table, row))
-        return hits
-    finally:
-        con.close()
+    tables = await backend.tables()
+    assert {"users", "jobs", "results", "reminders", "schema_version"} <= set(tables)
+    hits = []
+    for table, rows in tables.items():
+        for row in rows:
+            if any(v == needle or str(needle) in str(v) for v in row):
+                hits.append((table, row))
+    return hits
 
 
-async def test_delete_user_data_leaves_no_row(db_path: Path) -> None:
-    async with await Storage.open(db_path) as st:
+async def test_delete_user_data_leaves_no_row(backend: Backend) -> None:
+    async with await backend.open() as st:
         for user in (ALICE, BOB):
             await st.upsert_user(user, user, "ko", now=T0)
             await add_result(st, user, 1)
@@ -469,7 +617,7 @@ async def test_delete_user_data_leaves_no_row(db_path: Path) -> None:
             await enqueue(st, user, 4)  # still pending
             await st.set_reminder(user, user, now=T0)
 
-        assert _rows_mentioning(db_path, ALICE)  # sanity: data is there
+        assert await _rows_mentioning(backend, ALICE)  # sanity: data is there
         counts = await st.delete_user_data(ALICE)
         assert counts == {"results": 2, "jobs": 4, "reminders": 1, "users": 1}
         assert await st.delete_user_data(ALICE) == {
@@ -485,8 +633,8 @@ async def test_delete_user_data_leaves_no_row(db_path: Path) -> None:
         assert await st.count_results(BOB) == 2
         assert await st.get_reminder(BOB) is not None
 
-    assert _rows_mentioning(db_path, ALICE) == []
-    assert _rows_mentioning(db_path, BOB) != []
+    assert await _rows_mentioning(backend, ALICE) == []
+    assert await _rows_mentioning(backend, BOB) != []
 
 
 async def test_delete_while_job_in_flight(storage: Storage) -> None:
@@ -512,15 +660,15 @@ async def test_delete_while_job_in_flight(storage: Storage) -> None:
 # --------------------------------------------------------------------------- durability
 
 
-async def test_everything_survives_reopen(db_path: Path) -> None:
-    async with await Storage.open(db_path) as st:
+async def test_everything_survives_reopen(backend: Backend) -> None:
+    async with await backend.open() as st:
         await st.upsert_user(ALICE, ALICE, "ko", now=T0)
         job, _ = await enqueue(st, ALICE, 1)
         result = await add_result(st, ALICE, 2, grade="MIDDLE")
         await st.mark_answered(job.job_id, now=T0)
         reminder = await st.set_reminder(ALICE, ALICE, now=T0)
 
-    async with await Storage.open(db_path) as st:
+    async with await backend.open() as st:
         user = await st.get_user(ALICE)
         assert user is not None and user.language == "ko" and user.first_seen == T0
         stored_job = await st.get_job(job.job_id)
@@ -533,19 +681,18 @@ async def test_everything_survives_reopen(db_path: Path) -> None:
         assert dup
 
 
-async def test_close_is_idempotent(db_path: Path) -> None:
-    st = await Storage.open(db_path)
+async def test_close_is_idempotent(backend: Backend) -> None:
+    st = await backend.open()
     await st.close()
     await st.close()
 
 
-async def test_failed_transaction_rolls_back_and_storage_stays_usable(storage: Storage) -> None:
+async def test_failed_transaction_rolls_back_and_storage_stays_usable(
+    storage: Storage, backend: Backend
+) -> None:
     with pytest.raises(RuntimeError):
         async with storage._write() as conn:  # noqa: SLF001 - the transaction helper itself
-            await conn.execute(
-                "INSERT INTO users (user_id, chat_id, first_seen) VALUES (:u, :u, :t)",
-                {"u": ALICE, "t": T0.isoformat()},
-            )
+            await backend.insert_user_raw(conn, ALICE, T0)
             raise RuntimeError("boom")
     assert await storage.get_user(ALICE) is None
     job, dup = await enqueue(storage, ALICE, 1)

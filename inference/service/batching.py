@@ -1,8 +1,9 @@
 """A generic async micro-batcher: concurrent callers share one model call.
 
 Callers ``await batcher.submit(item)``. A background task takes the waiting
-items, up to ``max_batch`` of them, as soon as the batch is full or the oldest
-item has waited ``max_wait_ms``, runs ``fn(items) -> results`` (same length and
+items, up to ``max_batch`` of them, as soon as the batch is full, or no item
+announced with ``expect()`` is still on its way, or the oldest item has waited
+``max_wait_ms``; it runs ``fn(items) -> results`` (same length and
 order) on its own single worker thread, so the event loop never blocks and the
 model is never called from two threads at once, and gives each caller its
 result. An exception from ``fn`` goes to every caller of that batch; the next
@@ -48,6 +49,7 @@ class MicroBatcher(Generic[T, R]):
         max_queue: int = 64,
         on_batch: Callable[[int, float], None] | None = None,
         name: str = "model",
+        executor: ThreadPoolExecutor | None = None,
     ):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
@@ -60,15 +62,30 @@ class MicroBatcher(Generic[T, R]):
         self._pending: collections.deque[tuple[T, asyncio.Future, float]] = collections.deque()
         self._arrived = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: ThreadPoolExecutor | None = executor
+        self._own_executor = executor is None
+        self._incoming = 0  # items announced with expect() and not yet submitted
 
     @property
     def waiting(self) -> int:
         return len(self._pending)
 
+    def expect(self) -> None:
+        """Announce an item that is on its way (being decoded): a batch waits for it, up to
+        ``max_wait_ms``. Without announced items a batch runs at once, so a lone request
+        never waits for company that is not coming. Pair with ``submit(..., expected=True)``
+        or ``unexpect()``."""
+        self._incoming += 1
+
+    def unexpect(self) -> None:
+        """An announced item will not come (it failed before the model)."""
+        self._incoming = max(0, self._incoming - 1)
+        self._arrived.set()
+
     async def start(self) -> None:
         if self._task is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{self.name}")
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"batch-{self.name}")
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
 
     async def stop(self) -> None:
@@ -83,7 +100,7 @@ class MicroBatcher(Generic[T, R]):
             _, fut, _ = self._pending.popleft()
             if not fut.done():
                 fut.set_exception(Stopped(f"{self.name} batcher stopped"))
-        if self._executor is not None:
+        if self._executor is not None and self._own_executor:
             self._executor.shutdown(wait=True)
             self._executor = None
 
@@ -94,7 +111,9 @@ class MicroBatcher(Generic[T, R]):
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def submit(self, item: T) -> R:
+    async def submit(self, item: T, expected: bool = False) -> R:
+        if expected:
+            self._incoming = max(0, self._incoming - 1)
         if self._task is None:
             raise Stopped(f"{self.name} batcher is not running")
         if len(self._pending) >= self.max_queue:
@@ -109,7 +128,7 @@ class MicroBatcher(Generic[T, R]):
             self._arrived.clear()
             await self._arrived.wait()
         deadline = self._pending[0][2] + self.max_wait
-        while len(self._pending) < self.max_batch:
+        while len(self._pending) < self.max_batch and self._incoming > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

@@ -1,293 +1,53 @@
-"""Durable storage for the bot: users, the photo job queue, results, reminders.
+"""The repository, written once: :class:`Storage` and the portable SQL (:class:`SQL`).
 
-One async repository class, :class:`Storage`, over SQLite (``aiosqlite``)::
-
-    async with await Storage.open("data/bot.sqlite3") as storage:
-        job, duplicate = await storage.enqueue_job(...)
-
-Design rules, so that a PostgreSQL implementation can later sit behind the
-same public methods:
-
-* Every SQL statement lives in :class:`_SQL` (DDL in :data:`_MIGRATIONS`).
-  Statements use named parameters only (``:name``), standard ``ON CONFLICT``
-  upserts and partial indexes, all of which PostgreSQL understands too.
-* The public interface speaks Python types only: ``int`` ids, aware UTC
-  ``datetime`` objects, ``dict`` measurements, and frozen dataclasses
-  (:class:`User`, :class:`Job`, :class:`Result`, :class:`Reminder`).
-* The data key is always the Telegram *user id*; usernames are never stored.
-* Timestamps are stored as fixed-width ISO-8601 UTC text
-  (``2026-11-26T06:37:00.000000+00:00``), so text order is time order.
-
-Concurrency: one connection per :class:`Storage`; every operation takes an
-``asyncio.Lock`` and every write runs in a ``BEGIN IMMEDIATE`` transaction, so
-coroutines of one process and several processes on one file cannot interleave
-a read-then-write.  A partial unique index also guarantees at most one
-``running`` job per user at the database level.
+Every public method lives here and runs the statements of its backend's
+dialect (a subclass of :class:`SQL`) through a handful of driver hooks
+(``_write``, ``_read``, ``_exec``, ``_one``, ``_all``, ``_scalar``,
+``_changed``, ``_time``, ``_lock_user``). The backends are
+:class:`bot.storage.sqlite.SqliteStorage` and
+:class:`bot.storage.postgres.PostgresStorage`; :meth:`Storage.open` picks one
+from its argument (see :func:`bot.storage.open_storage`).
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
-import aiosqlite
-
-__all__ = [
-    "DEFAULT_REMINDER_INTERVAL_DAYS",
-    "Domain",
-    "Grade",
-    "Job",
-    "JobStatus",
-    "Reminder",
-    "Result",
-    "SCHEMA_VERSION",
-    "Storage",
-    "User",
-    "make_dedupe_key",
-    "utcnow",
-]
-
-DEFAULT_REMINDER_INTERVAL_DAYS = 30
-
-
-class JobStatus(StrEnum):
-    """Life cycle of a queued photo."""
-
-    PENDING = "pending"  #: waiting (possibly until ``next_attempt_at``)
-    RUNNING = "running"  #: claimed by a worker
-    DONE = "done"  #: result produced (or answered)
-    FAILED = "failed"  #: gave up after retries
-    REJECTED = "rejected"  #: quality gate / not a scalp or face photo
-
-
-TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED})
-
-
-class Domain(StrEnum):
-    """What the user asked to analyse. Results are always SCALP or FACE."""
-
-    AUTO = "auto"
-    SCALP = "scalp"
-    FACE = "face"
-
-
-class Grade(StrEnum):
-    """Self-check grade. Korean names live in ``bot.texts``."""
-
-    LOW = "LOW"
-    MIDDLE = "MIDDLE"
-    HIGH = "HIGH"
-    UNCERTAIN = "UNCERTAIN"
-
-
-# --------------------------------------------------------------------------
-# Time helpers
-# --------------------------------------------------------------------------
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
-def _to_db_time(value: datetime) -> str:
-    """Aware datetime -> fixed-width ISO-8601 UTC text (sortable as text)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime not allowed, use UTC-aware times: {value!r}")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _from_db_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _req_time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def make_dedupe_key(chat_id: int, message_id: int, domain: str = Domain.AUTO) -> str:
-    """The default queue dedupe key: ``"<chat_id>:<message_id>:<domain>"``.
-
-    The same Telegram message enqueued twice (a re-delivered update) maps to the
-    same key; a re-run of that photo as another domain gets a different key.
-    """
-    return f"{chat_id}:{message_id}:{Domain(domain).value}"
-
-
-# --------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    user_id: int
-    chat_id: int
-    first_seen: datetime
-    language: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One accepted photo in the durable queue."""
-
-    job_id: int
-    user_id: int
-    chat_id: int
-    message_id: int
-    update_id: int | None
-    dedupe_key: str
-    file_id: str
-    file_unique_id: str
-    domain: Domain
-    status: JobStatus
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    status_message_id: int | None
-    answered_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def answered(self) -> bool:
-        """True once :meth:`Storage.mark_answered` recorded the reply."""
-        return self.answered_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One analysis result. ``annotated_file_id`` is a Telegram file_id, never bytes."""
-
-    result_id: int
-    job_id: int
-    user_id: int
-    domain: Domain
-    grade: Grade
-    confidence: float
-    measurements: dict[str, Any]
-    model_version: str
-    annotated_file_id: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Reminder:
-    user_id: int
-    chat_id: int
-    enabled: bool
-    interval_days: int
-    next_due_at: datetime | None
-    updated_at: datetime
-
-
-# --------------------------------------------------------------------------
-# SQL: the only place with SQL text
-# --------------------------------------------------------------------------
-
-SCHEMA_VERSION = 1
-
-#: Ordered migrations: (version, statements). Append, never edit a shipped one.
-_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (
-        1,
-        (
-            """
-            CREATE TABLE users (
-                user_id     BIGINT  PRIMARY KEY,
-                chat_id     BIGINT  NOT NULL,
-                first_seen  TEXT    NOT NULL,
-                language    TEXT
-            )
-            """,
-            """
-            CREATE TABLE jobs (
-                job_id             INTEGER PRIMARY KEY AUTOINCREMENT,
-                user_id            BIGINT  NOT NULL REFERENCES users(user_id),
-                chat_id            BIGINT  NOT NULL,
-                message_id         BIGINT  NOT NULL,
-                update_id          BIGINT,
-                dedupe_key         TEXT    NOT NULL UNIQUE,
-                file_id            TEXT    NOT NULL,
-                file_unique_id     TEXT    NOT NULL,
-                domain             TEXT    NOT NULL
-                                   CHECK (domain IN ('auto', 'scalp', 'face')),
-                status             TEXT    NOT NULL
-                                   CHECK (status IN ('pending', 'running', 'done',
-                                                     'failed', 'rejected')),
-                attempts           INTEGER NOT NULL DEFAULT 0,
-                next_attempt_at    TEXT    NOT NULL,
-                last_error         TEXT,
-                status_message_id  BIGINT,
-                answered_at        TEXT,
-                created_at         TEXT    NOT NULL,
-                updated_at         TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX jobs_due ON jobs (status, next_attempt_at)",
-            "CREATE INDEX jobs_user_status ON jobs (user_id, status, job_id)",
-            # At most one running job per user, enforced by the database.
-            "CREATE UNIQUE INDEX jobs_one_running_per_user ON jobs (user_id)"
-            " WHERE status = 'running'",
-            """
-            CREATE TABLE results (
-                result_id          INTEGER PRIMARY KEY AUTOINCREMENT,
-                job_id             BIGINT  NOT NULL UNIQUE REFERENCES jobs(job_id),
-                user_id            BIGINT  NOT NULL REFERENCES users(user_id),
-                domain             TEXT    NOT NULL CHECK (domain IN ('scalp', 'face')),
-                grade              TEXT    NOT NULL
-                                   CHECK (grade IN ('LOW', 'MIDDLE', 'HIGH', 'UNCERTAIN')),
-                confidence         REAL    NOT NULL,
-                measurements       TEXT    NOT NULL,
-                model_version      TEXT    NOT NULL,
-                annotated_file_id  TEXT,
-                created_at         TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX results_user_domain_time ON results (user_id, domain, created_at)",
-            "CREATE INDEX results_user_time ON results (user_id, created_at)",
-            """
-            CREATE TABLE reminders (
-                user_id        BIGINT  PRIMARY KEY REFERENCES users(user_id),
-                chat_id        BIGINT  NOT NULL,
-                enabled        INTEGER NOT NULL CHECK (enabled IN (0, 1)),
-                interval_days  INTEGER NOT NULL DEFAULT 30 CHECK (interval_days > 0),
-                next_due_at    TEXT,
-                updated_at     TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX reminders_due ON reminders (enabled, next_due_at)",
-        ),
-    ),
+from .model import (
+    DEFAULT_REMINDER_INTERVAL_DAYS,
+    TERMINAL_STATUSES,
+    Domain,
+    Grade,
+    Job,
+    JobStatus,
+    Reminder,
+    Result,
+    User,
+    from_db_time,
+    make_dedupe_key,
+    req_time,
+    utcnow,
 )
 
+__all__ = ["SQL", "Storage"]
 
-class _SQL:
-    """Every statement the repository runs (SQLite dialect, named parameters)."""
 
-    # --- schema / connection (dialect specific) ---
-    PRAGMAS = (
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA synchronous = FULL",
-        "PRAGMA busy_timeout = 10000",
-    )
-    BEGIN_WRITE = "BEGIN IMMEDIATE"
-    COMMIT = "COMMIT"
-    ROLLBACK = "ROLLBACK"
-    CREATE_SCHEMA_VERSION = (
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
+class SQL:
+    """The statements both dialects run as they are (named parameters, ``:name``).
+
+    Standard SQL only: ``ON CONFLICT`` upserts, partial indexes, ``COALESCE``.
+    A backend's subclass adds its connection / schema statements and overrides
+    the few that differ (PostgreSQL: casts, booleans, row locks).
+    """
+
+    # --- schema (dialect specific, set by the subclass) ---
+    CREATE_SCHEMA_VERSION: ClassVar[str]
     CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_version"
     RECORD_VERSION = "INSERT INTO schema_version (version, applied_at) VALUES (:version, :now)"
 
@@ -320,7 +80,7 @@ class _SQL:
     GET_JOB_BY_KEY = "SELECT * FROM jobs WHERE dedupe_key = :dedupe_key"
     # The oldest due pending job whose user has no running job and no older
     # pending job (strict per-user order). :user_id NULL means any user.
-    # (PostgreSQL: add FOR UPDATE SKIP LOCKED.)
+    # (PostgreSQL adds FOR NO KEY UPDATE SKIP LOCKED.)
     NEXT_CLAIMABLE = """
         SELECT j.job_id FROM jobs j
         WHERE j.status = 'pending'
@@ -428,6 +188,10 @@ class _SQL:
         UPDATE reminders SET next_due_at = :next_due_at, updated_at = :now
         WHERE user_id = :user_id AND enabled = 1
     """
+    BUMP_REMINDER_IF = """
+        UPDATE reminders SET next_due_at = :next_due_at, updated_at = :now
+        WHERE user_id = :user_id AND enabled = 1 AND next_due_at = :expected
+    """
 
     # --- privacy: children first, one transaction ---
     DELETE_USER: tuple[tuple[str, str], ...] = (
@@ -439,7 +203,7 @@ class _SQL:
 
 
 # --------------------------------------------------------------------------
-# Row mapping
+# Row mapping (rows: sqlite3 / aiosqlite Row or asyncpg Record, both by name)
 # --------------------------------------------------------------------------
 
 
@@ -447,7 +211,7 @@ def _user(row: Mapping[str, Any]) -> User:
     return User(
         user_id=row["user_id"],
         chat_id=row["chat_id"],
-        first_seen=_req_time(row["first_seen"]),
+        first_seen=req_time(row["first_seen"]),
         language=row["language"],
     )
 
@@ -465,12 +229,12 @@ def _job(row: Mapping[str, Any]) -> Job:
         domain=Domain(row["domain"]),
         status=JobStatus(row["status"]),
         attempts=row["attempts"],
-        next_attempt_at=_req_time(row["next_attempt_at"]),
+        next_attempt_at=req_time(row["next_attempt_at"]),
         last_error=row["last_error"],
         status_message_id=row["status_message_id"],
-        answered_at=_from_db_time(row["answered_at"]),
-        created_at=_req_time(row["created_at"]),
-        updated_at=_req_time(row["updated_at"]),
+        answered_at=from_db_time(row["answered_at"]),
+        created_at=req_time(row["created_at"]),
+        updated_at=req_time(row["updated_at"]),
     )
 
 
@@ -485,7 +249,7 @@ def _result(row: Mapping[str, Any]) -> Result:
         measurements=json.loads(row["measurements"]),
         model_version=row["model_version"],
         annotated_file_id=row["annotated_file_id"],
-        created_at=_req_time(row["created_at"]),
+        created_at=req_time(row["created_at"]),
     )
 
 
@@ -495,13 +259,9 @@ def _reminder(row: Mapping[str, Any]) -> Reminder:
         chat_id=row["chat_id"],
         enabled=bool(row["enabled"]),
         interval_days=row["interval_days"],
-        next_due_at=_from_db_time(row["next_due_at"]),
-        updated_at=_req_time(row["updated_at"]),
+        next_due_at=from_db_time(row["next_due_at"]),
+        updated_at=req_time(row["updated_at"]),
     )
-
-
-def _now(now: datetime | None) -> str:
-    return _to_db_time(utcnow() if now is None else now)
 
 
 # --------------------------------------------------------------------------
@@ -509,46 +269,39 @@ def _now(now: datetime | None) -> str:
 # --------------------------------------------------------------------------
 
 
-class Storage:
-    """Async repository over one SQLite file. Create with :meth:`open`."""
+class Storage(ABC):
+    """Async repository: users, the photo job queue, results, reminders.
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
-        """Use :meth:`open`; this only wraps an already configured connection."""
-        self._conn = conn
-        self._path = path
-        self._lock = asyncio.Lock()
-        self._closed = False
+    Create one with ``await Storage.open(target)``: a ``postgresql://`` URL
+    gives :class:`~bot.storage.postgres.PostgresStorage`, anything else is a
+    SQLite file (:class:`~bot.storage.sqlite.SqliteStorage`). Both have exactly
+    these methods and semantics; use it as ``async with``.
+    """
+
+    #: The backend's statements.
+    _sql: ClassVar[type[SQL]]
+    #: True when :meth:`recover_running_jobs` only takes jobs of processes that are gone,
+    #: so a live replica may call it at any time (PostgreSQL); False: only at start-up,
+    #: with no other worker on the database (SQLite).
+    recovery_is_replica_safe: ClassVar[bool] = False
 
     # ---- life cycle -------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Self:
-        """Open (creating if needed) the database at ``path`` and migrate it.
+    async def open(cls, target: str | os.PathLike[str]) -> Storage:
+        """Open (creating and migrating if needed) the database ``target`` (a URL or a path).
 
-        Creates the parent folder, switches on WAL and foreign keys, and applies
-        every migration newer than the stored ``schema_version``.
+        ``Storage.open`` chooses the backend from ``target`` (see
+        :func:`bot.storage.open_storage`); a backend class's own ``open`` takes
+        only its kind of target.
         """
-        path_str = os.fspath(path)
-        if path_str != ":memory:":
-            Path(path_str).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path_str, isolation_level=None)
-        try:
-            conn.row_factory = aiosqlite.Row
-            for pragma in _SQL.PRAGMAS:
-                await conn.execute(pragma)
-            storage = cls(conn, path_str)
-            await storage._migrate()
-        except BaseException:
-            await conn.close()
-            raise
-        return storage
+        from . import open_storage  # the factory imports the backends lazily
 
+        return await open_storage(target)
+
+    @abstractmethod
     async def close(self) -> None:
-        """Close the connection. Safe to call twice."""
-        if not self._closed:
-            self._closed = True
-            async with self._lock:
-                await self._conn.close()
+        """Release the connection(s). Safe to call twice."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -562,75 +315,69 @@ class Storage:
         await self.close()
 
     @property
+    @abstractmethod
     def path(self) -> str:
-        return self._path
+        """Where the data lives: the SQLite file, or the PostgreSQL URL without its password."""
 
     async def schema_version(self) -> int:
         """The highest applied migration."""
         async with self._read() as conn:
-            return await self._scalar(conn, _SQL.CURRENT_VERSION, {})
+            return await self._scalar(conn, self._sql.CURRENT_VERSION, {})
 
-    async def _migrate(self) -> None:
+    async def _migrate(self, migrations: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Apply, in one transaction, every migration newer than the stored version."""
         async with self._write() as conn:
-            await conn.execute(_SQL.CREATE_SCHEMA_VERSION)
-            current = await self._scalar(conn, _SQL.CURRENT_VERSION, {})
-            for version, statements in _MIGRATIONS:
+            await self._before_migrate(conn)
+            await self._exec(conn, self._sql.CREATE_SCHEMA_VERSION, {})
+            current = await self._scalar(conn, self._sql.CURRENT_VERSION, {})
+            for version, statements in migrations:
                 if version <= current:
                     continue
                 for statement in statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    _SQL.RECORD_VERSION, {"version": version, "now": _now(None)}
+                    await self._exec(conn, statement, {})
+                await self._exec(
+                    conn, self._sql.RECORD_VERSION, {"version": version, "now": self._now(None)}
                 )
 
-    # ---- transaction plumbing ---------------------------------------------
+    # ---- driver hooks -----------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A serialized write transaction (BEGIN IMMEDIATE ... COMMIT)."""
-        async with self._lock:
-            await self._conn.execute(_SQL.BEGIN_WRITE)
-            try:
-                yield self._conn
-            except BaseException:
-                # SQLite may already have rolled back (e.g. disk full); keep
-                # the original error rather than "no transaction is active".
-                with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute(_SQL.ROLLBACK)
-                raise
-            await self._conn.execute(_SQL.COMMIT)
+    @abstractmethod
+    def _write(self) -> AbstractAsyncContextManager[Any]:
+        """A write transaction; yields the connection; commits, or rolls back on error."""
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Serialized access for reads (never sees another coroutine's open transaction)."""
-        async with self._lock:
-            yield self._conn
+    @abstractmethod
+    def _read(self) -> AbstractAsyncContextManager[Any]:
+        """A connection for reads."""
 
-    @staticmethod
-    async def _one(
-        conn: aiosqlite.Connection, sql: str, params: Mapping[str, Any]
-    ) -> aiosqlite.Row | None:
-        async with conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+    @abstractmethod
+    async def _exec(self, conn: Any, sql: str, params: Mapping[str, Any]) -> None: ...
 
-    @staticmethod
-    async def _all(
-        conn: aiosqlite.Connection, sql: str, params: Mapping[str, Any]
-    ) -> Sequence[aiosqlite.Row]:
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    @abstractmethod
+    async def _one(self, conn: Any, sql: str, params: Mapping[str, Any]) -> Any | None: ...
 
-    @staticmethod
-    async def _scalar(conn: aiosqlite.Connection, sql: str, params: Mapping[str, Any]) -> int:
-        async with conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return int(row[0])
+    @abstractmethod
+    async def _all(self, conn: Any, sql: str, params: Mapping[str, Any]) -> Sequence[Any]: ...
 
-    @staticmethod
-    async def _changed(conn: aiosqlite.Connection, sql: str, params: Mapping[str, Any]) -> int:
-        async with conn.execute(sql, params) as cur:
-            return cur.rowcount
+    @abstractmethod
+    async def _scalar(self, conn: Any, sql: str, params: Mapping[str, Any]) -> int: ...
+
+    @abstractmethod
+    async def _changed(self, conn: Any, sql: str, params: Mapping[str, Any]) -> int:
+        """Run a statement; the number of rows it inserted, updated or deleted."""
+
+    @abstractmethod
+    def _time(self, value: datetime) -> Any:
+        """An aware datetime as the database stores it (naive ones raise ValueError)."""
+
+    def _now(self, now: datetime | None) -> Any:
+        return self._time(utcnow() if now is None else now)
+
+    async def _lock_user(self, conn: Any, user_id: int) -> None:  # noqa: B027 - optional hook
+        """Inside a write: serialize with other writes about the same user (default: no-op,
+        for backends whose writes are serialized anyway)."""
+
+    async def _before_migrate(self, conn: Any) -> None:  # noqa: B027 - optional hook
+        """Inside the migration transaction, before anything (default: no-op)."""
 
     # ---- users ------------------------------------------------------------
 
@@ -646,16 +393,19 @@ class Storage:
 
         ``first_seen`` is set once and never changed.
         """
-        params = {"user_id": user_id, "chat_id": chat_id, "language": language, "now": _now(now)}
+        params = {
+            "user_id": user_id, "chat_id": chat_id, "language": language, "now": self._now(now)
+        }
         async with self._write() as conn:
-            await conn.execute(_SQL.UPSERT_USER, params)
-            row = await self._one(conn, _SQL.GET_USER, {"user_id": user_id})
+            await self._lock_user(conn, user_id)
+            await self._exec(conn, self._sql.UPSERT_USER, params)
+            row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
         assert row is not None
         return _user(row)
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._read() as conn:
-            row = await self._one(conn, _SQL.GET_USER, {"user_id": user_id})
+            row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
         return None if row is None else _user(row)
 
     # ---- jobs -------------------------------------------------------------
@@ -683,14 +433,15 @@ class Storage:
         """
         domain = Domain(domain)
         key = dedupe_key or make_dedupe_key(chat_id, message_id, domain)
-        ts = _now(now)
+        ts = self._now(now)
         async with self._write() as conn:
-            await conn.execute(
-                _SQL.ENSURE_USER, {"user_id": user_id, "chat_id": chat_id, "now": ts}
+            await self._lock_user(conn, user_id)
+            await self._exec(
+                conn, self._sql.ENSURE_USER, {"user_id": user_id, "chat_id": chat_id, "now": ts}
             )
             inserted = await self._changed(
                 conn,
-                _SQL.INSERT_JOB,
+                self._sql.INSERT_JOB,
                 {
                     "user_id": user_id,
                     "chat_id": chat_id,
@@ -703,13 +454,13 @@ class Storage:
                     "now": ts,
                 },
             )
-            row = await self._one(conn, _SQL.GET_JOB_BY_KEY, {"dedupe_key": key})
+            row = await self._one(conn, self._sql.GET_JOB_BY_KEY, {"dedupe_key": key})
         assert row is not None
         return _job(row), inserted == 0
 
     async def get_job(self, job_id: int) -> Job | None:
         async with self._read() as conn:
-            row = await self._one(conn, _SQL.GET_JOB, {"job_id": job_id})
+            row = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
         return None if row is None else _job(row)
 
     async def claim_next_job(
@@ -723,15 +474,18 @@ class Storage:
         older one is backing off). ``user_id`` restricts the claim to one user.
         Returns None when nothing is due.
         """
-        ts = _now(now)
+        ts = self._now(now)
         async with self._write() as conn:
-            row = await self._one(conn, _SQL.NEXT_CLAIMABLE, {"now": ts, "user_id": user_id})
+            row = await self._one(conn, self._sql.NEXT_CLAIMABLE, {"now": ts, "user_id": user_id})
             if row is None:
                 return None
             job_id = row["job_id"]
-            if await self._changed(conn, _SQL.MARK_RUNNING, {"job_id": job_id, "now": ts}) != 1:
+            marked = await self._changed(
+                conn, self._sql.MARK_RUNNING, {"job_id": job_id, "now": ts}
+            )
+            if marked != 1:
                 return None
-            claimed = await self._one(conn, _SQL.GET_JOB, {"job_id": job_id})
+            claimed = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
         assert claimed is not None
         return _job(claimed)
 
@@ -739,9 +493,9 @@ class Storage:
         self, job_id: int, status_message_id: int | None, *, now: datetime | None = None
     ) -> bool:
         """Remember (or clear, with None) the "분석 중" message of a job."""
-        params = {"job_id": job_id, "status_message_id": status_message_id, "now": _now(now)}
+        params = {"job_id": job_id, "status_message_id": status_message_id, "now": self._now(now)}
         async with self._write() as conn:
-            return await self._changed(conn, _SQL.SET_STATUS_MESSAGE, params) == 1
+            return await self._changed(conn, self._sql.SET_STATUS_MESSAGE, params) == 1
 
     async def reschedule_job(
         self,
@@ -758,13 +512,13 @@ class Storage:
         params = {
             "job_id": job_id,
             "error": error,
-            "next_attempt_at": _to_db_time(next_attempt_at),
-            "now": _now(now),
+            "next_attempt_at": self._time(next_attempt_at),
+            "now": self._now(now),
         }
         async with self._write() as conn:
-            if await self._changed(conn, _SQL.RESCHEDULE_JOB, params) != 1:
+            if await self._changed(conn, self._sql.RESCHEDULE_JOB, params) != 1:
                 return None
-            row = await self._one(conn, _SQL.GET_JOB, {"job_id": job_id})
+            row = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
         return None if row is None else _job(row)
 
     async def finish_job(
@@ -783,9 +537,9 @@ class Storage:
         status = JobStatus(status)
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish_job needs a terminal status, got {status!r}")
-        params = {"job_id": job_id, "status": status.value, "error": error, "now": _now(now)}
+        params = {"job_id": job_id, "status": status.value, "error": error, "now": self._now(now)}
         async with self._write() as conn:
-            return await self._changed(conn, _SQL.FINISH_JOB, params) == 1
+            return await self._changed(conn, self._sql.FINISH_JOB, params) == 1
 
     async def mark_answered(self, job_id: int, *, now: datetime | None = None) -> bool:
         """Record that the job's reply was sent. False if it already was (or the job is gone).
@@ -795,7 +549,7 @@ class Storage:
         """
         async with self._write() as conn:
             changed = await self._changed(
-                conn, _SQL.MARK_ANSWERED, {"job_id": job_id, "now": _now(now)}
+                conn, self._sql.MARK_ANSWERED, {"job_id": job_id, "now": self._now(now)}
             )
         return changed == 1
 
@@ -803,21 +557,25 @@ class Storage:
         """At start-up: jobs left ``running`` by a crashed process go back to pending.
 
         They become due immediately; attempts are not increased. Returns the
-        recovered jobs (as they are now, i.e. pending). Call this only while no
-        other worker process shares the database.
+        recovered jobs (as they are now, i.e. pending). SQLite: every running
+        job, so call it only while no other worker process shares the file.
+        PostgreSQL (many replicas): only jobs whose claiming ``Storage`` is gone
+        (its process died or closed it); the running jobs of live replicas,
+        this one included, are left alone, so it is safe at any time (see
+        :attr:`recovery_is_replica_safe`).
         """
-        ts = _now(now)
+        ts = self._now(now)
         async with self._write() as conn:
-            rows = await self._all(conn, _SQL.RUNNING_JOBS, {})
-            await conn.execute(_SQL.RECOVER_RUNNING, {"now": ts})
+            rows = await self._all(conn, self._sql.RUNNING_JOBS, {})
+            await self._exec(conn, self._sql.RECOVER_RUNNING, {"now": ts})
             ids = [row["job_id"] for row in rows]
-            recovered = [await self._one(conn, _SQL.GET_JOB, {"job_id": i}) for i in ids]
+            recovered = [await self._one(conn, self._sql.GET_JOB, {"job_id": i}) for i in ids]
         return [_job(row) for row in recovered if row is not None]
 
     async def pending_jobs(self) -> list[Job]:
         """All pending jobs (due or not), oldest first."""
         async with self._read() as conn:
-            rows = await self._all(conn, _SQL.PENDING_JOBS, {})
+            rows = await self._all(conn, self._sql.PENDING_JOBS, {})
         return [_job(row) for row in rows]
 
     # ---- results ----------------------------------------------------------
@@ -856,11 +614,12 @@ class Storage:
             "measurements": json.dumps(dict(measurements), ensure_ascii=False, sort_keys=True),
             "model_version": model_version,
             "annotated_file_id": annotated_file_id,
-            "now": _now(now),
+            "now": self._now(now),
         }
         async with self._write() as conn:
-            await conn.execute(_SQL.INSERT_RESULT, params)
-            row = await self._one(conn, _SQL.RESULT_FOR_JOB, {"job_id": job_id})
+            await self._lock_user(conn, user_id)
+            await self._exec(conn, self._sql.INSERT_RESULT, params)
+            row = await self._one(conn, self._sql.RESULT_FOR_JOB, {"job_id": job_id})
         if row is None or row["user_id"] != user_id:
             return None
         return _result(row)
@@ -869,19 +628,19 @@ class Storage:
         """Store the Telegram file_id of the annotated photo once it was sent."""
         params = {"user_id": user_id, "result_id": result_id, "annotated_file_id": file_id}
         async with self._write() as conn:
-            return await self._changed(conn, _SQL.SET_ANNOTATED, params) == 1
+            return await self._changed(conn, self._sql.SET_ANNOTATED, params) == 1
 
     async def result_for_job(self, job_id: int) -> Result | None:
         """The result of a job, if any (to re-send after a crash, not for users)."""
         async with self._read() as conn:
-            row = await self._one(conn, _SQL.RESULT_FOR_JOB, {"job_id": job_id})
+            row = await self._one(conn, self._sql.RESULT_FOR_JOB, {"job_id": job_id})
         return None if row is None else _result(row)
 
     async def get_result(self, user_id: int, result_id: int) -> Result | None:
         """A result of this user; None if it does not exist or is another user's."""
         async with self._read() as conn:
             row = await self._one(
-                conn, _SQL.GET_RESULT, {"user_id": user_id, "result_id": result_id}
+                conn, self._sql.GET_RESULT, {"user_id": user_id, "result_id": result_id}
             )
         return None if row is None else _result(row)
 
@@ -903,20 +662,20 @@ class Storage:
             "offset": offset,
         }
         async with self._read() as conn:
-            rows = await self._all(conn, _SQL.LIST_RESULTS, params)
+            rows = await self._all(conn, self._sql.LIST_RESULTS, params)
         return [_result(row) for row in rows]
 
     async def count_results(self, user_id: int, domain: Domain | str | None = None) -> int:
         """How many results the user has (optionally in one domain), for paging."""
         params = {"user_id": user_id, "domain": None if domain is None else Domain(domain).value}
         async with self._read() as conn:
-            return await self._scalar(conn, _SQL.COUNT_RESULTS, params)
+            return await self._scalar(conn, self._sql.COUNT_RESULTS, params)
 
     async def results_for_trend(self, user_id: int, domain: Domain | str) -> list[Result]:
         """All of the user's results in one domain, oldest first."""
         params = {"user_id": user_id, "domain": Domain(domain).value}
         async with self._read() as conn:
-            rows = await self._all(conn, _SQL.TREND_RESULTS, params)
+            rows = await self._all(conn, self._sql.TREND_RESULTS, params)
         return [_result(row) for row in rows]
 
     # ---- reminders --------------------------------------------------------
@@ -939,55 +698,73 @@ class Storage:
             raise ValueError("interval_days must be >= 1")
         current = utcnow() if now is None else now
         due = next_due_at if next_due_at is not None else current + timedelta(days=interval_days)
-        ts = _to_db_time(current)
+        ts = self._time(current)
         params = {
             "user_id": user_id,
             "chat_id": chat_id,
             "interval_days": interval_days,
-            "next_due_at": _to_db_time(due),
+            "next_due_at": self._time(due),
             "now": ts,
         }
         async with self._write() as conn:
-            await conn.execute(
-                _SQL.ENSURE_USER, {"user_id": user_id, "chat_id": chat_id, "now": ts}
+            await self._lock_user(conn, user_id)
+            await self._exec(
+                conn, self._sql.ENSURE_USER, {"user_id": user_id, "chat_id": chat_id, "now": ts}
             )
-            await conn.execute(_SQL.UPSERT_REMINDER, params)
-            row = await self._one(conn, _SQL.GET_REMINDER, {"user_id": user_id})
+            await self._exec(conn, self._sql.UPSERT_REMINDER, params)
+            row = await self._one(conn, self._sql.GET_REMINDER, {"user_id": user_id})
         assert row is not None
         return _reminder(row)
 
     async def get_reminder(self, user_id: int) -> Reminder | None:
         async with self._read() as conn:
-            row = await self._one(conn, _SQL.GET_REMINDER, {"user_id": user_id})
+            row = await self._one(conn, self._sql.GET_REMINDER, {"user_id": user_id})
         return None if row is None else _reminder(row)
 
     async def disable_reminder(self, user_id: int, *, now: datetime | None = None) -> bool:
         """Switch the reminder off. False if there was no enabled reminder."""
         async with self._write() as conn:
             changed = await self._changed(
-                conn, _SQL.DISABLE_REMINDER, {"user_id": user_id, "now": _now(now)}
+                conn, self._sql.DISABLE_REMINDER, {"user_id": user_id, "now": self._now(now)}
             )
         return changed == 1
 
     async def due_reminders(self, now: datetime | None = None) -> list[Reminder]:
         """Enabled reminders whose ``next_due_at`` is at or before ``now``."""
         async with self._read() as conn:
-            rows = await self._all(conn, _SQL.DUE_REMINDERS, {"now": _now(now)})
+            rows = await self._all(conn, self._sql.DUE_REMINDERS, {"now": self._now(now)})
         return [_reminder(row) for row in rows]
 
     async def all_enabled_reminders(self) -> list[Reminder]:
         """Every enabled reminder (to re-schedule jobs after a restart)."""
         async with self._read() as conn:
-            rows = await self._all(conn, _SQL.ENABLED_REMINDERS, {})
+            rows = await self._all(conn, self._sql.ENABLED_REMINDERS, {})
         return [_reminder(row) for row in rows]
 
     async def bump_reminder(
-        self, user_id: int, next_due_at: datetime, *, now: datetime | None = None
+        self,
+        user_id: int,
+        next_due_at: datetime,
+        *,
+        now: datetime | None = None,
+        expected: datetime | None = None,
     ) -> bool:
-        """Set the next due time (after a ping was sent). False if not enabled."""
-        params = {"user_id": user_id, "next_due_at": _to_db_time(next_due_at), "now": _now(now)}
+        """Set the next due time (after a ping was sent). False if not enabled.
+
+        With ``expected`` (the ``next_due_at`` the caller read) it is a
+        compare-and-set: False also when the due time is no longer that, so of
+        several replicas sweeping the same due reminder exactly one wins (bump
+        first, then send; on a failed send, bump back to ``expected``).
+        """
+        params = {
+            "user_id": user_id, "next_due_at": self._time(next_due_at), "now": self._now(now)
+        }
+        if expected is None:
+            async with self._write() as conn:
+                return await self._changed(conn, self._sql.BUMP_REMINDER, params) == 1
+        params["expected"] = self._time(expected)
         async with self._write() as conn:
-            return await self._changed(conn, _SQL.BUMP_REMINDER, params) == 1
+            return await self._changed(conn, self._sql.BUMP_REMINDER_IF, params) == 1
 
     # ---- privacy ----------------------------------------------------------
 
@@ -1001,6 +778,7 @@ class Storage:
         """
         counts: dict[str, int] = {}
         async with self._write() as conn:
-            for table, sql in _SQL.DELETE_USER:
+            await self._lock_user(conn, user_id)
+            for table, sql in self._sql.DELETE_USER:
                 counts[table] = await self._changed(conn, sql, {"user_id": user_id})
         return counts

@@ -1,0 +1,163 @@
+"""What the storage layer speaks: enums, frozen records and time helpers (no SQL, no driver)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "DEFAULT_REMINDER_INTERVAL_DAYS",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATUSES",
+    "Domain",
+    "Grade",
+    "Job",
+    "JobStatus",
+    "Reminder",
+    "Result",
+    "User",
+    "make_dedupe_key",
+    "utcnow",
+]
+
+DEFAULT_REMINDER_INTERVAL_DAYS = 30
+
+#: The newest migration of either backend (both keep their lists in step).
+SCHEMA_VERSION = 1
+
+
+class JobStatus(StrEnum):
+    """Life cycle of a queued photo."""
+
+    PENDING = "pending"  #: waiting (possibly until ``next_attempt_at``)
+    RUNNING = "running"  #: claimed by a worker
+    DONE = "done"  #: result produced (or answered)
+    FAILED = "failed"  #: gave up after retries
+    REJECTED = "rejected"  #: quality gate / not a scalp or face photo
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED})
+
+
+class Domain(StrEnum):
+    """What the user asked to analyse. Results are always SCALP or FACE."""
+
+    AUTO = "auto"
+    SCALP = "scalp"
+    FACE = "face"
+
+
+class Grade(StrEnum):
+    """Self-check grade. Korean names live in ``bot.texts``."""
+
+    LOW = "LOW"
+    MIDDLE = "MIDDLE"
+    HIGH = "HIGH"
+    UNCERTAIN = "UNCERTAIN"
+
+
+# --------------------------------------------------------------------------
+# Time helpers
+# --------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def aware_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is refused (the interface speaks aware UTC times)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime not allowed, use UTC-aware times: {value!r}")
+    return value.astimezone(UTC)
+
+
+def from_db_time(value: str | datetime | None) -> datetime | None:
+    """A stored time (SQLite: ISO-8601 text; PostgreSQL: ``timestamptz``) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def req_time(value: str | datetime) -> datetime:
+    result = from_db_time(value)
+    assert result is not None
+    return result
+
+
+def make_dedupe_key(chat_id: int, message_id: int, domain: str = Domain.AUTO) -> str:
+    """The default queue dedupe key: ``"<chat_id>:<message_id>:<domain>"``.
+
+    The same Telegram message enqueued twice (a re-delivered update) maps to the
+    same key; a re-run of that photo as another domain gets a different key.
+    """
+    return f"{chat_id}:{message_id}:{Domain(domain).value}"
+
+
+# --------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: int
+    chat_id: int
+    first_seen: datetime
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One accepted photo in the durable queue."""
+
+    job_id: int
+    user_id: int
+    chat_id: int
+    message_id: int
+    update_id: int | None
+    dedupe_key: str
+    file_id: str
+    file_unique_id: str
+    domain: Domain
+    status: JobStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    status_message_id: int | None
+    answered_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def answered(self) -> bool:
+        """True once :meth:`Storage.mark_answered` recorded the reply."""
+        return self.answered_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One analysis result. ``annotated_file_id`` is a Telegram file_id, never bytes."""
+
+    result_id: int
+    job_id: int
+    user_id: int
+    domain: Domain
+    grade: Grade
+    confidence: float
+    measurements: dict[str, Any]
+    model_version: str
+    annotated_file_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    user_id: int
+    chat_id: int
+    enabled: bool
+    interval_days: int
+    next_due_at: datetime | None
+    updated_at: datetime
