@@ -1,4 +1,7 @@
-"""``python -m bot``: run the bot until SIGINT / SIGTERM (configuration: ``bot/settings.py``)."""
+"""``python -m bot``: run the bot until SIGINT / SIGTERM (configuration: ``bot/settings.py``).
+
+``python -m bot dev``: the whole product on this machine (see ``bot/devstack.py``).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +30,10 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["dev"]:
+        from .devstack import main as dev
+
+        return dev(sys.argv[2:])
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

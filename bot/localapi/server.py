@@ -13,7 +13,8 @@ Routes:
 
 * ``POST|GET /bot{token}/{method}``: the Bot API (method names case-insensitive);
 * ``GET /file/bot{token}/{file_path}``: file downloads (paths from getFile);
-* ``/_control/...``: the control API for tests, see :mod:`bot.localapi.control`.
+* ``/_control/...``: the control API for tests, see :mod:`bot.localapi.control`;
+* ``GET /chat/`` (and ``/``): a web chat playing one user, see :mod:`bot.localapi.webchat`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import control, errors
+from . import control, errors, webchat
 from .errors import ApiError
 from .keys import SETTINGS_KEY, WEBHOOKS_KEY, WORLD_KEY
 from .methods import METHOD_NAMES, METHODS, Call, Reply
@@ -178,6 +179,7 @@ def setup_routes(app: web.Application) -> None:
             web.get(c + "updates", control.list_pending_updates),
             web.get(c + "chats/{chat_id:-?\\d+}/messages", control.list_messages),
             web.get(c + "chats/{chat_id:-?\\d+}/actions", control.list_actions),
+            web.get(c + "chats/{chat_id:-?\\d+}/feed", control.chat_feed),
             web.get(c + "commands", control.list_commands),
             web.get(c + "callback_answers", control.list_callback_answers),
             web.get(c + "calls", control.list_calls),
@@ -187,6 +189,7 @@ def setup_routes(app: web.Application) -> None:
             web.delete(c + "faults", control.clear_faults),
         ]
     )
+    webchat.add_routes(app)
 
 
 async def webhook_delivery(app: web.Application) -> AsyncIterator[None]:
@@ -243,6 +246,11 @@ class RunningServer:
     def base_file_url(self) -> str:
         """For ``Bot(base_file_url=...)``."""
         return f"{self.url}/file/bot"
+
+    @property
+    def chat_url(self) -> str:
+        """The web chat page."""
+        return f"{self.url}{webchat.CHAT_PATH}"
 
     @property
     def control_url(self) -> str:
