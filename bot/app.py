@@ -7,9 +7,10 @@
         await stop_event.wait()
 
 :func:`running` follows ``Application.run_polling``'s order (initialize,
-post_init, updater / webhook, start ... stop, post_stop, shutdown,
-post_shutdown) but inside an already running event loop, so ``python -m bot``
-and the end-to-end tests drive the application the same way.
+post_init, updater, start ... stop, post_stop, shutdown, post_shutdown) but
+inside an already running event loop, so ``python -m bot`` and the end-to-end
+tests drive the application the same way. In webhook mode the webhook server
+(``bot/webhook.py``) opens after ``start`` and closes before ``stop``.
 """
 from __future__ import annotations
 
@@ -132,11 +133,7 @@ async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
         stack.push_async_callback(_shutdown, application)
         if application.post_init:
             await application.post_init(application)
-        if settings.webhook_mode:
-            await stack.enter_async_context(
-                webhook_server(application, settings, ALLOWED_UPDATES)
-            )
-        else:
+        if not settings.webhook_mode:
             await application.updater.start_polling(
                 timeout=POLL_TIMEOUT_SECONDS,
                 allowed_updates=list(ALLOWED_UPDATES),
@@ -144,6 +141,12 @@ async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
             )
         await application.start()
         stack.push_async_callback(_stop, application)
+        if settings.webhook_mode:
+            # Open only while the application runs, closed before it stops: an update that
+            # got its 200 is never left behind in the queue (Telegram retries refused ones).
+            await stack.enter_async_context(
+                webhook_server(application, settings, ALLOWED_UPDATES)
+            )
         yield application
 
 

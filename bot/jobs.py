@@ -12,7 +12,11 @@ downloads the photo from Telegram, asks the inference service, and answers.
   told once that the answer is delayed; after ``max_attempts`` failures the
   job is finished as failed and the user is told so.
 * Crash safety: ``recover_running_jobs`` at start-up puts jobs of a dead
-  process back in the queue.
+  process back in the queue. With several replicas on one database
+  (``Storage.recovery_is_replica_safe``: PostgreSQL, where recovery only takes
+  the jobs of replicas that are gone) the dispatcher also calls it every
+  :data:`RECOVERY_INTERVAL_SECONDS`, so the jobs of a replica that died are
+  taken over by the live ones without waiting for a restart.
 * Exactly once: a job whose reply was recorded (``answered``) is never
   answered again; the reply is recorded right after it is sent. A re-delivered
   update maps to the same dedupe key and never becomes a second job.
@@ -24,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import functools
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,12 +51,15 @@ from .inference_client import (
 from .limits import CHAT_ACTION_REFRESH_SECONDS
 from .storage import Job, JobStatus, Storage, utcnow
 
-__all__ = ["JobWorker", "RetryPolicy", "sniff_image"]
+__all__ = ["RECOVERY_INTERVAL_SECONDS", "JobWorker", "RetryPolicy", "sniff_image"]
 
 log = logging.getLogger(__name__)
 
 #: Longest sleep of the dispatcher when nothing is due (a safety net; wake-ups are events).
 IDLE_POLL_SECONDS = 30.0
+#: With a replica-safe storage (PostgreSQL): how often the dispatcher takes over the running
+#: jobs of replicas that are gone (besides the recovery at start-up).
+RECOVERY_INTERVAL_SECONDS = 60.0
 #: On stop, jobs in flight get this long to finish before they are cancelled.
 STOP_GRACE_SECONDS = 5.0
 #: 2**62 seconds is far past any cap; larger exponents would only overflow floats.
@@ -188,10 +197,13 @@ class _Progress:
 class JobWorker:
     """Claims and answers photo jobs (see the module docstring).
 
-    ``start()`` recovers jobs of a dead process and starts the dispatcher;
-    ``wake()`` after enqueueing makes it look at once; ``stop()`` lets jobs in
-    flight finish (up to a grace period) and cancels the rest, which stay
-    ``running`` in the database and are recovered at the next start.
+    ``start()`` recovers jobs of a dead process and starts the dispatcher
+    (which, on a replica-safe storage, recovers again every
+    ``recovery_interval`` seconds); ``wake()`` after enqueueing makes it look
+    at once; ``stop()`` lets jobs in flight finish (up to a grace period) and
+    cancels the rest, which stay ``running`` in the database and are recovered
+    at the next start (or, with PostgreSQL, by another replica once this one
+    has closed its storage).
     """
 
     def __init__(
@@ -204,6 +216,7 @@ class JobWorker:
         policy: RetryPolicy,
         notice_after: float,
         now: Callable[[], datetime] = utcnow,
+        recovery_interval: float = RECOVERY_INTERVAL_SECONDS,
     ) -> None:
         self.storage, self.inference, self.bot = storage, inference, bot
         self.concurrency = concurrency
@@ -214,6 +227,11 @@ class JobWorker:
         self._stopping = False
         self._dispatcher: asyncio.Task[None] | None = None
         self._active: set[asyncio.Task[None]] = set()
+        #: Ids of the jobs this worker is running now (never claimed twice by it, see _dispatch).
+        self._active_ids: set[int] = set()
+        self.recovery_interval = recovery_interval
+        #: Event-loop time of the next periodic recovery (replica-safe storage only).
+        self._next_recovery = math.inf
         #: (job_id, update-to-reply seconds, service ms) of answered jobs, for metrics and the bench.
         self.on_answered: Callable[[Job, float, float | None], None] | None = None
 
@@ -228,6 +246,8 @@ class JobWorker:
         if pending:
             log.info("%d pending job(s) in the queue", len(pending))
         self._stopping = False
+        if self.storage.recovery_is_replica_safe:
+            self._next_recovery = asyncio.get_running_loop().time() + self.recovery_interval
         self._dispatcher = asyncio.create_task(self._dispatch(), name="job-dispatcher")
 
     def wake(self) -> None:
@@ -251,23 +271,35 @@ class JobWorker:
     def busy(self) -> int:
         return len(self._active)
 
+    @property
+    def running(self) -> bool:
+        """True while the dispatcher is alive (between ``start()`` and ``stop()``)."""
+        return self._dispatcher is not None and not self._dispatcher.done()
+
     # --- dispatching ------------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            # One "now" for the claims and the idle time: a job due by then that was not
-            # claimed is blocked (its user has a running or an older backing-off job).
-            now = self._now()
             try:
+                await self._recover_orphans()
+                # One "now" for the claims and the idle time: a job due by then that was not
+                # claimed is blocked (its user has a running or an older backing-off job).
+                now = self._now()
                 while len(self._active) < self.concurrency:
                     job = await self.storage.claim_next_job(now=now)
                     if job is None:
                         break
+                    if job.job_id in self._active_ids:
+                        # Our own job, put back by a recovery while this process had lost its
+                        # owner lock (PostgreSQL); its task is still at it and will finish it.
+                        log.warning("job %d: re-claimed while still running here", job.job_id)
+                        continue
                     task = asyncio.create_task(self._process(job), name=f"job-{job.job_id}")
                     self._active.add(task)
-                    task.add_done_callback(self._finished)
-                timeout = await self._idle_timeout(now)
+                    self._active_ids.add(job.job_id)
+                    task.add_done_callback(functools.partial(self._finished, job.job_id))
+                timeout = min(await self._idle_timeout(now), self._until_recovery())
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database hiccupped: keep the dispatcher alive
@@ -276,9 +308,32 @@ class JobWorker:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, job_id: int, task: asyncio.Task[None]) -> None:
         self._active.discard(task)
+        self._active_ids.discard(job_id)
         self._wake.set()
+
+    async def _recover_orphans(self) -> None:
+        """Every ``recovery_interval``: take over the running jobs of replicas that are gone.
+
+        Only on a storage whose recovery leaves live replicas' jobs alone
+        (``recovery_is_replica_safe``); SQLite's would reset this process's own
+        running jobs, so there it runs at start-up only.
+        """
+        if not self.storage.recovery_is_replica_safe:
+            return
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time < self._next_recovery:
+            return
+        recovered = await self.storage.recover_running_jobs()
+        self._next_recovery = loop_time + self.recovery_interval
+        if recovered:
+            log.warning("took over %d job(s) left running by a replica that is gone: %s",
+                        len(recovered), [j.job_id for j in recovered])
+
+    def _until_recovery(self) -> float:
+        """Seconds until the next periodic recovery is due (inf when there is none)."""
+        return max(0.0, self._next_recovery - asyncio.get_running_loop().time())
 
     async def _idle_timeout(self, claimed_at: datetime) -> float:
         """Seconds until the next pending job falls due after ``claimed_at`` (capped).

@@ -106,17 +106,16 @@ def evaluate_scalp(models, rows: list[dict], reference_masks: dict[str, Path] | 
     return out
 
 
-def _router():
-    """The product's scalp-or-face router once one is trained (skin issue); None until then,
-    so routing_accuracy is reported as null rather than as the default route's 100%."""
-    try:
-        from inference.pipeline.route import load_router, route_batch
-    except ImportError:
-        return None
-    router = load_router()
+def _router(weights: Path | None = None):
+    """The product's router (``weights/router.pt``): a photo counts as routed right when the
+    router sends it to the scalp pipeline ("face" and "neither" count as wrong); None
+    without router weights, so routing_accuracy is null rather than the default route's 100%."""
+    from inference.pipeline.route import load_router
+
+    router = load_router(weights)
     if router is None:
         return None
-    return lambda imgs: [d == "scalp" for d in route_batch(imgs, router)]
+    return lambda imgs: [d == "scalp" for d in router.classify(imgs)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no labelled images found under {a.data}", file=sys.stderr)
         return 2
     models = ScalpModels.load(a.weights, device=a.device)
-    router = _router()
+    router = _router(a.weights)
     splits = sorted({r["split"] for r in rows})
     total_true, total_pred, routed = [], [], []
     for split in splits:

@@ -193,11 +193,9 @@ def skin_metrics(models, items: list[dict]) -> dict:
 
 
 def load_router(directory: Path | None, device: str = "cpu"):
-    from inference.paths import weights_dir
-    from inference.pipeline.router import ROUTER_WEIGHTS, SkinRouter
+    from inference.pipeline.route import load_router as load
 
-    d = Path(directory or weights_dir())
-    return SkinRouter.load(d, device) if (d / ROUTER_WEIGHTS).exists() else None
+    return load(directory, device)
 
 
 KEYS = ("n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall", "grade_accuracy", "routing_accuracy")

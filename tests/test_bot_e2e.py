@@ -269,43 +269,36 @@ async def test_scalp_photo_answered_with_one_annotated_photo(bot, tg, user, sett
     assert "exposed_scalp_ratio" in result["measurements"]
 
 
-async def test_face_photo_and_the_domain_override_button(bot, tg, user, settings, proxy):
-    proxy.face_standin = True  # the marked face stand-in while the service has no face models
+async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, tg, user, settings, proxy):
+    assert proxy.upstream_has_face, "the service should load the face models from weights/"
     sent = await tg.send_photo(user["id"], face_photo(0))
     first = await answer_to(tg, user["id"], sent["message_id"])
-    face_button = [data for label, data in buttons(first) if label == "얼굴로 다시 분석"]
-    assert face_button, f"no face re-run button on {_brief(first)}"
+    # the router sent the close-up to the face pipeline without being told
+    assert first["kind"] == "photo" and (first.get("caption") or "").startswith(FACE_TITLE), _brief(first)
+    assert "검출된 병변 수" in first["caption"] and utf16(first["caption"]) <= 1024
+    assert proxy.records[-1].domain == "auto" and not proxy.records[-1].standin
+    scalp_button = [data for label, data in buttons(first) if label == "두피로 다시 분석"]
+    assert scalp_button and [label for label, _ in buttons(first)] == ["두피로 다시 분석"], _brief(first)
 
-    await tg.press_button(user["id"], first["message_id"], face_button[0])
+    await tg.press_button(user["id"], first["message_id"], scalp_button[0])
     answers = await tg.callback_answers(count=1)
     assert answers[0]["text"] == "다시 분석할게요. 잠시만 기다려 주세요."
-    messages = await wait_for(tg, user["id"], lambda ms: any(
-        (m.get("caption") or "").startswith(FACE_TITLE) for m in visible(ms)))
-    [face] = [m for m in visible(messages) if (m.get("caption") or "").startswith(FACE_TITLE)]
-    assert face["kind"] == "photo" and utf16(face["caption"]) <= 1024
-    assert "검출된 병변 수" in face["caption"] and face["reply_to_message_id"] == sent["message_id"]
-    assert [label for label, _ in buttons(face)] == ["두피로 다시 분석"]
-    last = proxy.records[-1]
-    assert (last.domain, last.standin) == ("face", not proxy.upstream_has_face)
+
+    def second(ms):
+        return [m for m in visible(ms) if m.get("reply_to_message_id") == sent["message_id"]
+                and m["message_id"] != first["message_id"] and buttons(m)]
+
+    answer = second(await wait_for(tg, user["id"], lambda ms: bool(second(ms))))[-1]
+    assert proxy.records[-1].domain == "scalp"
+    # the scalp models on a cheek: a scalp result or the retake advice, either way with the way back
+    assert (answer.get("caption") or "").startswith(SCALP_TITLE) or "사진" in (answer.get("text") or ""), _brief(answer)
+    assert "얼굴로 다시 분석" in [label for label, _ in buttons(answer)]
 
     # pressing the same button again is not a second job
-    await tg.press_button(user["id"], first["message_id"], face_button[0])
+    await tg.press_button(user["id"], first["message_id"], scalp_button[0])
     answers = await tg.callback_answers(count=2)
     assert answers[1]["text"] == "이미 같은 방법으로 분석을 요청하셨어요."
     assert len(job_rows(settings.db_path, user["id"])) == 2
-
-
-async def test_face_rerun_against_the_real_service_without_face_models(bot, tg, user, proxy):
-    if proxy.upstream_has_face:
-        pytest.skip("the service has face models now: the override test covers the real path")
-    sent = await tg.send_photo(user["id"], scalp_photo(1))
-    first = await answer_to(tg, user["id"], sent["message_id"])
-    [face_button] = [data for label, data in buttons(first) if label == "얼굴로 다시 분석"]
-    await tg.press_button(user["id"], first["message_id"], face_button)
-    messages = await wait_for(tg, user["id"], lambda ms: any(
-        "아직 준비 중" in (m.get("text") or "") for m in ms))
-    [refusal] = [m for m in messages if "아직 준비 중" in (m.get("text") or "")]
-    assert [label for label, _ in buttons(refusal)] == ["두피로 다시 분석"]
 
 
 async def test_image_sent_as_a_document_png_and_a_fake_image(bot, tg, user, settings):

@@ -1,7 +1,11 @@
-"""The durable job worker (bot/jobs.py) with a fake Bot and a scripted inference client.
+"""The durable job worker (bot/jobs.py) and the reminder sweep (bot/reminders.py) with a fake
+Bot and a scripted inference client.
 
-Real SQLite storage in tmp_path; no network. The end-to-end behaviour through the
-local Bot API server and the real service is in test_bot_e2e.py.
+Real SQLite storage in tmp_path; no network. The several-replica checks (reminders swept by
+two replicas at once, jobs of a dead replica taken over) also run on a fresh database of a real
+PostgreSQL server (tests/pg_server.py: skipped without one, failed under CI=true). The
+end-to-end behaviour through the local Bot API server and the real service is in
+test_bot_e2e.py.
 """
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import pytest
+from pg_server import fresh_database, require_postgres
+from telegram.error import Forbidden, NetworkError
 
+from bot import jobs
 from bot.inference_client import (
     AnalysisResult,
     FinalInferenceError,
@@ -21,7 +29,8 @@ from bot.inference_client import (
     RetryableInferenceError,
 )
 from bot.jobs import JobWorker, RetryPolicy, sniff_image
-from bot.storage import JobStatus, Storage
+from bot.reminders import sweep_reminders
+from bot.storage import JobStatus, Storage, utcnow
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -410,3 +419,221 @@ async def test_a_job_falling_due_between_claim_and_sleep_is_not_missed(storage) 
                        policy=RetryPolicy(3, 0.01, 0.05), notice_after=30.0, now=lambda: later)
     assert await worker._idle_timeout(claimed_at) == 0.0
     assert await worker._idle_timeout(later) == 30.0  # nothing due after the next claim
+
+
+# --- several replicas on one database -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return require_postgres()
+
+
+@pytest.fixture
+async def dsn(postgres_server: str):
+    async with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path):
+    """What ``Storage.open`` takes: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "shared.sqlite3"
+        return
+    async with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        yield url
+
+
+class ReminderBot(FakeBot):
+    """A FakeBot whose sends take a moment (so concurrent sweeps interleave), or fail."""
+
+    def __init__(self, *failures: Exception) -> None:
+        super().__init__()
+        self.failures = list(failures)
+
+    async def send_message(self, chat_id: int, text: str, **kw: Any) -> Any:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().send_message(chat_id, text, **kw)
+
+
+def sweep_context(storage: Storage, bot: FakeBot) -> Any:
+    """What sweep_reminders uses of the JobQueue's BotContext."""
+    return SimpleNamespace(services=SimpleNamespace(storage=storage), bot=bot)
+
+
+async def test_two_replicas_sweeping_at_once_send_each_due_reminder_once(database) -> None:
+    from datetime import timedelta
+
+    users = [5000 + n for n in range(12)]
+    a, b = await Storage.open(database), await Storage.open(database)
+    try:
+        past = utcnow() - timedelta(minutes=5)
+        for n, user in enumerate(users):
+            await a.set_reminder(user, user, interval_days=30,
+                                 next_due_at=past - timedelta(seconds=n))
+        # Both replicas read the same due list before either sends anything: without a claim
+        # in the database each would send all twelve.
+        barrier = asyncio.Barrier(2)
+        for st in (a, b):
+            read = st.due_reminders
+
+            async def due_together(now: Any = None, read: Any = read) -> Any:
+                due = await read(now)
+                await barrier.wait()
+                return due
+
+            st.due_reminders = due_together  # type: ignore[method-assign]
+        bot_a, bot_b = ReminderBot(), ReminderBot()
+        before = utcnow()
+        await asyncio.gather(sweep_reminders(sweep_context(a, bot_a)),
+                             sweep_reminders(sweep_context(b, bot_b)))
+        sent = [chat for kind, chat, _ in bot_a.sent + bot_b.sent if kind == "text"]
+        assert sorted(sent) == users  # each once, whichever replica sent it
+        for user in users:
+            reminder = await a.get_reminder(user)
+            assert reminder.next_due_at >= before + timedelta(days=30) - timedelta(seconds=1)
+        # Nothing is due any more: a second concurrent round sends nothing.
+        await asyncio.gather(sweep_reminders(sweep_context(a, bot_a)),
+                             sweep_reminders(sweep_context(b, bot_b)))
+        assert len(bot_a.sent) + len(bot_b.sent) == len(users)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_reminder_that_could_not_be_sent_is_retried_at_the_next_sweep(storage) -> None:
+    from datetime import timedelta
+
+    due = utcnow() - timedelta(minutes=1)
+    await storage.set_reminder(USER, USER, interval_days=30, next_due_at=due)
+    bot = ReminderBot(NetworkError("connection reset"))
+    await sweep_reminders(sweep_context(storage, bot))
+    assert bot.sent == []
+    assert (await storage.get_reminder(USER)).next_due_at == due  # the claim was given back
+    await sweep_reminders(sweep_context(storage, bot))
+    assert bot.kinds(USER) == ["text"]
+    assert (await storage.get_reminder(USER)).next_due_at > utcnow() + timedelta(days=29)
+
+
+async def test_a_user_who_blocked_the_bot_has_the_reminder_switched_off(storage) -> None:
+    from datetime import timedelta
+
+    await storage.set_reminder(USER, USER, next_due_at=utcnow() - timedelta(minutes=1))
+    bot = ReminderBot(Forbidden("bot was blocked by the user"))
+    await sweep_reminders(sweep_context(storage, bot))
+    reminder = await storage.get_reminder(USER)
+    assert not reminder.enabled and bot.sent == []
+
+
+def count_recoveries(storage: Storage) -> list[int]:
+    """Wrap ``storage.recover_running_jobs``; the list grows by one per call."""
+    calls: list[int] = []
+    recover = storage.recover_running_jobs
+
+    async def counted(**kw: Any) -> Any:
+        calls.append(1)
+        return await recover(**kw)
+
+    storage.recover_running_jobs = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_sqlite_recovers_only_at_start_up(storage) -> None:
+    """SQLite's recovery resets every running job, this process's own ones too."""
+    gate = asyncio.Event()
+
+    async def held() -> AnalysisResult:
+        await gate.wait()
+        return graded()
+
+    calls = count_recoveries(storage)
+    bot, inference = FakeBot(), ScriptedInference(held, graded())
+    worker = JobWorker(storage, inference, bot, concurrency=2,
+                       policy=RetryPolicy(3, 0.01, 0.05), notice_after=30.0,
+                       recovery_interval=0.05)
+    job_id = await enqueue(storage, bot, 1)
+    await worker.start()
+    try:
+        while not inference.calls:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # ten recovery periods with the job in flight
+        assert (await storage.get_job(job_id)).status == JobStatus.RUNNING
+        gate.set()
+        assert (await finished(storage, job_id)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    assert len(calls) == 1  # start() only
+    assert len(inference.calls) == 1 and bot.kinds(USER).count("photo") == 1
+
+
+async def test_a_dead_replicas_job_is_taken_over_within_the_recovery_period(dsn) -> None:
+    period = 0.3
+    a, b = await Storage.open(dsn), await Storage.open(dsn)
+    calls = count_recoveries(b)
+    bot = FakeBot()
+    worker = JobWorker(b, ScriptedInference(graded()), bot, concurrency=2,
+                       policy=RetryPolicy(3, 0.01, 0.05), notice_after=30.0,
+                       recovery_interval=period)
+    try:
+        job_id = await enqueue(a, bot, 1)
+        assert (await a.claim_next_job()).job_id == job_id  # replica a is working on it
+        await worker.start()
+        await asyncio.sleep(4 * period)  # a is alive: b's recoveries leave its job alone
+        assert len(calls) >= 3
+        assert (await b.get_job(job_id)).status == JobStatus.RUNNING and bot.sent == []
+        await a.close()  # replica a dies: its connection, and with it its owner lock, is gone
+        loop = asyncio.get_running_loop()
+        died = loop.time()
+        job = await finished(b, job_id, timeout=10.0)
+        took = loop.time() - died
+    finally:
+        await worker.stop()
+        await a.close()
+        await b.close()
+    assert job.status == JobStatus.DONE and job.answered
+    assert bot.kinds(USER).count("photo") == 1
+    # Nothing else wakes b's dispatcher (it would idle for IDLE_POLL_SECONDS): the periodic
+    # recovery found the orphan within about one period (generous for a busy CPU).
+    assert took < jobs.IDLE_POLL_SECONDS / 3, took
+
+
+async def test_a_replica_that_lost_its_owner_lock_does_not_run_its_job_twice(dsn) -> None:
+    """Its own periodic recovery sees its in-flight job as orphaned and re-claims it."""
+    gate = asyncio.Event()
+
+    async def held() -> AnalysisResult:
+        await gate.wait()
+        return graded()
+
+    st = await Storage.open(dsn)
+    calls = count_recoveries(st)
+    bot, inference = FakeBot(), ScriptedInference(held, graded())
+    worker = JobWorker(st, inference, bot, concurrency=2, policy=RetryPolicy(3, 0.01, 0.05),
+                       notice_after=30.0, recovery_interval=0.1)
+    try:
+        job_id = await enqueue(st, bot, 1)
+        await worker.start()
+        while not inference.calls:
+            await asyncio.sleep(0.01)
+        owner_conn = st._owner_conn  # type: ignore[attr-defined]  # noqa: SLF001
+        admin = await asyncpg.connect(dsn)
+        try:  # the connection holding this replica's owner lock dies (e.g. a network cut)
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)",
+                                        owner_conn.get_server_pid())
+        finally:
+            await admin.close()
+        seen = len(calls)
+        while len(calls) < seen + 3:  # several recoveries and claims while the job still runs
+            await asyncio.sleep(0.05)
+        gate.set()
+        job = await finished(st, job_id)
+    finally:
+        await worker.stop()
+        await st.close()
+    assert job.status == JobStatus.DONE
+    assert len(inference.calls) == 1
+    assert bot.kinds(USER).count("photo") == 1

@@ -44,6 +44,8 @@ from kubernetes_validate.utils import SchemaNotFoundError, latest_version
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from bot.webhook import HEALTH_PATH
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -69,6 +71,8 @@ THIRD_PARTY_ENV = {
 #: Variables of compose itself (image tag) and of the postgres image in the optional profile.
 COMPOSE_ONLY_ENV = {"SELFCHECK_VERSION", "POSTGRES_PASSWORD"}
 GPU = "nvidia.com/gpu"
+#: The bot webhook server's health route, which the bot's readiness and startup probes use.
+BOT_HEALTH_PATH = HEALTH_PATH
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,8 +357,11 @@ def k8s_problems(docs: list[dict], code_env: set[str], metrics: set[str],
                     problems.append(f"{cwhere}: INFERENCE_HOST must be 0.0.0.0 in a pod")
             if _is_bot(container):
                 bot_env = env
-                for kind in ("readinessProbe", "livenessProbe"):
-                    check_probe(cwhere, container.get(kind), kind, container, None)
+                # The webhook server's health route (bot/webhook.py HEALTH_PATH); liveness may
+                # stay on TCP (a database outage must not restart every replica).
+                for kind in ("readinessProbe", "startupProbe"):
+                    check_probe(cwhere, container.get(kind), kind, container, BOT_HEALTH_PATH)
+                check_probe(cwhere, container.get("livenessProbe"), "livenessProbe", container, None)
                 if workload["spec"].get("replicas", 1) > 1:
                     if "WEBHOOK_URL" not in env:
                         problems.append(f"{cwhere}: several replicas need webhook mode (WEBHOOK_URL); "
@@ -555,6 +562,10 @@ def _probe_path(docs: list[dict]) -> None:
     _container(docs, "selfcheck-inference")["readinessProbe"]["httpGet"]["path"] = "/health"
 
 
+def _bot_probe_tcp(docs: list[dict]) -> None:
+    _container(docs, "selfcheck-bot")["readinessProbe"] = {"tcpSocket": {"port": "webhook"}}
+
+
 def _no_gpu(docs: list[dict]) -> None:
     del _container(docs, "selfcheck-inference")["resources"]["limits"][GPU]
 
@@ -607,6 +618,7 @@ def _inference_url(docs: list[dict]) -> None:
 
 SEMANTIC_BREAKS: dict[str, tuple[Callable[[list[dict]], None], str]] = {
     "readiness not on /healthz": (_probe_path, "readinessProbe is not an HTTP GET of /healthz"),
+    "bot readiness on TCP only": (_bot_probe_tcp, "container bot: readinessProbe is not an HTTP GET of /healthz"),
     "no GPU": (_no_gpu, "no nvidia.com/gpu limit"),
     "HPA targets nothing": (_hpa_target, "target Deployment/inference does not exist"),
     "HPA metric not exported": (_hpa_metric, "metric inference_in_flight"),

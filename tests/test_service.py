@@ -19,6 +19,7 @@ import sys
 import time
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from aiohttp import FormData
@@ -39,7 +40,7 @@ WEIGHTS = weights_dir()  # weights/ unless $WEIGHTS_DIR says otherwise
 PHOTOS = sorted((shared_dir() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
 ANSWER_KEYS = {
     "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
-    "measurements", "model_version", "image", "timings_ms", "annotated_jpeg",
+    "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities",
 }
 MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions"}
 
@@ -423,12 +424,51 @@ async def test_real_photo(aiohttp_client, settings, real_runner):
     assert body["domain"] == "scalp" and body["quality"]["ok"] is True
     assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
     assert set(body["measurements"]) == MEASUREMENT_KEYS
-    assert re.fullmatch(r"scalp:[0-9a-f]{8}\.[0-9a-f]{8}\.[0-9a-f]{8}", body["model_version"])
+    assert re.fullmatch(r"scalp:[0-9a-f]{8}\.[0-9a-f]{8}\.[0-9a-f]{8} router:[0-9a-f]{8}", body["model_version"])
+    assert body["routing"] == "router" and body["route_probabilities"]["scalp"] > 0.5
     assert body["regions"] and all(set(r["mask_area"]) == {"skin", "hair"} for r in body["regions"])
     im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
     assert im.format == "JPEG" and max(im.size) <= 1280
     health = await (await client.get("/healthz")).json()
-    assert health["models_loaded"] == ["scalp"] and health["device"] == "cpu"
+    assert sorted(health["models_loaded"]) == ["face", "scalp"] and health["device"] == "cpu"
+
+
+FACE_PHOTOS = sorted((shared_dir() / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))
+
+
+@pytest.mark.slow
+async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, real_runner):
+    if not FACE_PHOTOS:
+        pytest.skip("ACNE04 photos are missing")
+    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+    st, body = await post(client, FACE_PHOTOS[3].read_bytes())
+    assert st == 200, body
+    assert (body["domain"], body["routing"]) == ("face", "router") and body["quality"]["ok"] is True
+    assert body["grade"] in (*GRADES, UNCERTAIN)
+    m = body["measurements"]
+    assert m["lesion_count"] == len(body["regions"]) and m["level"] in ("mild", "moderate", "severe", "very_severe")
+    assert all(r["class"] == "acne" and 0 < r["score"] <= 1 for r in body["regions"])
+    assert body["model_version"].startswith("face:")
+    # the caller can fix the domain: the same photo through the scalp models
+    st, fixed = await post(client, FACE_PHOTOS[3].read_bytes(), domain="scalp")
+    assert st == 200 and (fixed["domain"], fixed["routing"]) == ("scalp", "requested")
+
+
+@pytest.mark.slow
+async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real_runner):
+    from inference.train.route_trainer import neither_set
+
+    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+    refused = 0
+    for item in neither_set(12, seed=4242):
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(item.rgb, cv2.COLOR_RGB2BGR))
+        st, body = await post(client, data.tobytes())
+        assert st == 200 and body["grade"] is None and body["annotated_jpeg"] is None, body
+        assert body["quality"]["reasons"], body  # a pixel-gate reason or the router's
+        if "not_scalp_or_face" in body["quality"]["reasons"]:
+            refused += 1
+            assert body["domain"] is None and body["routing"] == "router" and body["route_probabilities"]["neither"] > 0.3
+    assert refused >= 6
 
 
 @pytest.mark.slow

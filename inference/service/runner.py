@@ -36,7 +36,7 @@ from inference.pipeline import quality as gate
 from inference.pipeline.decode import DecodedImage, decode
 from inference.pipeline.draw import Annotation, render_jpeg, scalp_headline
 from inference.pipeline.quality import QualityReport, RegionEvidence
-from inference.pipeline.route import DEFAULT_DOMAIN, Router, route_batch
+from inference.pipeline.route import DEFAULT_DOMAIN, NEITHER, Router, load_router, route_batch
 from inference.pipeline.types import Box, Detection, GradeResult, Segmentation
 
 from .settings import Settings
@@ -107,10 +107,11 @@ def domains() -> dict[str, DomainSpec]:
     """The registry of domain models (a function, so that importing this module loads no torch)."""
     from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER
 
+    from .face_adapter import FACE_FILES, face_output, load_face
+
     return {
         "scalp": DomainSpec("scalp", (SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_GRADER), _load_scalp, scalp_output),
-        # The skin work fills this in: its weights files, a loader returning a DomainModel, an adapter.
-        "face": DomainSpec("face", (), None, None),
+        "face": DomainSpec("face", FACE_FILES, load_face, face_output),
     }
 
 
@@ -132,11 +133,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Prediction:
-    domain: str
+    domain: str | None  # None: the router saw neither a scalp nor a face
     routing: str  # requested / router / default
-    output: DomainOutput
+    output: DomainOutput | None  # None when ``rejected``
     batch_size: int  # photos of this domain in the forward pass
     predict_ms: float
+    rejected: str | None = None  # a quality reason decided by the router ("not_scalp_or_face")
+    route_probabilities: dict[str, float] | None = None
 
 
 @dataclass
@@ -173,13 +176,18 @@ class Runner:
             hashes[name] = {p.name: short_sha256(p) for p in paths}
         if not models:
             raise FileNotFoundError(f"no domain model could be loaded; missing weights: {', '.join(missing)}")
-        return cls(models, outputs, hashes, device)
+        router = load_router(Path(settings.weights), device)
+        if router is not None:
+            from inference.pipeline.router import ROUTER_WEIGHTS
+
+            hashes["router"] = {ROUTER_WEIGHTS: short_sha256(Path(settings.weights) / ROUTER_WEIGHTS)}
+        return cls(models, outputs, hashes, device, router=router)
 
     def available(self, domain: str) -> bool:
         return domain == "auto" or domain in self.models
 
     def model_version(self, domain: str | None = None) -> str:
-        doms = [domain] if domain in self.hashes else sorted(self.hashes)
+        doms = [domain] + (["router"] if "router" in self.hashes else []) if domain in self.hashes else sorted(self.hashes)
         return " ".join(f"{d}:" + ".".join(self.hashes[d].values()) for d in doms)
 
     # -- decode --------------------------------------------------------------
@@ -200,16 +208,31 @@ class Runner:
         """All jobs at once: route the "auto" ones, then one ``analyze`` call per domain."""
         domains: list[str] = [j.domain for j in jobs]
         routing = ["requested"] * len(jobs)
+        probs: list[dict | None] = [None] * len(jobs)
+        out: list[Prediction | None] = [None] * len(jobs)
         auto = [i for i, j in enumerate(jobs) if j.domain == "auto"]
         if auto:
-            routed = route_batch([jobs[i].rgb for i in auto], self.router)
+            t0 = time.perf_counter()
+            if self.router is not None and hasattr(self.router, "decisions"):
+                decisions = self.router.decisions([jobs[i].rgb for i in auto])
+                routed = [NEITHER if dec.neither else dec.domain for dec in decisions]
+                for i, dec in zip(auto, decisions):
+                    probs[i] = dec.probabilities
+            else:
+                routed = route_batch([jobs[i].rgb for i in auto], self.router)
+            route_ms = (time.perf_counter() - t0) * 1000
             for i, d in zip(auto, routed):
                 how = "router" if self.router is not None else "default"
+                if d == NEITHER:  # no model runs on a photo of neither
+                    out[i] = Prediction(None, how, None, 0, route_ms, "not_scalp_or_face", probs[i])
+                    domains[i] = NEITHER
+                    continue
                 if d not in self.models:  # the router chose a domain this server has no models for
                     d, how = (DEFAULT_DOMAIN if DEFAULT_DOMAIN in self.models else next(iter(self.models))), "default"
                 domains[i], routing[i] = d, how
-        out: list[Prediction | None] = [None] * len(jobs)
         for d in dict.fromkeys(domains):
+            if d == NEITHER:
+                continue
             idx = [i for i, di in enumerate(domains) if di == d]
             if d not in self.models:
                 raise KeyError(f"no models loaded for domain {d!r}")
@@ -219,7 +242,7 @@ class Runner:
             if self.on_model_batch is not None:
                 self.on_model_batch(d, len(idx), dt)
             for i, a in zip(idx, analyses):
-                out[i] = Prediction(d, routing[i], self.outputs[d](a), len(idx), dt * 1000)
+                out[i] = Prediction(d, routing[i], self.outputs[d](a), len(idx), dt * 1000, route_probabilities=probs[i])
         return out  # type: ignore[return-value]
 
     # -- encode --------------------------------------------------------------
@@ -236,6 +259,8 @@ class Runner:
         """The answer for one photo (see the module docstring for a photo failing the gate)."""
         t0 = time.perf_counter()
         out = pred.output if pred is not None else None
+        if pred is not None and pred.rejected:
+            report = report.with_reason(pred.rejected)
         if out is not None:
             why = gate.region_reason(out.evidence)
             if why:
@@ -257,6 +282,7 @@ class Runner:
         return {
             "domain": domain,
             "routing": pred.routing if pred is not None else ("requested" if requested != "auto" else None),
+            "route_probabilities": pred.route_probabilities if pred is not None else None,
             "grade": g.grade if g else None,
             "confidence": g.confidence if g else None,
             "grade_detail": (

@@ -319,7 +319,9 @@ def run(args: argparse.Namespace) -> dict:
         valid = [r for r in rows if r["split"] == "valid"]
         check = set((build / "check_subset.txt").read_text().split()) if (build / "check_subset.txt").exists() else set()
         check -= {f for f, c in L.read_corrections().items() if c["drop_mask"]}  # hand checks made after labelling
-        metrics = evaluate_scalp(ScalpModels.load(out, device), valid, reference_masks={
+        from inference.evaluate import _router
+
+        metrics = evaluate_scalp(ScalpModels.load(out, device), valid, router=_router(out), reference_masks={
             f: build / "masks" / (Path(f).stem + ".png") for f in check})
         log.set("valid_metrics", metrics)
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
