@@ -4,7 +4,7 @@
     python -m inference.bench --n 32 --repeats 2 --concurrency 1,8,64 --json bench.json
     python -m inference.bench --device cuda --skip-baseline
 
-Everything runs in one process on the same photos (JPEG bytes read at run time
+One run, on the same photos (JPEG bytes read at run time
 from the valid splits under ``../shared/datasets``: ``scalp_uze/valid``, and
 ``acne04/valid/images`` once a face domain is registered in the service):
 
@@ -18,13 +18,16 @@ from the valid splits under ``../shared/datasets``: ``scalp_uze/valid``, and
     decode each, one ``Runner.predict``, encode each) for throughput. A separate
     pass times every stage (decode, quality, detect, segment, grade, draw,
     encode) by wrapping the same functions, so the timed runs are untouched.
-(c) ``service``: the real aiohttp app (``create_app``) on 127.0.0.1 and a free
-    port, hit by an aiohttp client at each ``--concurrency`` with multipart
-    ``POST /v1/analyze``; the mean batch size comes from the service's /metrics.
-    The client shares the process (and the CPUs) with the service.
+(c) ``service``: ``python -m inference serve`` in its own process, as deployed,
+    on 127.0.0.1 and a free port, hit by this process's aiohttp client at each
+    ``--concurrency`` with multipart ``POST /v1/analyze``; the mean batch size
+    comes from the service's /metrics, the RSS (now and peak: VmRSS, VmHWM) from
+    the service process. ``--in-process`` runs the app (``create_app``) in this
+    process instead: the client then shares the GIL and the RSS with it (on the
+    2-core CPU that adds about 30 ms at concurrency 1).
 
-The service runs first, so the process's RSS high-water mark at its end is the
-service's (plus the small client); then (b), then (a). Latency is p50 / p95 in
+(a) and (b) run in this process after (c); the CPUs are shared by the client and
+the service in (c), as on a real host with its load balancer. Latency is p50 / p95 in
 ms, throughput photos/s; ratios are against (a): ``baseline p50 / p50`` and
 ``photos/s / baseline photos/s``.
 
@@ -158,9 +161,9 @@ def hwm_bytes() -> int:
     return kb * 1024 if kb else peak_rss_bytes()
 
 
-def _proc_status_kb(key: str) -> int:
+def _proc_status_kb(key: str, pid: int | str = "self") -> int:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -184,8 +187,9 @@ def cpu_busy_s() -> float | None:
 
 
 def own_cpu_s() -> float:
+    """This process's CPU time and its finished children's (the service process of (c))."""
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system
 
 
 class CpuWatch:
@@ -479,23 +483,109 @@ async def _load(session, url: str, photos: list[Photo], total: int, concurrency:
     return results, time.perf_counter() - t0
 
 
-async def _bench_service(settings, photos: list[Photo], levels: list[int], repeats: int, warmup: int) -> dict:
-    import aiohttp
-    from aiohttp import web
+class _ServiceProcess:
+    """``python -m inference serve`` in its own process, as in production: the benchmark's
+    client then does not share the service's GIL, and the RSS is the service's alone."""
 
-    from inference.service.app import create_app
+    def __init__(self, settings):
+        self.settings = settings
+        self.proc = None
+        self.url = ""
 
-    out: dict[str, Any] = {"rss_before_load_mb": mb(rss_bytes())}
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    t = time.perf_counter()
-    await runner.setup()  # loads the models (cleanup_ctx)
-    out["load_s"] = round(time.perf_counter() - t, 2)
-    out["rss_after_load_mb"] = mb(rss_bytes())
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+    def _env(self) -> dict:
+        s = self.settings
+        env = dict(os.environ)
+        env.update({"INFERENCE_DEVICE": str(s.resolved_device()), "WEIGHTS_DIR": str(s.weights),
+                    "INFERENCE_MAX_BATCH": str(s.max_batch), "INFERENCE_MAX_WAIT_MS": str(s.max_wait_ms),
+                    "INFERENCE_MAX_QUEUE": str(s.max_queue), "INFERENCE_THREADS": str(s.threads),
+                    "INFERENCE_IO_THREADS": str(s.io_threads), "INFERENCE_API_KEY": ""})
+        return env
+
+    async def start(self) -> float:
+        import socket
+        import subprocess
+
+        import aiohttp
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        t = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "inference", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                     env=self._env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("the service exited: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
+                try:
+                    async with session.get(self.url + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        return time.perf_counter() - t
+
+    def rss(self) -> int:
+        return _proc_status_kb("VmRSS", self.proc.pid) * 1024
+
+    def hwm(self) -> int:
+        return _proc_status_kb("VmHWM", self.proc.pid) * 1024
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 30)
+            except Exception:
+                self.proc.kill()
+
+
+class _ServiceInProcess:
+    """The service in this process (``--in-process``): the client shares its GIL."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.runner = None
+        self.url = ""
+
+    async def start(self) -> float:
+        from aiohttp import web
+
+        from inference.service.app import create_app
+
+        self.runner = web.AppRunner(create_app(self.settings), access_log=None)
+        t = time.perf_counter()
+        await self.runner.setup()  # loads the models (cleanup_ctx)
+        dt = time.perf_counter() - t
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        return dt
+
+    def rss(self) -> int:
+        return rss_bytes()
+
+    def hwm(self) -> int:
+        return hwm_bytes()  # the process so far: imports, the service and the client
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def _bench_service(settings, photos: list[Photo], levels: list[int], repeats: int, warmup: int, in_process: bool = False) -> dict:
+    import aiohttp
+
+    svc = _ServiceInProcess(settings) if in_process else _ServiceProcess(settings)
+    out: dict[str, Any] = {"mode": "in-process" if in_process else "own process"}
+    if in_process:
+        out["rss_before_load_mb"] = mb(rss_bytes())
+    out["load_s"] = round(await svc.start(), 2)
+    out["rss_after_load_mb"] = mb(svc.rss())
+    try:
+        url = svc.url
         conn = aiohttp.TCPConnector(limit=max(levels) + 4)
         timeout = aiohttp.ClientTimeout(total=600)
         async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
@@ -530,15 +620,15 @@ async def _bench_service(settings, photos: list[Photo], levels: list[int], repea
                     server_ms={k: round(statistics.fmean(t.get(k, 0.0) for t in server), 2) for k in server_keys},
                 )
             out["levels"] = levels_out
+        out["rss_after_load_test_mb"] = mb(svc.rss())
+        out["peak_rss_mb"] = mb(svc.hwm())
     finally:
-        out["rss_after_load_test_mb"] = mb(rss_bytes())
-        await runner.cleanup()
-    out["peak_rss_mb"] = mb(hwm_bytes())  # the process so far: imports, the service and the client
+        await svc.stop()
     return out
 
 
-def bench_service(settings, photos: list[Photo], levels: list[int], repeats: int, warmup: int) -> dict:
-    return asyncio.run(_bench_service(settings, photos, levels, repeats, warmup))
+def bench_service(settings, photos: list[Photo], levels: list[int], repeats: int, warmup: int, in_process: bool = False) -> dict:
+    return asyncio.run(_bench_service(settings, photos, levels, repeats, warmup, in_process))
 
 
 # -- the whole run ---------------------------------------------------------------------------
@@ -599,7 +689,7 @@ def run(args: argparse.Namespace) -> dict:
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "photos": len(photos),
             "distinct_files": min(len(files), len(photos)),
-            "photo_source": str(files[0].parent),
+            "photo_source": " + ".join(dict.fromkeys(str(f.parent) for f in files[: len(photos)])) + (" (interleaved)" if with_face else ""),
             "face_domain": with_face,
             "repeats": args.repeats,
             "warmup": warmup,
@@ -612,7 +702,7 @@ def run(args: argparse.Namespace) -> dict:
     watch = CpuWatch()
 
     log(f"[bench] (c) service at concurrency {levels} ...")
-    res["service"] = bench_service(settings, photos, levels, args.repeats, warmup)
+    res["service"] = bench_service(settings, photos, levels, args.repeats, warmup, args.in_process)
     gc.collect()
 
     log("[bench] (b) pipeline in process ...")
@@ -729,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=4, help="untimed photos before each section (default 4)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--skip-baseline", action="store_true", help="leave out (a)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the service in this process (default: its own process, as deployed; the client then shares no GIL with it)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the figures here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(argv)

@@ -90,9 +90,16 @@ def save_unet(path: Path, cfg: UNetConfig, net: torch.nn.Module, meta: dict | No
     torch.save({"config": cfg.to_json(), "state_dict": state, "meta": meta or {}}, path)
 
 
-def load_unet(path: Path, device: str = "cpu") -> SegmenterBundle:
+def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> SegmenterBundle:
+    """``runtime``: the product's loaders ask for it; then the ONNX export beside the weights
+    runs in ONNX Runtime where ``onnx_wanted`` says so (training code keeps torch)."""
+    from inference.models.onnx_utils import OnnxModule, onnx_wanted
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = UNetConfig.from_json(ckpt["config"])
+    onnx_path = Path(path).with_suffix(".onnx")
+    if runtime and onnx_wanted(device, onnx_path):
+        return SegmenterBundle(cfg, OnnxModule(onnx_path), ckpt.get("meta", {}))
     net = build_unet(cfg)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
     return SegmenterBundle(cfg, net.to(device).eval(), ckpt.get("meta", {}))

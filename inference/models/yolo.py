@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torchvision
 
+from inference.models.onnx_utils import OnnxModule, onnx_wanted
 from inference.pipeline.types import Box, Detection
 
 PAD_VALUE = 114
@@ -107,7 +108,9 @@ class YoloDetector:
     running the whole batch in one forward pass.
     """
 
-    def __init__(self, weights: Path, device: str = "cpu", imgsz: int | None = None, half: bool = False):
+    def __init__(self, weights: Path, device: str = "cpu", imgsz: int | None = None, half: bool = False, runtime: bool = False):
+        """``runtime``: the product's loaders ask for it; then the ONNX export beside the
+        weights runs in ONNX Runtime where ``onnx_wanted`` says so (training code keeps torch)."""
         from ultralytics.nn.tasks import load_checkpoint
 
         model, ckpt = load_checkpoint(str(weights), device="cpu", fuse=True)
@@ -121,6 +124,10 @@ class YoloDetector:
         self.names = tuple(model.names[i] for i in range(len(model.names)))
         train_args = ckpt.get("train_args", {}) if isinstance(ckpt, dict) else {}
         self.imgsz = int(imgsz or train_args.get("imgsz", 640))
+        onnx_path = Path(weights).with_suffix(".onnx")
+        if runtime and not self.half and onnx_wanted(device, onnx_path):
+            self.model = OnnxModule(onnx_path)  # the same network, exported by the training run
+        self.backend = "onnx" if isinstance(self.model, OnnxModule) else "torch"
 
     def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxMeta]]:
         boxed = [letterbox(im, self.imgsz) for im in images]

@@ -275,8 +275,8 @@ class FaceModels:
         d = Path(directory or weights_dir())
         grader = CountGrader.load(d / FACE_GRADER)
         return cls(
-            YoloDetector(d / FACE_DETECTOR, device=device, imgsz=grader.detector_imgsz),
-            RegionSegmenter(load_unet(d / FACE_SEGMENTER, device=device), device=device),
+            YoloDetector(d / FACE_DETECTOR, device=device, imgsz=grader.detector_imgsz, runtime=True),
+            RegionSegmenter(load_unet(d / FACE_SEGMENTER, device=device, runtime=True), device=device),
             grader,
         )
 

@@ -43,4 +43,4 @@ def load_router(directory: Path | None = None, device: str = "cpu"):
     from inference.pipeline.router import ROUTER_WEIGHTS, SkinRouter
 
     d = Path(directory or weights_dir())
-    return SkinRouter.load(d, device) if (d / ROUTER_WEIGHTS).is_file() else None
+    return SkinRouter.load(d, device, runtime=True) if (d / ROUTER_WEIGHTS).is_file() else None

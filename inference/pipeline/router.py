@@ -66,10 +66,16 @@ class SkinRouter:
         self.size = int(cfg.get("size", ROUTER_SIZE))
 
     @classmethod
-    def load(cls, directory: Path | None = None, device: str = "cpu") -> "SkinRouter":
+    def load(cls, directory: Path | None = None, device: str = "cpu", runtime: bool = False) -> "SkinRouter":
+        """``runtime``: the product's loader; then ``router.onnx`` runs in ONNX Runtime where
+        ``onnx_wanted`` says so (training and its tests keep torch)."""
+        from inference.models.onnx_utils import OnnxModule, onnx_wanted
+
         path = Path(directory or weights_dir()) / ROUTER_WEIGHTS
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         cfg = ckpt["config"]
+        if runtime and onnx_wanted(device, path.with_name(ROUTER_ONNX)):
+            return cls(OnnxModule(path.with_name(ROUTER_ONNX)), cfg, device)
         net = build_router_net(len(cfg.get("classes", ROUTER_CLASSES)))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
         return cls(net, cfg, device)

@@ -49,8 +49,8 @@ class ScalpModels:
     def load(cls, directory: Path | None = None, device: str = "cpu") -> "ScalpModels":
         d = Path(directory or weights_dir())
         return cls(
-            YoloDetector(d / SCALP_DETECTOR, device=device),
-            RegionSegmenter(load_unet(d / SCALP_SEGMENTER, device=device), device=device),
+            YoloDetector(d / SCALP_DETECTOR, device=device, runtime=True),
+            RegionSegmenter(load_unet(d / SCALP_SEGMENTER, device=device, runtime=True), device=device),
             LogisticGrader.load(d / SCALP_GRADER),
         )
 

@@ -41,7 +41,8 @@ class RegionSegmenter:
             return []
         x = preprocess(crops, self.size).to(self.device)
         net = self.bundle.net
-        if next(net.parameters()).dtype == torch.float16:
+        first = next(iter(net.parameters()), None)  # none for an ONNX Runtime session
+        if first is not None and first.dtype == torch.float16:
             x = x.half()
         return list(torch.softmax(net(x).float(), dim=1).cpu().numpy())
 

@@ -211,6 +211,7 @@ class Runner:
         probs: list[dict | None] = [None] * len(jobs)
         out: list[Prediction | None] = [None] * len(jobs)
         auto = [i for i, j in enumerate(jobs) if j.domain == "auto"]
+        route_ms = 0.0  # the router's pass is part of every routed photo's predict time
         if auto:
             t0 = time.perf_counter()
             if self.router is not None and hasattr(self.router, "decisions"):
@@ -242,7 +243,8 @@ class Runner:
             if self.on_model_batch is not None:
                 self.on_model_batch(d, len(idx), dt)
             for i, a in zip(idx, analyses):
-                out[i] = Prediction(d, routing[i], self.outputs[d](a), len(idx), dt * 1000, route_probabilities=probs[i])
+                out[i] = Prediction(d, routing[i], self.outputs[d](a), len(idx),
+                                    dt * 1000 + (route_ms if routing[i] != "requested" else 0.0), route_probabilities=probs[i])
         return out  # type: ignore[return-value]
 
     # -- encode --------------------------------------------------------------
