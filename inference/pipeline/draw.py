@@ -189,12 +189,18 @@ class _Legend:
             y += lh
 
 
+MAX_BOX_LABELS = 3  # more boxes than this (lesions) are drawn without their tags: the legend names them
+
+
 def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox: int, width: int) -> None:
     lw = max(2, width // 320)
     f = font(max(14, min(28, width // 40)))
+    tagged = len(dets) <= MAX_BOX_LABELS
     for det in dets:
         x1, y1, x2, y2 = (det.box.x1 * s + ox, det.box.y1 * s, det.box.x2 * s + ox, det.box.y2 * s)
         d.rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=lw)
+        if not tagged:
+            continue
         text = f"{BOX_KO.get(det.label, det.label)} {det.score:.2f}"
         tw, th = int(f.getlength(text)), f.size
         ty = y1 - th - 8 if y1 - th - 8 >= 0 else y1 + lw

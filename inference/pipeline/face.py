@@ -258,6 +258,30 @@ def fuse(candidates: list[Detection], lesion_prob: np.ndarray, conf: float, para
     return kept, len(kept) - base
 
 
+LESION_PIXEL_PROB = 0.3  # U-Net lesion probability that marks a pixel, inside a counted lesion's box
+
+
+def lesion_segmentation(lesion_prob: np.ndarray, lesions, classes: tuple[str, ...], li: int) -> Segmentation:
+    """Lesion pixels: the U-Net's lesion probability at or above ``LESION_PIXEL_PROB``
+    inside the boxes of the counted lesions (the U-Net on the detected regions).
+
+    The shipped lesion U-Net never puts a pixel's lesion probability above 0.5 (lesions are
+    1-2% of the pixels it learnt from), so an argmax would mark nothing. 0.3 inside a box
+    matched the drawn-ellipse masks with IoU 0.44 on 40 calibration-fold photos; lower
+    thresholds fill whole boxes, which says nothing the box does not. Per lesion box the
+    pixel counts go to ``region_pixels``.
+    """
+    h, w = lesion_prob.shape[:2]
+    labels = np.zeros((h, w), np.uint8)
+    counts = []
+    for d in lesions:
+        x1, y1, x2, y2 = d.box.clip(w, h).as_int()
+        win = lesion_prob[y1:y2, x1:x2] >= LESION_PIXEL_PROB
+        labels[y1:y2, x1:x2][win] = li
+        counts.append({classes[li]: int(win.sum())})
+    return Segmentation(labels, classes, tuple(counts))
+
+
 class FaceModels:
     """Detector, lesion U-Net and count grader; ``analyze`` takes RGB arrays (any size)."""
 
@@ -299,9 +323,8 @@ class FaceModels:
         classes = self.segmenter.classes
         li = classes.index("lesion") if "lesion" in classes else len(classes) - 1
         lesion_prob = cv2.resize(probs[li], (w, h), interpolation=cv2.INTER_LINEAR)
-        whole = Detection(Box(0, 0, w, h), -1, "image", 0.0, ())
-        seg = self.segmenter.paste(rgb.shape, [whole], [((0, 0, w, h), probs)])
         lesions, added = fuse(cands, lesion_prob, self.grader.conf, self.grader.fusion if use else FusionParams())
+        seg = lesion_segmentation(lesion_prob, lesions, classes, li)
         count = len(lesions)
         m = FaceMeasurements(
             lesion_count=count,
