@@ -106,14 +106,17 @@ def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> Segment
 
 
 def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False) -> None:
-    """ONNX with a dynamic batch axis; ``half`` stores the weights in fp16."""
+    """ONNX with dynamic batch and spatial axes (any multiple of 32: the face pipeline runs
+    the lesion U-Net on regions at another size than the whole photo's); ``half`` stores the
+    weights in fp16."""
     from .onnx_utils import store_weights_fp16
 
     net = net.eval().cpu()
     dummy = torch.zeros(1, 3, cfg.image_size, cfg.image_size)
     torch.onnx.export(
         net, dummy, str(path), input_names=["images"], output_names=["logits"],
-        dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+        dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}},
+        opset_version=17, dynamo=False,
     )
     if half:
         store_weights_fp16(path)

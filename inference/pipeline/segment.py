@@ -34,12 +34,16 @@ class RegionSegmenter:
             out.append(((x1, y1, x2, y2), rgb[y1:y2, x1:x2]))
         return out
 
-    @torch.inference_mode()
     def predict(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Class probabilities (C x size x size) for each crop."""
+        return self.predict_at(crops, self.size)
+
+    @torch.inference_mode()
+    def predict_at(self, crops: list[np.ndarray], size: int) -> list[np.ndarray]:
+        """Class probabilities (C x size x size) for each crop, at the input side ``size``."""
         if not crops:
             return []
-        x = preprocess(crops, self.size).to(self.device)
+        x = preprocess(crops, size).to(self.device)
         net = self.bundle.net
         first = next(iter(net.parameters()), None)  # none for an ONNX Runtime session
         if first is not None and first.dtype == torch.float16:
