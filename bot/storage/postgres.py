@@ -457,6 +457,9 @@ class PostgresStorage(Storage):
     claim_next_job.__doc__ = Storage.claim_next_job.__doc__
 
     async def recover_running_jobs(self, *, now: datetime | None = None) -> list[Job]:
+        # hold our own owner lock first: otherwise a replica whose lock connection dropped
+        # would see its own running jobs as orphaned and take them back while running them
+        await self._ensure_owner_lock()
         ts = self._now(now)
         async with self._write() as conn:
             rows = await self._all(conn, _SQL.RECOVER_ORPHANED, {"now": ts})
