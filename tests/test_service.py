@@ -522,3 +522,18 @@ def test_settings_from_env():
     assert (s.host, s.port, s.api_key, s.device, str(s.weights), s.max_batch, s.max_wait_ms) == ("0.0.0.0", 9000, "k", "cpu", "/w", 4, 25.0)
     assert Settings.from_env({"INFERENCE_PORT": "9000"}, port=1234).port == 1234  # the command line wins
     assert Settings(device="cpu").resolved_device() == "cpu"
+
+
+def test_model_version_names_the_network_that_runs(monkeypatch):
+    """On the CPU the ONNX export runs: the version hashes it with the .pt; under torch, the .pt alone."""
+    from inference.service.runner import short_sha256
+
+    pt = WEIGHTS / "scalp_yolo.pt"
+    if not (pt.is_file() and pt.with_suffix(".onnx").is_file()):
+        pytest.skip("weights/scalp_yolo.pt and .onnx are missing")
+    monkeypatch.setenv("INFERENCE_BACKEND", "torch")
+    torch_version = short_sha256(pt, "cpu")
+    assert torch_version == short_sha256(pt)
+    monkeypatch.setenv("INFERENCE_BACKEND", "onnx")
+    assert short_sha256(pt, "cpu") != torch_version
+    assert short_sha256(pt, "cuda") == torch_version  # a GPU runs torch

@@ -115,11 +115,20 @@ def domains() -> dict[str, DomainSpec]:
     }
 
 
-def short_sha256(path: Path) -> str:
+def short_sha256(path: Path, device: str | None = None) -> str:
+    """Short sha256 of a weights file; with ``device``, also of the ONNX export beside it
+    when that is what runs (``onnx_wanted``), so the version names the network used."""
+    from inference.models.onnx_utils import onnx_wanted
+
+    paths = [Path(path)]
+    onnx = Path(path).with_suffix(".onnx")
+    if device is not None and Path(path).suffix == ".pt" and onnx_wanted(device, onnx):
+        paths.append(onnx)
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()[:HASH_CHARS]
 
 
@@ -173,14 +182,14 @@ class Runner:
                 continue
             models[name] = spec.load(Path(settings.weights), device)
             outputs[name] = spec.output
-            hashes[name] = {p.name: short_sha256(p) for p in paths}
+            hashes[name] = {p.name: short_sha256(p, device) for p in paths}
         if not models:
             raise FileNotFoundError(f"no domain model could be loaded; missing weights: {', '.join(missing)}")
         router = load_router(Path(settings.weights), device)
         if router is not None:
             from inference.pipeline.router import ROUTER_WEIGHTS
 
-            hashes["router"] = {ROUTER_WEIGHTS: short_sha256(Path(settings.weights) / ROUTER_WEIGHTS)}
+            hashes["router"] = {ROUTER_WEIGHTS: short_sha256(Path(settings.weights) / ROUTER_WEIGHTS, device)}
         return cls(models, outputs, hashes, device, router=router)
 
     def available(self, domain: str) -> bool:
