@@ -447,6 +447,8 @@ async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, r
     assert body["grade"] in (*GRADES, UNCERTAIN)
     m = body["measurements"]
     assert m["lesion_count"] == len(body["regions"]) and m["level"] in ("mild", "moderate", "severe", "very_severe")
+    w, h = body["image"]["width"], body["image"]["height"]
+    assert m["lesion_density"] == pytest.approx(m["lesion_count"] / (w * h / 1e6), abs=0.01) and m["lesion_density_unit"] == "per_megapixel"
     assert all(r["class"] == "acne" and 0 < r["score"] <= 1 for r in body["regions"])
     assert body["model_version"].startswith("face:")
     # the caller can fix the domain: the same photo through the scalp models

@@ -197,9 +197,11 @@ class FaceMeasurements:
     lesion_pixel_fraction: float  # U-Net lesion pixels / image pixels
     mean_score: float  # mean detector score of the counted boxes
     level: str  # Hayashi level from the calibrated thresholds
+    lesion_density: float = 0.0  # counted lesions per megapixel of the analysed photo
 
     def as_dict(self) -> dict:
-        return {"lesion_count": self.lesion_count, "detector_count": self.detector_count,
+        return {"lesion_count": self.lesion_count, "lesion_density": round(self.lesion_density, 2),
+                "lesion_density_unit": "per_megapixel", "detector_count": self.detector_count,
                 "added_by_unet": self.added_by_unet, "lesion_pixel_fraction": round(self.lesion_pixel_fraction, 5),
                 "mean_score": round(self.mean_score, 4), "level": self.level}
 
@@ -376,5 +378,6 @@ class FaceModels:
             lesion_pixel_fraction=float((seg.labels == li).mean()),
             mean_score=float(np.mean([d.score for d in lesions])) if lesions else 0.0,
             level=LEVEL_NAMES[self.grader.level(count)],
+            lesion_density=count / (h * w / 1e6),
         )
         return FaceAnalysis(tuple(lesions), seg, m, self.grader.grade(count))
