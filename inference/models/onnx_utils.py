@@ -73,10 +73,9 @@ class OnnxModule:
 
     def __init__(self, path: Path, threads: int | None = None):
         import onnxruntime as ort
-        import torch
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or torch.get_num_threads()
+        so.intra_op_num_threads = threads or default_threads()
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # no busy-waiting between calls: the decode and draw threads need the cores
@@ -89,10 +88,17 @@ class OnnxModule:
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, x):
+        """A numpy array in, a numpy array out (the torch-free CPU path); a tensor in, a tensor out."""
+        if isinstance(x, np.ndarray):
+            return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
         import torch
 
         out = self.session.run(None, {self.input: x.detach().to("cpu", torch.float32).numpy()})[0]
         return torch.from_numpy(out)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
 
     def eval(self) -> "OnnxModule":
         return self
@@ -105,3 +111,41 @@ class OnnxModule:
 
     def __repr__(self) -> str:
         return f"OnnxModule({self.path.name})"
+
+
+THREADS = 0  # set by the service from INFERENCE_THREADS; 0: default_threads()
+
+
+def default_threads() -> int:
+    """torch's default intra-op thread count (the usable cores), without importing torch."""
+    import os
+
+    if THREADS > 0:
+        return THREADS
+    n = int(os.environ.get("OMP_NUM_THREADS") or 0)
+    if n > 0:
+        return n
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's metadata_props (written by the exports), read without onnx or torch."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return dict(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map)
+
+
+def add_metadata(path: Path, props: dict[str, str]) -> None:
+    """Write ``props`` into an ONNX file's metadata_props (replacing the same keys)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for k, v in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, str(path))

@@ -15,8 +15,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a torch network is built or run, not by the ONNX CPU path
+    import torch
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -51,6 +55,7 @@ def build_unet(cfg: UNetConfig, encoder_state: dict | None = None) -> torch.nn.M
     nothing is ever downloaded.
     """
     import segmentation_models_pytorch as smp
+    import torch
 
     net = smp.Unet(
         encoder_name=cfg.encoder,
@@ -65,8 +70,8 @@ def build_unet(cfg: UNetConfig, encoder_state: dict | None = None) -> torch.nn.M
     return net
 
 
-def preprocess(images_rgb: list[np.ndarray], size: int) -> torch.Tensor:
-    """RGB uint8 HxWx3 arrays -> normalised NCHW float tensor at ``size`` x ``size``."""
+def preprocess_np(images_rgb: list[np.ndarray], size: int) -> np.ndarray:
+    """RGB uint8 HxWx3 arrays -> normalised N x 3 x size x size float32 array."""
     import cv2
 
     batch = np.empty((len(images_rgb), size, size, 3), dtype=np.float32)
@@ -75,17 +80,32 @@ def preprocess(images_rgb: list[np.ndarray], size: int) -> torch.Tensor:
             im = cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
         batch[i] = im
     batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy())
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
+def preprocess(images_rgb: list[np.ndarray], size: int) -> "torch.Tensor":
+    """``preprocess_np`` as a tensor (for torch networks)."""
+    import torch
+
+    return torch.from_numpy(preprocess_np(images_rgb, size).copy())
+
+
+def softmax_np(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 @dataclass
 class SegmenterBundle:
     cfg: UNetConfig
-    net: torch.nn.Module
+    net: Any  # a torch module, or an OnnxModule
     meta: dict = field(default_factory=dict)
 
 
-def save_unet(path: Path, cfg: UNetConfig, net: torch.nn.Module, meta: dict | None = None, half: bool = True) -> None:
+def save_unet(path: Path, cfg: UNetConfig, net: "torch.nn.Module", meta: dict | None = None, half: bool = True) -> None:
+    import torch
+
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     torch.save({"config": cfg.to_json(), "state_dict": state, "meta": meta or {}}, path)
 
@@ -95,9 +115,16 @@ def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> Segment
     runs in ONNX Runtime where ``onnx_wanted`` says so (training code keeps torch)."""
     from inference.models.onnx_utils import OnnxModule, onnx_wanted
 
+    onnx_path = Path(path).with_suffix(".onnx")
+    if runtime and onnx_wanted(device, onnx_path):
+        module = OnnxModule(onnx_path)
+        meta = module.metadata
+        if "config" in meta:  # written by export_onnx: no torch needed to run it
+            return SegmenterBundle(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))
+    import torch
+
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = UNetConfig.from_json(ckpt["config"])
-    onnx_path = Path(path).with_suffix(".onnx")
     if runtime and onnx_wanted(device, onnx_path):
         return SegmenterBundle(cfg, OnnxModule(onnx_path), ckpt.get("meta", {}))
     net = build_unet(cfg)
@@ -105,11 +132,14 @@ def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> Segment
     return SegmenterBundle(cfg, net.to(device).eval(), ckpt.get("meta", {}))
 
 
-def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False) -> None:
+def export_onnx(net: "torch.nn.Module", cfg: UNetConfig, path: Path, half: bool = False, meta: dict | None = None) -> None:
     """ONNX with dynamic batch and spatial axes (any multiple of 32: the face pipeline runs
     the lesion U-Net on regions at another size than the whole photo's); ``half`` stores the
-    weights in fp16."""
-    from .onnx_utils import store_weights_fp16
+    weights in fp16. The config (and ``meta``) go into the file's metadata, so the service
+    runs it without torch."""
+    import torch
+
+    from .onnx_utils import add_metadata, store_weights_fp16
 
     net = net.eval().cpu()
     dummy = torch.zeros(1, 3, cfg.image_size, cfg.image_size)
@@ -120,6 +150,7 @@ def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = 
     )
     if half:
         store_weights_fp16(path)
+    add_metadata(path, {"config": json.dumps(cfg.to_json()), "meta": json.dumps(meta or {}, default=str)})
 
 
 def load_json(path: Path) -> dict:

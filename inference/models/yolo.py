@@ -16,12 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import ast
+from typing import TYPE_CHECKING, Any
+
 import cv2
 import numpy as np
-import torch
-import torchvision
 
 from inference.models.onnx_utils import OnnxModule, onnx_wanted
+
+if TYPE_CHECKING:  # torch is imported only where a torch model runs (the ONNX CPU path needs none)
+    import torch
 from inference.pipeline.types import Box, Detection
 
 PAD_VALUE = 114
@@ -57,13 +61,34 @@ def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, LetterboxMeta]:
     return out, LetterboxMeta(s, left, top, w, h)
 
 
-def to_batch(images: list[np.ndarray]) -> torch.Tensor:
+def to_batch(images: list[np.ndarray]) -> np.ndarray:
+    """Letterboxed RGB uint8 images -> N x 3 x S x S float32 in [0, 1]."""
     x = np.stack(images).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(x))
+    return np.ascontiguousarray(x)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression, as ``torchvision.ops.nms``: indices of the kept boxes,
+    best score first; a box goes when its IoU with a kept one is above ``iou``."""
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    area = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = (np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])).clip(0)
+        h = (np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])).clip(0)
+        inter = w * h
+        union = area[i] + area[rest] - inter
+        ratio = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[ratio <= iou]
+    return np.asarray(keep, dtype=np.int64)
 
 
 def postprocess(
-    raw: torch.Tensor,
+    raw: Any,
     metas: list[LetterboxMeta],
     names: tuple[str, ...],
     conf: float = 0.25,
@@ -71,24 +96,28 @@ def postprocess(
     max_det: int = 300,
     agnostic: bool = True,
 ) -> list[list[Detection]]:
-    """Raw head output (B, 4 + nc, anchors), boxes as centre-xywh in input pixels,
-    to detections in image pixels, best first."""
-    raw = raw.float()
+    """Raw head output (B, 4 + nc, anchors; a numpy array or a tensor), boxes as centre-xywh
+    in input pixels, to detections in image pixels, best first."""
+    if not isinstance(raw, np.ndarray):  # a torch tensor, on any device
+        raw = raw.detach().float().cpu().numpy()
+    raw = raw.astype(np.float32, copy=False)
     out = []
     for b, meta in enumerate(metas):
         p = raw[b].T  # anchors x (4 + nc)
         scores = p[:, 4:]
-        best, cls = scores.max(1)
+        cls = scores.argmax(1)
+        best = scores[np.arange(len(scores)), cls]
         keep = best >= conf
         p, scores, best, cls = p[keep], scores[keep], best[keep], cls[keep]
-        xywh = p[:, :4]
-        xyxy = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
-        if agnostic:
-            idx = torchvision.ops.nms(xyxy, best, iou)
-        else:
-            idx = torchvision.ops.batched_nms(xyxy, best, cls, iou)
+        xywh = p[:, :4].astype(np.float64)
+        xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+        if agnostic or not len(xyxy):
+            idx = nms(xyxy, best, iou)
+        else:  # class-aware, as torchvision's batched_nms: boxes of other classes never overlap
+            shift = cls[:, None].astype(np.float64) * (xyxy.max() + 1)
+            idx = nms(xyxy + shift, best, iou)
         idx = idx[:max_det]
-        boxes = meta.to_image(xyxy[idx].cpu().numpy())
+        boxes = meta.to_image(xyxy[idx])
         dets = []
         for j, i in enumerate(idx.tolist()):
             c = int(cls[i])
@@ -110,33 +139,50 @@ class YoloDetector:
 
     def __init__(self, weights: Path, device: str = "cpu", imgsz: int | None = None, half: bool = False, runtime: bool = False):
         """``runtime``: the product's loaders ask for it; then the ONNX export beside the
-        weights runs in ONNX Runtime where ``onnx_wanted`` says so (training code keeps torch)."""
+        weights runs in ONNX Runtime where ``onnx_wanted`` says so, reading the class names and
+        input size from the export's metadata, without torch (training code keeps torch)."""
+        self.device = device
+        self.half = half and device.startswith("cuda")
+        onnx_path = Path(weights).with_suffix(".onnx")
+        if runtime and not self.half and onnx_wanted(device, onnx_path):
+            self.model = OnnxModule(onnx_path)  # the same network, exported by the training run
+            meta = self.model.metadata
+            names = ast.literal_eval(meta["names"])
+            self.names = tuple(names[i] for i in range(len(names)))
+            self.imgsz = int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])
+            self.backend = "onnx"
+            return
         from ultralytics.nn.tasks import load_checkpoint
 
         model, ckpt = load_checkpoint(str(weights), device="cpu", fuse=True)
         self.model = model.to(device).eval()
-        self.half = half and device.startswith("cuda")
         if self.half:
             self.model.half()
         else:
             self.model.float()
-        self.device = device
         self.names = tuple(model.names[i] for i in range(len(model.names)))
         train_args = ckpt.get("train_args", {}) if isinstance(ckpt, dict) else {}
         self.imgsz = int(imgsz or train_args.get("imgsz", 640))
-        onnx_path = Path(weights).with_suffix(".onnx")
-        if runtime and not self.half and onnx_wanted(device, onnx_path):
-            self.model = OnnxModule(onnx_path)  # the same network, exported by the training run
-        self.backend = "onnx" if isinstance(self.model, OnnxModule) else "torch"
+        self.backend = "torch"
 
-    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[LetterboxMeta]]:
+    def preprocess(self, images: list[np.ndarray]) -> tuple[Any, list[LetterboxMeta]]:
+        """The letterboxed batch: a numpy array for ONNX Runtime, a tensor on the device for torch."""
         boxed = [letterbox(im, self.imgsz) for im in images]
-        x = to_batch([b for b, _ in boxed]).to(self.device)
-        return (x.half() if self.half else x), [m for _, m in boxed]
+        x = to_batch([b for b, _ in boxed])
+        if self.backend == "onnx":
+            return x, [m for _, m in boxed]
+        import torch
 
-    @torch.inference_mode()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.model(x)
+        t = torch.from_numpy(x).to(self.device)
+        return (t.half() if self.half else t), [m for _, m in boxed]
+
+    def forward(self, x: Any) -> Any:
+        if self.backend == "onnx":
+            return self.model(x)
+        import torch
+
+        with torch.inference_mode():
+            y = self.model(x)
         return y[0] if isinstance(y, (tuple, list)) else y
 
     def detect(self, images: list[np.ndarray], conf: float = 0.25, iou: float = 0.5) -> list[list[Detection]]:

@@ -22,10 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import json
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import torch
 
 from inference.paths import weights_dir
+
+if TYPE_CHECKING:  # torch only where the torch network is built or run
+    import torch
 
 ROUTER_WEIGHTS = "router.pt"
 ROUTER_ONNX = "router.onnx"
@@ -41,8 +46,9 @@ class RouteDecision:
     probabilities: dict[str, float]
 
 
-def build_router_net(n_classes: int = len(ROUTER_CLASSES), imagenet_state: dict | None = None) -> torch.nn.Module:
+def build_router_net(n_classes: int = len(ROUTER_CLASSES), imagenet_state: dict | None = None) -> "torch.nn.Module":
     """torchvision MobileNetV2 with an ``n_classes`` head (ImageNet features when given)."""
+    import torch
     import torchvision
 
     net = torchvision.models.mobilenet_v2(weights=None)
@@ -52,13 +58,15 @@ def build_router_net(n_classes: int = len(ROUTER_CLASSES), imagenet_state: dict 
     return net
 
 
-def save_router(path: Path, net: torch.nn.Module, cfg: dict, half: bool = True) -> None:
+def save_router(path: Path, net: "torch.nn.Module", cfg: dict, half: bool = True) -> None:
+    import torch
+
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     torch.save({"config": cfg, "state_dict": state}, path)
 
 
 class SkinRouter:
-    def __init__(self, net: torch.nn.Module, cfg: dict, device: str = "cpu"):
+    def __init__(self, net: Any, cfg: dict, device: str = "cpu"):
         self.net = net.to(device).eval()
         self.cfg = cfg
         self.device = device
@@ -68,27 +76,41 @@ class SkinRouter:
     @classmethod
     def load(cls, directory: Path | None = None, device: str = "cpu", runtime: bool = False) -> "SkinRouter":
         """``runtime``: the product's loader; then ``router.onnx`` runs in ONNX Runtime where
-        ``onnx_wanted`` says so (training and its tests keep torch)."""
+        ``onnx_wanted`` says so, with the config from its metadata and no torch (training and
+        its tests keep torch)."""
         from inference.models.onnx_utils import OnnxModule, onnx_wanted
 
         path = Path(directory or weights_dir()) / ROUTER_WEIGHTS
+        onnx_path = path.with_name(ROUTER_ONNX)
+        if runtime and onnx_wanted(device, onnx_path):
+            module = OnnxModule(onnx_path)
+            if "config" in module.metadata:
+                return cls(module, json.loads(module.metadata["config"]), device)
+        import torch
+
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         cfg = ckpt["config"]
-        if runtime and onnx_wanted(device, path.with_name(ROUTER_ONNX)):
-            return cls(OnnxModule(path.with_name(ROUTER_ONNX)), cfg, device)
+        if runtime and onnx_wanted(device, onnx_path):
+            return cls(OnnxModule(onnx_path), cfg, device)
         net = build_router_net(len(cfg.get("classes", ROUTER_CLASSES)))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
         return cls(net, cfg, device)
 
-    @torch.inference_mode()
     def probabilities(self, images: list[np.ndarray], batch: int = 32) -> np.ndarray:
         """N x len(classes) softmax probabilities, the batch in one forward pass (chunks of ``batch``)."""
-        from inference.models.unet import preprocess
+        from inference.models.onnx_utils import OnnxModule
+        from inference.models.unet import preprocess, preprocess_np, softmax_np
 
         out = []
         for i in range(0, len(images), batch):
-            x = preprocess(images[i : i + batch], self.size).to(self.device)
-            out.append(torch.softmax(self.net(x).float(), 1).cpu().numpy())
+            if isinstance(self.net, OnnxModule):
+                out.append(softmax_np(self.net(preprocess_np(images[i : i + batch], self.size)), axis=1))
+                continue
+            import torch
+
+            with torch.inference_mode():
+                x = preprocess(images[i : i + batch], self.size).to(self.device)
+                out.append(torch.softmax(self.net(x).float(), 1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
     def classify(self, images: list[np.ndarray]) -> list[str]:

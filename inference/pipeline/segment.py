@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
-from inference.models.unet import SegmenterBundle, preprocess
+from inference.models.onnx_utils import OnnxModule
+from inference.models.unet import SegmenterBundle, preprocess, preprocess_np, softmax_np
 
 from .types import Detection, Segmentation
 
@@ -38,17 +38,21 @@ class RegionSegmenter:
         """Class probabilities (C x size x size) for each crop."""
         return self.predict_at(crops, self.size)
 
-    @torch.inference_mode()
     def predict_at(self, crops: list[np.ndarray], size: int) -> list[np.ndarray]:
         """Class probabilities (C x size x size) for each crop, at the input side ``size``."""
         if not crops:
             return []
-        x = preprocess(crops, size).to(self.device)
         net = self.bundle.net
-        first = next(iter(net.parameters()), None)  # none for an ONNX Runtime session
-        if first is not None and first.dtype == torch.float16:
-            x = x.half()
-        return list(torch.softmax(net(x).float(), dim=1).cpu().numpy())
+        if isinstance(net, OnnxModule):  # numpy only: the CPU service never imports torch
+            return list(softmax_np(net(preprocess_np(crops, size)), axis=1))
+        import torch
+
+        with torch.inference_mode():
+            x = preprocess(crops, size).to(self.device)
+            first = next(iter(net.parameters()), None)
+            if first is not None and first.dtype == torch.float16:
+                x = x.half()
+            return list(torch.softmax(net(x).float(), dim=1).cpu().numpy())
 
     def paste(self, rgb_shape: tuple[int, ...], dets: list[Detection], placed: list[tuple[tuple[int, int, int, int], np.ndarray]]) -> Segmentation:
         h, w = rgb_shape[:2]

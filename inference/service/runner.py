@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,9 +167,13 @@ class Runner:
     def setup(cls, settings: Settings, specs: dict[str, DomainSpec] | None = None) -> "Runner":
         """Load every registered domain whose weights are all present; at least one must load."""
         if settings.threads > 0:
-            import torch
+            from inference.models import onnx_utils
 
-            torch.set_num_threads(settings.threads)
+            onnx_utils.THREADS = settings.threads
+            if not settings.resolved_device().startswith("cpu") or os.environ.get("INFERENCE_BACKEND") == "torch":
+                import torch
+
+                torch.set_num_threads(settings.threads)
         device = settings.resolved_device()
         specs = domains() if specs is None else specs
         models, outputs, hashes, missing = {}, {}, {}, []

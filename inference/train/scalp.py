@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> dict:
         from inference.models.unet import load_unet
 
         b = load_unet(out / SCALP_SEGMENTER)
-        export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True)
+        export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True, meta=b.meta)
         export_yolo_onnx(out / SCALP_DETECTOR, args.imgsz, out / "scalp_yolo.onnx")
         sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(out.glob("scalp_*"))}
         log.set("weights_mb", sizes)

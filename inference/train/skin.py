@@ -197,6 +197,9 @@ def train_router_stage(args, shared: Path, out: Path, device: str, log: RunLog, 
     torch.onnx.export(router.net.cpu().eval(), dummy, str(out / ROUTER_ONNX), input_names=["images"], output_names=["logits"],
                       dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
     store_weights_fp16(out / ROUTER_ONNX)
+    from inference.models.onnx_utils import add_metadata
+
+    add_metadata(out / ROUTER_ONNX, {"config": json.dumps(cfg)})  # the service runs it without torch
     log.set("router", report)
     (out / ROUTER_METRICS).write_text(json.dumps({"device": device_description(device), "trained": cfg["trained"],
                                                   "args": {"copies": tc.copies, "finetune_steps": tc.finetune_steps},
@@ -293,7 +296,7 @@ def run(args: argparse.Namespace) -> dict:
 
     with log.timed("export"):
         b = load_unet(out / FACE_SEGMENTER)
-        export_unet_onnx(b.net, b.cfg, out / "face_unet.onnx", half=True)
+        export_unet_onnx(b.net, b.cfg, out / "face_unet.onnx", half=True, meta=b.meta)
         export_yolo_onnx(out / FACE_DETECTOR, args.imgsz, out / "face_yolo.onnx")
         sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(list(out.glob("face_*")) + list(out.glob("router*")))}
         log.set("weights_mb", sizes)

@@ -1,0 +1,72 @@
+"""The CPU service path: ONNX Runtime, numpy pre/post-processing, and no torch at all."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from inference.models.yolo import nms
+from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_numpy_nms_keeps_what_torchvision_keeps(seed):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 600, (400, 2))
+    wh = rng.uniform(5, 120, (400, 2))
+    boxes = np.concatenate([xy, xy + wh], 1)
+    scores = rng.uniform(0, 1, 400)
+    cls = rng.integers(0, 3, 400)
+    for iou in (0.3, 0.5, 0.7):
+        ref = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+        assert np.array_equal(nms(boxes, scores, iou), ref)
+        shift = cls[:, None] * (boxes.max() + 1)
+        ref = torchvision.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(cls), iou).numpy()
+        assert np.array_equal(nms(boxes + shift, scores, iou), ref)
+
+
+SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from inference.service.runner import Runner
+from inference.service.settings import Settings
+r = Runner.setup(Settings.from_env(device="cpu"))
+out = {}
+for name in sys.argv[1:]:
+    res = r.run_one(Path(name).read_bytes())
+    out[name] = [res["domain"], res["grade"], res["confidence"], len(res["regions"])]
+print(json.dumps({"answers": out, "torch": "torch" in sys.modules, "ultralytics": "ultralytics" in sys.modules,
+                  "backends": [type(m.detector.model).__name__ for m in r.models.values()]}))
+"""
+
+
+@pytest.mark.slow
+def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
+    """A fresh process serves scalp and face photos with ONNX Runtime and never imports torch;
+    the same photos through the torch networks get the same domain, grade and boxes."""
+    if not (weights_dir() / "scalp_yolo.onnx").is_file():
+        pytest.skip("weights/*.onnx are missing")
+    photos = sorted((shared_dir() / "datasets/scalp_uze/valid").glob("*.jpg"))[:3] + sorted(
+        (shared_dir() / "datasets/acne04/valid/images").glob("*.jpg"))[:3]
+    if len(photos) < 6:
+        pytest.skip("the valid photos are missing")
+    runs = {}
+    for backend in ("onnx", "torch"):
+        env = {**os.environ, "INFERENCE_BACKEND": backend, "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
+        p = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, photos)], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+        runs[backend] = json.loads(p.stdout.strip().splitlines()[-1])
+    onnx, ref = runs["onnx"], runs["torch"]
+    assert onnx["torch"] is False and onnx["ultralytics"] is False
+    assert set(onnx["backends"]) == {"OnnxModule"} and "OnnxModule" not in ref["backends"]
+    for name, (domain, grade, conf, n) in onnx["answers"].items():
+        r_domain, r_grade, r_conf, r_n = ref["answers"][name]
+        assert (domain, grade) == (r_domain, r_grade) and abs(conf - r_conf) < 0.01, name
+        assert abs(n - r_n) <= 1, name  # a lesion at the operating point's edge may differ
