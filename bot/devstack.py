@@ -45,10 +45,9 @@ from typing import Any
 
 import aiohttp
 
-from .harness import bot_environment
 from .localapi import RunningServer, serve
 from .localapi import Settings as LocalApiSettings
-from .settings import RedactingFilter, Settings, SettingsError
+from .settings import RedactingFilter, Settings, SettingsError, bot_environment
 
 __all__ = ["BOT_NAME", "LOCAL_TOKEN", "DevStack", "main", "parse_args"]
 

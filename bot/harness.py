@@ -33,7 +33,7 @@ from aiohttp import web
 from .app import build_application, running
 from .localapi import LocalApiClient, RunningServer, serve
 from .localapi import Settings as LocalApiSettings
-from .settings import Settings
+from .settings import Settings, bot_environment
 
 __all__ = [
     "TOKEN",
@@ -357,26 +357,6 @@ def bot_settings(server: RunningServer, inference_url: str, db_path: Path | str,
     }
     values.update(overrides)
     return Settings(**values)
-
-
-def bot_environment(settings: Settings) -> dict[str, str]:
-    """The environment that makes ``python -m bot`` use ``settings`` (for subprocess runs)."""
-    env = dict(os.environ)
-    env.update({
-        "TELEGRAM_BOT_TOKEN": settings.telegram_token,
-        "TELEGRAM_API_BASE_URL": settings.api_base_url,
-        "TELEGRAM_FILE_BASE_URL": settings.file_base_url,
-        "INFERENCE_URL": settings.inference_url,
-        "BOT_DB_PATH": str(settings.db_path),
-        "BOT_JOB_BACKOFF_BASE_S": str(settings.job_backoff_base),
-        "BOT_JOB_BACKOFF_CAP_S": str(settings.job_backoff_cap),
-        "BOT_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
-        "BOT_ANALYZING_NOTICE_S": str(settings.analyzing_notice_after),
-        "BOT_REMINDER_SWEEP_S": str(settings.reminder_sweep_interval),
-    })
-    if settings.inference_api_key:
-        env["INFERENCE_API_KEY"] = settings.inference_api_key
-    return env
 
 
 @contextlib.asynccontextmanager

@@ -304,3 +304,23 @@ def configure_logging(settings: Settings) -> None:
         handler.addFilter(redactor)  # also covers records made before the factory was set
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def bot_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``python -m bot`` use ``settings`` (for subprocess runs)."""
+    env = dict(os.environ)
+    env.update({
+        "TELEGRAM_BOT_TOKEN": settings.telegram_token,
+        "TELEGRAM_API_BASE_URL": settings.api_base_url,
+        "TELEGRAM_FILE_BASE_URL": settings.file_base_url,
+        "INFERENCE_URL": settings.inference_url,
+        "BOT_DB_PATH": str(settings.db_path),
+        "BOT_JOB_BACKOFF_BASE_S": str(settings.job_backoff_base),
+        "BOT_JOB_BACKOFF_CAP_S": str(settings.job_backoff_cap),
+        "BOT_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
+        "BOT_ANALYZING_NOTICE_S": str(settings.analyzing_notice_after),
+        "BOT_REMINDER_SWEEP_S": str(settings.reminder_sweep_interval),
+    })
+    if settings.inference_api_key:
+        env["INFERENCE_API_KEY"] = settings.inference_api_key
+    return env

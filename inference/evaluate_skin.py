@@ -35,19 +35,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import cv2
 import numpy as np
 
+from inference.models.yolo import box_iou
 from inference.pipeline.types import GRADES
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 MAP_CONF, MAP_IOU, MAP_MAX_DET = 0.001, 0.7, 300
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
 def match(pred: np.ndarray, scores: np.ndarray, gt: np.ndarray, thresholds=IOU_THRESHOLDS) -> np.ndarray:

@@ -106,9 +106,6 @@ class OnnxModule:
     def to(self, *args, **kwargs) -> "OnnxModule":
         return self
 
-    def parameters(self):
-        return iter(())
-
     def __repr__(self) -> str:
         return f"OnnxModule({self.path.name})"
 
@@ -126,15 +123,6 @@ def default_threads() -> int:
     if n > 0:
         return n
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """An ONNX file's metadata_props (written by the exports), read without onnx or torch."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return dict(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map)
 
 
 def add_metadata(path: Path, props: dict[str, str]) -> None:

@@ -116,17 +116,16 @@ def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> Segment
     from inference.models.onnx_utils import OnnxModule, onnx_wanted
 
     onnx_path = Path(path).with_suffix(".onnx")
-    if runtime and onnx_wanted(device, onnx_path):
-        module = OnnxModule(onnx_path)
+    module = OnnxModule(onnx_path) if runtime and onnx_wanted(device, onnx_path) else None
+    if module is not None and "config" in module.metadata:  # written by export_onnx: no torch needed
         meta = module.metadata
-        if "config" in meta:  # written by export_onnx: no torch needed to run it
-            return SegmenterBundle(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))
+        return SegmenterBundle(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = UNetConfig.from_json(ckpt["config"])
-    if runtime and onnx_wanted(device, onnx_path):
-        return SegmenterBundle(cfg, OnnxModule(onnx_path), ckpt.get("meta", {}))
+    if module is not None:  # an older export without the config in its metadata
+        return SegmenterBundle(cfg, module, ckpt.get("meta", {}))
     net = build_unet(cfg)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
     return SegmenterBundle(cfg, net.to(device).eval(), ckpt.get("meta", {}))

@@ -82,16 +82,15 @@ class SkinRouter:
 
         path = Path(directory or weights_dir()) / ROUTER_WEIGHTS
         onnx_path = path.with_name(ROUTER_ONNX)
-        if runtime and onnx_wanted(device, onnx_path):
-            module = OnnxModule(onnx_path)
-            if "config" in module.metadata:
-                return cls(module, json.loads(module.metadata["config"]), device)
+        module = OnnxModule(onnx_path) if runtime and onnx_wanted(device, onnx_path) else None
+        if module is not None and "config" in module.metadata:  # no torch needed
+            return cls(module, json.loads(module.metadata["config"]), device)
         import torch
 
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         cfg = ckpt["config"]
-        if runtime and onnx_wanted(device, onnx_path):
-            return cls(OnnxModule(onnx_path), cfg, device)
+        if module is not None:  # an older export without the config in its metadata
+            return cls(module, cfg, device)
         net = build_router_net(len(cfg.get("classes", ROUTER_CLASSES)))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
         return cls(net, cfg, device)

@@ -166,15 +166,15 @@ class Runner:
     @classmethod
     def setup(cls, settings: Settings, specs: dict[str, DomainSpec] | None = None) -> "Runner":
         """Load every registered domain whose weights are all present; at least one must load."""
+        device = settings.resolved_device()
         if settings.threads > 0:
             from inference.models import onnx_utils
 
             onnx_utils.THREADS = settings.threads
-            if not settings.resolved_device().startswith("cpu") or os.environ.get("INFERENCE_BACKEND") == "torch":
+            if not device.startswith("cpu") or os.environ.get("INFERENCE_BACKEND") == "torch":
                 import torch
 
                 torch.set_num_threads(settings.threads)
-        device = settings.resolved_device()
         specs = domains() if specs is None else specs
         models, outputs, hashes, missing = {}, {}, {}, []
         for name, spec in specs.items():

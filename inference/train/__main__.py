@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     skin.add_arguments(k)
     for q in (s, k):
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        q.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
+        q.add_argument("--detector", default=None,
+                       help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
         q.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder")
         q.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="where the weights go")
         q.add_argument("--build", default=str(PROJECT_ROOT / "build"), help="labels, runs and contact sheets")

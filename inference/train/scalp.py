@@ -42,9 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imgsz", type=int, default=320, help="YOLO input size (px)")
     p.add_argument("--epochs", type=int, default=40, help="YOLO epochs")
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
-    p.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
-    p.add_argument("--detector", default=None,
-                   help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
     p.add_argument("--segmenter", default=None, help="use this trained round-2 U-Net checkpoint instead of training round 2")
     p.add_argument("--seg-size", type=int, default=192, help="U-Net training crop size (px)")
     p.add_argument("--seg-infer-size", type=int, default=256, help="U-Net input size at run time (px)")

@@ -54,9 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
     p.add_argument("--mosaic", type=float, default=1.0, help="YOLO mosaic probability")
     p.add_argument("--close-mosaic", type=int, default=3, help="YOLO epochs without mosaic at the end")
-    p.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
-    p.add_argument("--detector", default=None,
-                   help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
     p.add_argument("--segmenter", default=None, help="use this trained U-Net checkpoint instead of training one")
     p.add_argument("--seg-size", type=int, default=256, help="U-Net training crop size (px)")
     p.add_argument("--seg-tile", type=int, default=320, help="U-Net training tiles cut from the photos (px, native resolution)")

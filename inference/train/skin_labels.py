@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inference.models.yolo import box_iou
 from inference.pipeline.face import MASK_FILL
 
 from .scalp_labels import contact_sheet
@@ -232,18 +233,8 @@ def _pct(v: np.ndarray) -> dict:
 def _overlapping_pairs(b: np.ndarray, thr: float = 0.5) -> int:
     if len(b) < 2:
         return 0
-    iou = box_iou_np(b, b)
+    iou = box_iou(b, b)
     return int(np.triu(iou > thr, 1).sum())
-
-
-def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of N x 4 and M x 4 xyxy boxes."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
 # ---------------------------------------------------------------- drawing
