@@ -63,7 +63,7 @@ FACE_SPLIT = ("acne04", "valid", "images")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 BASELINE_CONF = 0.25  # Ultralytics' default predict confidence
 BATCH = 8  # (b) batched: photos per Runner.predict call
-STAGES = ("decode", "quality", "detect", "segment", "grade", "draw", "encode")
+STAGES = ("decode", "quality", "route", "detect", "segment", "grade", "draw", "encode")
 
 TARGETS = {
     "cpu_p50_ms": 120.0,  # service, concurrency 1, p50
@@ -376,12 +376,16 @@ class StageTimer:
             patched.append((obj, attr, getattr(obj, attr), had))
             setattr(obj, attr, self.wrap(name, getattr(obj, attr)))
 
+        if runner.router is not None:
+            patch(runner.router, "decisions", "route")
         for model in runner.models.values():
             if hasattr(model, "detector") and hasattr(model, "segmenter"):
                 patch(model.detector, "detect", "detect")
                 patch(model.detector, "forward", "detect.forward")
+                # the scalp chain calls segment (crops, forward, paste); the face chain calls
+                # predict_at on the lesions' region and pastes itself (counted under "grade")
                 patch(model.segmenter, "segment", "segment")
-                patch(model.segmenter, "predict", "segment.forward")
+                patch(model.segmenter, "predict_at", "segment.forward")
         patch(draw, "annotate", "draw")
         patch(draw, "encode_jpeg", "encode.jpeg")
         try:
@@ -407,15 +411,19 @@ def bench_stages(runner, photos: list[Photo], warmup: int) -> dict:
             continue
         t = r["timings_ms"]
         ms = st.ms
-        detect, segment = ms.get("detect", 0.0), ms.get("segment", 0.0)
+        detect, route = ms.get("detect", 0.0), ms.get("route", 0.0)
+        # segment: the scalp chain's whole U-Net step, else the face chain's U-Net forward
+        segment = ms.get("segment", 0.0) or ms.get("segment.forward", 0.0)
         draw_ms, jpeg = ms.get("draw", 0.0), ms.get("encode.jpeg", 0.0)
         rows.append(
             {
                 "decode": t["decode"],
                 "quality": t["quality"],
+                "route": route,
                 "detect": detect,
                 "segment": segment,
-                "grade": max(0.0, t["predict"] - detect - segment),  # the rest of analyze: best box, measure, grade
+                # the rest of the model call: best box, masks pasted at full size, measure, grade
+                "grade": max(0.0, t["predict"] - route - detect - segment),
                 "draw": draw_ms,
                 "encode": max(0.0, t["draw"] - draw_ms),  # the JPEG within Telegram's limits
                 "total": t["total"],

@@ -49,7 +49,8 @@ print(json.dumps({"answers": out, "torch": "torch" in sys.modules, "ultralytics"
 @pytest.mark.slow
 def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
     """A fresh process serves scalp and face photos with ONNX Runtime and never imports torch;
-    the same photos through the torch networks get the same domain, grade and boxes."""
+    the same photos through the torch networks get the same domain, grade and boxes; the int8
+    twins (the CPU default) the same domains and, but for at most one photo, the same grades."""
     if not (weights_dir() / "scalp_yolo.onnx").is_file():
         pytest.skip("weights/*.onnx are missing")
     photos = sorted((shared_dir() / "datasets/scalp_uze/valid").glob("*.jpg"))[:3] + sorted(
@@ -57,12 +58,13 @@ def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
     if len(photos) < 6:
         pytest.skip("the valid photos are missing")
     runs = {}
-    for backend in ("onnx", "torch"):
-        env = {**os.environ, "INFERENCE_BACKEND": backend, "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
+    # the float ONNX exports against torch (strict), then the int8 twins the CPU loads by default
+    for run, backend, int8 in (("onnx", "onnx", "off"), ("torch", "torch", "off"), ("int8", "auto", "auto")):
+        env = {**os.environ, "INFERENCE_BACKEND": backend, "INFERENCE_INT8": int8, "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
         p = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, photos)], cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stderr[-3000:]
-        runs[backend] = json.loads(p.stdout.strip().splitlines()[-1])
+        runs[run] = json.loads(p.stdout.strip().splitlines()[-1])
     onnx, ref = runs["onnx"], runs["torch"]
     assert onnx["torch"] is False and onnx["ultralytics"] is False
     assert set(onnx["backends"]) == {"OnnxModule"} and "OnnxModule" not in ref["backends"]
@@ -70,3 +72,12 @@ def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
         r_domain, r_grade, r_conf, r_n = ref["answers"][name]
         assert (domain, grade) == (r_domain, r_grade) and abs(conf - r_conf) < 0.01, name
         assert abs(n - r_n) <= 1, name  # a lesion at the operating point's edge may differ
+    q = runs["int8"]
+    assert q["torch"] is False and q["ultralytics"] is False
+    same = 0
+    for name, (domain, grade, conf, n) in q["answers"].items():
+        r_domain, r_grade, r_conf, r_n = ref["answers"][name]
+        assert domain == r_domain and abs(conf - r_conf) < 0.15, name
+        assert abs(n - r_n) <= max(2, 0.2 * r_n), name
+        same += grade == r_grade
+    assert same >= len(q["answers"]) - 1

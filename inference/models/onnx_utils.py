@@ -61,6 +61,35 @@ def onnx_wanted(device: str, onnx_path: Path) -> bool:
     return True
 
 
+INT8_SUFFIX = ".int8.onnx"  # scalp_yolo.onnx -> scalp_yolo.int8.onnx (inference.models.quantize)
+INT8_CHOICES = ("auto", "off")
+
+
+def int8_path(onnx_path: Path) -> Path:
+    p = Path(onnx_path)
+    return p.with_name(p.name.removesuffix(".onnx") + INT8_SUFFIX)
+
+
+def int8_wanted() -> bool:
+    """``INFERENCE_INT8``: ``auto`` (the default: the int8 export where one exists) or ``off``."""
+    import os
+
+    choice = os.environ.get("INFERENCE_INT8", "auto").strip().lower() or "auto"
+    if choice not in INT8_CHOICES:
+        raise ValueError(f"INFERENCE_INT8 must be one of {', '.join(INT8_CHOICES)}, not {choice!r}")
+    return choice == "auto"
+
+
+def runtime_onnx(device: str, onnx_path: Path) -> Path | None:
+    """The ONNX file the product runs for a network exported to ``onnx_path``: its int8 twin
+    where there is one and ``int8_wanted``, else the float export; None where torch runs it
+    (``onnx_wanted`` is false)."""
+    if not onnx_wanted(device, onnx_path):
+        return None
+    q = int8_path(onnx_path)
+    return q if int8_wanted() and q.is_file() else Path(onnx_path)
+
+
 class OnnxModule:
     """An ONNX Runtime CPU session called like a torch module: a float tensor in, the first
     output as a tensor out. The pipelines keep their torch pre- and post-processing.

@@ -79,7 +79,8 @@ def preprocess_np(images_rgb: list[np.ndarray], size: int) -> np.ndarray:
         if im.shape[:2] != (size, size):
             im = cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
         batch[i] = im
-    batch = (batch / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    batch -= IMAGENET_MEAN * 255.0  # in place, in float32: (x / 255 - mean) / std
+    batch *= 1.0 / (IMAGENET_STD * 255.0)
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
@@ -112,11 +113,11 @@ def save_unet(path: Path, cfg: UNetConfig, net: "torch.nn.Module", meta: dict | 
 
 def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> SegmenterBundle:
     """``runtime``: the product's loaders ask for it; then the ONNX export beside the weights
-    runs in ONNX Runtime where ``onnx_wanted`` says so (training code keeps torch)."""
-    from inference.models.onnx_utils import OnnxModule, onnx_wanted
+    runs in ONNX Runtime where ``runtime_onnx`` says so (training code keeps torch)."""
+    from inference.models.onnx_utils import OnnxModule, runtime_onnx
 
-    onnx_path = Path(path).with_suffix(".onnx")
-    module = OnnxModule(onnx_path) if runtime and onnx_wanted(device, onnx_path) else None
+    onnx_path = runtime_onnx(device, Path(path).with_suffix(".onnx")) if runtime else None
+    module = OnnxModule(onnx_path) if onnx_path is not None else None
     if module is not None and "config" in module.metadata:  # written by export_onnx: no torch needed
         meta = module.metadata
         return SegmenterBundle(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from inference.models.onnx_utils import OnnxModule, onnx_wanted
+from inference.models.onnx_utils import OnnxModule, runtime_onnx
 
 if TYPE_CHECKING:  # torch is imported only where a torch model runs (the ONNX CPU path needs none)
     import torch
@@ -149,12 +149,13 @@ class YoloDetector:
 
     def __init__(self, weights: Path, device: str = "cpu", imgsz: int | None = None, half: bool = False, runtime: bool = False):
         """``runtime``: the product's loaders ask for it; then the ONNX export beside the
-        weights runs in ONNX Runtime where ``onnx_wanted`` says so, reading the class names and
-        input size from the export's metadata, without torch (training code keeps torch)."""
+        weights (its int8 twin where there is one) runs in ONNX Runtime where ``runtime_onnx``
+        says so, reading the class names and input size from the export's metadata, without
+        torch (training code keeps torch)."""
         self.device = device
         self.half = half and device.startswith("cuda")
-        onnx_path = Path(weights).with_suffix(".onnx")
-        if runtime and not self.half and onnx_wanted(device, onnx_path):
+        onnx_path = runtime_onnx(device, Path(weights).with_suffix(".onnx")) if runtime and not self.half else None
+        if onnx_path is not None:
             self.model = OnnxModule(onnx_path)  # the same network, exported by the training run
             meta = self.model.metadata
             names = ast.literal_eval(meta["names"])

@@ -249,7 +249,8 @@ def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     im = Image.fromarray(rgb)
     while True:
         buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=quality, optimize=True)
+        # no Huffman optimisation: 6% larger, 40% faster to write, and Telegram re-encodes anyway
+        im.save(buf, "JPEG", quality=quality)
         if buf.tell() <= TELEGRAM_MAX_PHOTO_BYTES or quality <= 30:
             return buf.getvalue()
         quality -= 15

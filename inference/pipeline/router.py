@@ -76,13 +76,13 @@ class SkinRouter:
     @classmethod
     def load(cls, directory: Path | None = None, device: str = "cpu", runtime: bool = False) -> "SkinRouter":
         """``runtime``: the product's loader; then ``router.onnx`` runs in ONNX Runtime where
-        ``onnx_wanted`` says so, with the config from its metadata and no torch (training and
+        ``runtime_onnx`` says so, with the config from its metadata and no torch (training and
         its tests keep torch)."""
-        from inference.models.onnx_utils import OnnxModule, onnx_wanted
+        from inference.models.onnx_utils import OnnxModule, runtime_onnx
 
         path = Path(directory or weights_dir()) / ROUTER_WEIGHTS
-        onnx_path = path.with_name(ROUTER_ONNX)
-        module = OnnxModule(onnx_path) if runtime and onnx_wanted(device, onnx_path) else None
+        onnx_path = runtime_onnx(device, path.with_name(ROUTER_ONNX)) if runtime else None
+        module = OnnxModule(onnx_path) if onnx_path is not None else None
         if module is not None and "config" in module.metadata:  # no torch needed
             return cls(module, json.loads(module.metadata["config"]), device)
         import torch

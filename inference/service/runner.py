@@ -118,12 +118,13 @@ def domains() -> dict[str, DomainSpec]:
 
 def short_sha256(path: Path, device: str | None = None) -> str:
     """Short sha256 of a weights file; with ``device``, also of the ONNX export beside it
-    when that is what runs (``onnx_wanted``), so the version names the network used."""
-    from inference.models.onnx_utils import onnx_wanted
+    or its int8 twin, when that is what runs (``runtime_onnx``), so the version names the
+    network used."""
+    from inference.models.onnx_utils import runtime_onnx
 
     paths = [Path(path)]
-    onnx = Path(path).with_suffix(".onnx")
-    if device is not None and Path(path).suffix == ".pt" and onnx_wanted(device, onnx):
+    onnx = runtime_onnx(device, Path(path).with_suffix(".onnx")) if device is not None and Path(path).suffix == ".pt" else None
+    if onnx is not None:
         paths.append(onnx)
     h = hashlib.sha256()
     for p in paths:

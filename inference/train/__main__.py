@@ -1,9 +1,10 @@
-"""`python -m inference.train scalp` (and, later, `skin`): re-train from ../shared."""
+"""`python -m inference.train scalp|skin`: re-train from ../shared; `quantize`: the int8 CPU exports."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from inference.paths import PROJECT_ROOT, shared_dir
 
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import skin
 
     skin.add_arguments(k)
+    qz = sub.add_parser("quantize", help="re-make the int8 twins of the shipped detectors (for the CPU) without re-training")
+    qz.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder (train photos calibrate)")
+    qz.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="the weights folder")
     for q in (s, k):
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         q.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
@@ -33,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"valid": {k: data["valid_metrics"][k] for k in ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")},
                           "mask_iou": data["valid_metrics"].get("mask_iou_check_subset"),
                           "minutes": data.get("total_minutes")}, ensure_ascii=False))
+    elif a.what == "quantize":
+        from . import int8
+
+        print(json.dumps(int8.run(Path(a.shared), Path(a.out)), ensure_ascii=False))
     elif a.what == "skin":
         data = skin.run(a)
         v = data.get("valid_metrics") or {}

@@ -295,6 +295,9 @@ def run(args: argparse.Namespace) -> dict:
         b = load_unet(out / FACE_SEGMENTER)
         export_unet_onnx(b.net, b.cfg, out / "face_unet.onnx", half=True, meta=b.meta)
         export_yolo_onnx(out / FACE_DETECTOR, args.imgsz, out / "face_yolo.onnx")
+        from .int8 import quantize_exported
+
+        log.set("int8", quantize_exported(out / "face_yolo.onnx", [Path(r.image) for r in train_rows]))
         sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(list(out.glob("face_*")) + list(out.glob("router*")))}
         log.set("weights_mb", sizes)
 

@@ -1,0 +1,72 @@
+"""`python -m inference.train quantize`: the int8 twins of the shipped detectors and of the
+scalp U-Net, for the CPU.
+
+The training commands run the same step at export (``quantize_exported``); this command
+re-makes the int8 files from the weights in ``--out`` without re-training, calibrated on
+photos spread evenly over each dataset's train split (never the valid split the metrics
+come from). See ``inference/models/quantize.py`` for what is quantized and why.
+"""
+from __future__ import annotations
+
+import ast
+import time
+from pathlib import Path
+
+from inference.models.onnx_utils import OnnxModule, int8_path
+from inference.models.quantize import calibration_photos, quantize_detector
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+# detector export -> its train photos under ../shared/datasets
+DETECTORS = {
+    "scalp_yolo.onnx": "scalp_uze/train",
+    "face_yolo.onnx": "acne04/train/images",
+}
+
+
+def train_photos(shared: Path, export_name: str) -> list[Path]:
+    folder = Path(shared) / "datasets" / DETECTORS[export_name]
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def quantize_exported(onnx_path: Path, photo_paths: list[Path]) -> dict:
+    """The int8 twin of one detector export; its input size from the export's metadata."""
+    onnx_path = Path(onnx_path)
+    imgsz = int(ast.literal_eval(OnnxModule(onnx_path).metadata.get("imgsz", "[640, 640]"))[0])
+    t0 = time.time()
+    photos = calibration_photos(photo_paths)
+    dst = quantize_detector(onnx_path, photos, imgsz)
+    return {"file": dst.name, "photos": len(photos), "imgsz": imgsz, "seconds": round(time.time() - t0, 1),
+            "mb": round(dst.stat().st_size / 1e6, 2)}
+
+
+def quantize_scalp_segmenter(weights: Path, photo_paths: list[Path]) -> dict:
+    """The int8 twin of ``scalp_unet.onnx``, calibrated on the head regions that the scalp
+    models (as the product runs them) find in the calibration photos."""
+    from inference.models.quantize import quantize_segmenter
+    from inference.pipeline.scalp import SCALP_SEGMENTER, ScalpModels
+
+    t0 = time.time()
+    models = ScalpModels.load(Path(weights))
+    crops = []
+    for im in calibration_photos(photo_paths):
+        _, dets = models.regions([im])[0]
+        crops += [c for _, c in models.segmenter.crops(im, dets)]
+    dst = quantize_segmenter(Path(weights) / Path(SCALP_SEGMENTER).with_suffix(".onnx").name, crops, models.segmenter.size)
+    return {"file": dst.name, "crops": len(crops), "size": models.segmenter.size, "seconds": round(time.time() - t0, 1),
+            "mb": round(dst.stat().st_size / 1e6, 2)}
+
+
+def run(shared: Path, out: Path) -> dict:
+    done = {}
+    for name in DETECTORS:
+        src = Path(out) / name
+        if not src.is_file():
+            print(f"  {name}: not in {out}, skipped")
+            continue
+        done[name] = quantize_exported(src, train_photos(shared, name))
+        print(f"  {name} -> {int8_path(src).name}: {done[name]}", flush=True)
+    if (Path(out) / "scalp_unet.onnx").is_file() and (Path(out) / "scalp_yolo.pt").is_file():
+        done["scalp_unet.onnx"] = quantize_scalp_segmenter(Path(out), train_photos(shared, "scalp_yolo.onnx"))
+        print(f"  scalp_unet.onnx -> scalp_unet.int8.onnx: {done['scalp_unet.onnx']}", flush=True)
+    return done
