@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from inference.models.onnx_utils import OnnxModule, int8_path, runtime_onnx
-from inference.models.quantize import detector_float_nodes, quantize_detector, segmenter_float_nodes
+from inference.models.quantize import classifier_float_nodes, detector_float_nodes, quantize_detector, segmenter_float_nodes
 from inference.models.unet import preprocess_np, softmax_np
 from inference.models.yolo import box_iou, letterbox, postprocess, to_batch
 from inference.paths import shared_dir, weights_dir
@@ -134,3 +134,17 @@ def test_quantize_detector_writes_a_working_twin(tmp_path):
     y = OnnxModule(out)(to_batch([letterbox(photos[0], 320)[0]]))
     assert y.shape[:2] == (1, 5) and np.isfinite(y).all()
     assert 0 <= y[0, 4].min() and y[0, 4].max() <= 1  # scores stayed probabilities
+
+
+def test_shipped_int8_router_routes_like_the_float_export():
+    """Scalp and face valid photos and code-made "neither" photos: the same class from both."""
+    _need("router.onnx", "router.int8.onnx")
+    from inference.train.route_trainer import neither_set
+
+    fp, q = OnnxModule(W / "router.onnx"), OnnxModule(W / "router.int8.onnx")
+    assert [n for n in classifier_float_nodes([n.name for n in onnx.load(str(W / "router.int8.onnx")).graph.node])]
+    images = _photos("scalp_uze/valid", 4) + _photos("acne04/valid/images", 4) + [it.rgb for it in neither_set(4, 4242)]
+    x = preprocess_np(images, 224)
+    pa, pb = softmax_np(fp(x)), softmax_np(q(x))
+    assert (pa.argmax(1) == pb.argmax(1)).all()
+    assert np.abs(pa - pb).max() < 0.15

@@ -1,5 +1,5 @@
-"""`python -m inference.train quantize`: the int8 twins of the shipped detectors and of the
-scalp U-Net, for the CPU.
+"""`python -m inference.train quantize`: the int8 twins of the shipped detectors, the scalp
+U-Net and the router, for the CPU.
 
 The training commands run the same step at export (``quantize_exported``); this command
 re-makes the int8 files from the weights in ``--out`` without re-training, calibrated on
@@ -57,6 +57,28 @@ def quantize_scalp_segmenter(weights: Path, photo_paths: list[Path]) -> dict:
             "mb": round(dst.stat().st_size / 1e6, 2)}
 
 
+ROUTER_CALIBRATION_PER_CLASS = 16
+NEITHER_SEED = 11  # the router's training "neither" photos are made with the run's seed + 11
+
+
+def quantize_router(weights: Path, shared: Path, seed: int = 0) -> dict:
+    """The int8 twin of ``router.onnx``, calibrated on train photos of both datasets and
+    code-made "neither" photos (``ROUTER_CALIBRATION_PER_CLASS`` of each)."""
+    from inference.models.quantize import quantize_classifier
+    from inference.pipeline.router import ROUTER_ONNX, ROUTER_SIZE
+
+    from .route_trainer import neither_set
+
+    t0 = time.time()
+    n = ROUTER_CALIBRATION_PER_CLASS
+    images = (calibration_photos(train_photos(shared, "scalp_yolo.onnx"), n)
+              + calibration_photos(train_photos(shared, "face_yolo.onnx"), n)
+              + [it.rgb for it in neither_set(n, seed + NEITHER_SEED)])
+    dst = quantize_classifier(Path(weights) / ROUTER_ONNX, images, ROUTER_SIZE)
+    return {"file": dst.name, "images": len(images), "size": ROUTER_SIZE, "seconds": round(time.time() - t0, 1),
+            "mb": round(dst.stat().st_size / 1e6, 2)}
+
+
 def run(shared: Path, out: Path) -> dict:
     done = {}
     for name in DETECTORS:
@@ -69,4 +91,7 @@ def run(shared: Path, out: Path) -> dict:
     if (Path(out) / "scalp_unet.onnx").is_file() and (Path(out) / "scalp_yolo.pt").is_file():
         done["scalp_unet.onnx"] = quantize_scalp_segmenter(Path(out), train_photos(shared, "scalp_yolo.onnx"))
         print(f"  scalp_unet.onnx -> scalp_unet.int8.onnx: {done['scalp_unet.onnx']}", flush=True)
+    if (Path(out) / "router.onnx").is_file():
+        done["router.onnx"] = quantize_router(Path(out), Path(shared))
+        print(f"  router.onnx -> router.int8.onnx: {done['router.onnx']}", flush=True)
     return done

@@ -197,6 +197,9 @@ def train_router_stage(args, shared: Path, out: Path, device: str, log: RunLog, 
     from inference.models.onnx_utils import add_metadata
 
     add_metadata(out / ROUTER_ONNX, {"config": json.dumps(cfg)})  # the service runs it without torch
+    from .int8 import quantize_router
+
+    report["int8"] = quantize_router(out, shared, args.seed)
     log.set("router", report)
     (out / ROUTER_METRICS).write_text(json.dumps({"device": device_description(device), "trained": cfg["trained"],
                                                   "args": {"copies": tc.copies, "finetune_steps": tc.finetune_steps},
