@@ -114,18 +114,25 @@ def segmenter_float_nodes(node_names: list[str]) -> list[str]:
     return [n for n in node_names if n.startswith("/segmentation_head/")]
 
 
+def _quantize_normalised(onnx_path: Path, images: list[np.ndarray], size: int, float_nodes, kept: str, what: str,
+                         dst: Path | None) -> Path:
+    """An ImageNet-normalised network (U-Net, router) calibrated on RGB ``images`` resized to ``size``."""
+    from .unet import preprocess_np
+
+    if not images:
+        raise ValueError("quantization needs calibration images")
+    dst = Path(dst) if dst is not None else int8_path(onnx_path)
+    quantize_onnx(onnx_path, dst, (preprocess_np([im], size) for im in images), float_nodes)
+    add_metadata(dst, {"quantization": f"int8 QDQ per-channel; float {kept}; percentile {CALIBRATION_PERCENTILE} "
+                                       f"on {len(images)} {what} at {size} px"})
+    return dst
+
+
 def quantize_segmenter(onnx_path: Path, crops: list[np.ndarray], size: int, dst: Path | None = None) -> Path:
     """The int8 twin of a U-Net export, calibrated on RGB ``crops`` as the pipeline feeds it
     (the regions the detector found, resized to ``size``)."""
-    from .unet import preprocess_np
-
-    if not crops:
-        raise ValueError("quantization needs calibration crops")
-    dst = Path(dst) if dst is not None else int8_path(onnx_path)
-    quantize_onnx(onnx_path, dst, (preprocess_np([c], size) for c in crops), segmenter_float_nodes)
-    add_metadata(dst, {"quantization": f"int8 QDQ per-channel; float segmentation head; percentile {CALIBRATION_PERCENTILE} "
-                                       f"on {len(crops)} detected regions of training photos at {size} px"})
-    return dst
+    return _quantize_normalised(onnx_path, crops, size, segmenter_float_nodes, "segmentation head",
+                                "detected regions of training photos", dst)
 
 
 def classifier_float_nodes(node_names: list[str]) -> list[str]:
@@ -135,15 +142,7 @@ def classifier_float_nodes(node_names: list[str]) -> list[str]:
 
 def quantize_classifier(onnx_path: Path, images: list[np.ndarray], size: int, dst: Path | None = None) -> Path:
     """The int8 twin of the router export, calibrated on RGB ``images`` of every class."""
-    from .unet import preprocess_np
-
-    if not images:
-        raise ValueError("quantization needs calibration images")
-    dst = Path(dst) if dst is not None else int8_path(onnx_path)
-    quantize_onnx(onnx_path, dst, (preprocess_np([im], size) for im in images), classifier_float_nodes)
-    add_metadata(dst, {"quantization": f"int8 QDQ per-channel; float classifier; percentile {CALIBRATION_PERCENTILE} "
-                                       f"on {len(images)} training images at {size} px"})
-    return dst
+    return _quantize_normalised(onnx_path, images, size, classifier_float_nodes, "classifier", "training images", dst)
 
 
 def calibration_photos(paths: list[Path], n: int = CALIBRATION_PHOTOS) -> list[np.ndarray]:
