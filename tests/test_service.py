@@ -431,6 +431,16 @@ async def test_real_photo(aiohttp_client, settings, real_runner):
     assert im.format == "JPEG" and max(im.size) <= 1280
     health = await (await client.get("/healthz")).json()
     assert sorted(health["models_loaded"]) == ["face", "scalp"] and health["device"] == "cpu"
+    # which file runs each network: on the CPU the int8 twins where they exist, else the float export
+    for domain, files in health["running"].items():
+        for weights, runs in files.items():
+            if weights.endswith(".pt"):
+                stem = weights.removesuffix(".pt")
+                int8 = (WEIGHTS / f"{stem}.int8.onnx").is_file() and os.environ.get("INFERENCE_INT8", "auto") != "off"
+                assert runs == (f"{stem}.int8.onnx" if int8 else f"{stem}.onnx"), (domain, weights, runs)
+            else:
+                assert runs == weights
+    assert health["running"]["face"]["face_unet.pt"] == "face_unet.onnx"  # the lesion U-Net stays float
 
 
 FACE_PHOTOS = sorted((shared_dir() / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))

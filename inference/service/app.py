@@ -13,7 +13,8 @@ Routes (``ROUTES``):
     ``missing_image``, ``bad_domain``, ``domain_unavailable``, ``bad_request``,
     ``unauthorized``; ``busy`` (503) when too many photos are waiting.
 ``GET /healthz``
-    models loaded, device, weights hashes, queue length (no key needed).
+    models loaded, device, weights hashes, the file that runs each network (an int8
+    twin, a float export, or the PyTorch weights), queue length (no key needed).
 ``GET /metrics``
     Prometheus text (no key needed; see ``metrics.py``).
 
@@ -215,6 +216,7 @@ async def healthz(request: web.Request) -> web.Response:
             "models_loaded": sorted(runner.models),
             "device": runner.device,
             "weights": runner.hashes,
+            "running": runner.running,  # e.g. scalp_yolo.pt -> scalp_yolo.int8.onnx on the CPU
             "model_version": runner.model_version(),
             "queue_waiting": batcher.waiting,
         }

@@ -27,7 +27,7 @@ import base64
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -134,6 +134,15 @@ def short_sha256(path: Path, device: str | None = None) -> str:
     return h.hexdigest()[:HASH_CHARS]
 
 
+def running_file(path: Path, device: str) -> str:
+    """The name of the file that runs for a weights file on ``device``: its ONNX export or the
+    export's int8 twin where ONNX Runtime runs it (``runtime_onnx``), else the file itself."""
+    from inference.models.onnx_utils import runtime_onnx
+
+    onnx = runtime_onnx(device, Path(path).with_suffix(".onnx")) if Path(path).suffix == ".pt" else None
+    return (onnx or Path(path)).name
+
+
 @dataclass(frozen=True)
 class Job:
     """One gated photo waiting for the models."""
@@ -161,6 +170,7 @@ class Runner:
     device: str = "cpu"
     router: Router | None = None
     on_model_batch: Callable[[str, int, float], None] | None = None  # (domain, size, seconds)
+    running: dict[str, dict[str, str]] = field(default_factory=dict)  # domain -> weights file -> the file that runs
 
     # -- setup ---------------------------------------------------------------
 
@@ -177,7 +187,7 @@ class Runner:
 
                 torch.set_num_threads(settings.threads)
         specs = domains() if specs is None else specs
-        models, outputs, hashes, missing = {}, {}, {}, []
+        models, outputs, hashes, running, missing = {}, {}, {}, {}, []
         for name, spec in specs.items():
             if spec.load is None or spec.output is None:
                 continue
@@ -189,6 +199,7 @@ class Runner:
             models[name] = spec.load(Path(settings.weights), device)
             outputs[name] = spec.output
             hashes[name] = {p.name: short_sha256(p, device) for p in paths}
+            running[name] = {p.name: running_file(p, device) for p in paths}
         if not models:
             raise FileNotFoundError(f"no domain model could be loaded; missing weights: {', '.join(missing)}")
         router = load_router(Path(settings.weights), device)
@@ -196,7 +207,8 @@ class Runner:
             from inference.pipeline.router import ROUTER_WEIGHTS
 
             hashes["router"] = {ROUTER_WEIGHTS: short_sha256(Path(settings.weights) / ROUTER_WEIGHTS, device)}
-        return cls(models, outputs, hashes, device, router=router)
+            running["router"] = {ROUTER_WEIGHTS: running_file(Path(settings.weights) / ROUTER_WEIGHTS, device)}
+        return cls(models, outputs, hashes, device, router=router, running=running)
 
     def available(self, domain: str) -> bool:
         return domain == "auto" or domain in self.models
