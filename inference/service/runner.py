@@ -116,14 +116,22 @@ def domains() -> dict[str, DomainSpec]:
     }
 
 
+def running_onnx(path: Path, device: str | None) -> Path | None:
+    """The ONNX file that runs for a ``.pt`` weights file on ``device``: its export or the
+    export's int8 twin (``runtime_onnx``); None where the weights file itself runs."""
+    from inference.models.onnx_utils import runtime_onnx
+
+    if device is None or Path(path).suffix != ".pt":
+        return None
+    return runtime_onnx(device, Path(path).with_suffix(".onnx"))
+
+
 def short_sha256(path: Path, device: str | None = None) -> str:
     """Short sha256 of a weights file; with ``device``, also of the ONNX export beside it
     or its int8 twin, when that is what runs (``runtime_onnx``), so the version names the
     network used."""
-    from inference.models.onnx_utils import runtime_onnx
-
     paths = [Path(path)]
-    onnx = runtime_onnx(device, Path(path).with_suffix(".onnx")) if device is not None and Path(path).suffix == ".pt" else None
+    onnx = running_onnx(path, device)
     if onnx is not None:
         paths.append(onnx)
     h = hashlib.sha256()
@@ -135,12 +143,8 @@ def short_sha256(path: Path, device: str | None = None) -> str:
 
 
 def running_file(path: Path, device: str) -> str:
-    """The name of the file that runs for a weights file on ``device``: its ONNX export or the
-    export's int8 twin where ONNX Runtime runs it (``runtime_onnx``), else the file itself."""
-    from inference.models.onnx_utils import runtime_onnx
-
-    onnx = runtime_onnx(device, Path(path).with_suffix(".onnx")) if Path(path).suffix == ".pt" else None
-    return (onnx or Path(path)).name
+    """The name of the file that runs for a weights file on ``device``."""
+    return (running_onnx(path, device) or Path(path)).name
 
 
 @dataclass(frozen=True)
