@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# The environment takes about 6.5 GB (torch 2.14.1 is a CUDA build); pip's cache would add
+# its downloads on top, so it is off, and a full disk is named before pip fails on it.
+export PIP_NO_CACHE_DIR=1
+free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+if [ ! -x .venv/bin/python ] && [ "${free_kb:-0}" -lt $((8 * 1024 * 1024)) ]; then
+    echo "warning: $(( free_kb / 1024 )) MB free here; building .venv needs about 6.5 GB" >&2
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
