@@ -1,6 +1,6 @@
 """Command line: the service, or the same pipeline on one photo without HTTP.
 
-    python -m inference serve [--host 127.0.0.1] [--port 8090] [--device cuda|cpu] [--weights DIR]
+    python -m inference serve [--host 127.0.0.1] [--port 8090] [--device cuda|cpu] [--weights DIR] [--workers N]
     python -m inference analyze PHOTO [--domain auto|scalp|face] [--out annotated.jpg] [--device cpu]
 
 ``analyze`` prints the service's JSON answer without the image (``annotated_jpeg``
@@ -27,14 +27,14 @@ def _settings(args: argparse.Namespace):
         port=getattr(args, "port", None),
         device=args.device,
         weights=Path(args.weights) if args.weights else None,
+        workers=getattr(args, "workers", None),
     )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from inference.service.app import serve
 
-    serve(_settings(args))
-    return 0
+    return serve(_settings(args))
 
 
 @contextlib.contextmanager
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, default=None, help="default $INFERENCE_PORT or 8090")
     s.add_argument("--device", default=None, help="default $INFERENCE_DEVICE, else cuda when present, else cpu")
     s.add_argument("--weights", default=None, help="default $WEIGHTS_DIR or weights/")
+    s.add_argument("--workers", type=int, default=None,
+                   help="service processes sharing the port (default $INFERENCE_WORKERS or 1; see inference/service/workers.py)")
     s.set_defaults(fn=cmd_serve)
     a = sub.add_parser("analyze", help="analyse one photo, print the JSON answer")
     a.add_argument("photo")

@@ -22,7 +22,9 @@ from the valid splits under ``../shared/datasets``: ``scalp_uze/valid``, and
     on 127.0.0.1 and a free port, hit by this process's aiohttp client at each
     ``--concurrency`` with multipart ``POST /v1/analyze``; the mean batch size
     comes from the service's /metrics, the RSS (now and peak: VmRSS, VmHWM) from
-    the service process. ``--in-process`` runs the app (``create_app``) in this
+    the service process (with ``--workers N``: the supervisor and its N workers
+    together, and each worker's CPU seconds per level, to show how evenly they
+    shared the load). ``--in-process`` runs the app (``create_app``) in this
     process instead: the client then shares the GIL and the RSS with it (on the
     2-core CPU that adds about 30 ms at concurrency 1).
 
@@ -171,6 +173,36 @@ def _proc_status_kb(key: str, pid: int | str = "self") -> int:
     return 0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc; the service's worker processes)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def peak_rss_bytes() -> int:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r) if sys.platform == "darwin" else int(r) * 1024
@@ -296,10 +328,10 @@ def bench_baseline(photos: list[Photo], weights: Path, device: str, repeats: int
 # -- (b) the pipeline in process -----------------------------------------------------------
 
 
-def service_settings(device: str | None, weights: Path):
+def service_settings(device: str | None, weights: Path, workers: int | None = None):
     from inference.service.settings import Settings
 
-    return Settings.from_env(device=device, weights=weights)
+    return Settings.from_env(device=device, weights=weights, workers=workers)
 
 
 def bench_pipeline_single(runner, photos: list[Photo], repeats: int, warmup: int) -> dict:
@@ -506,7 +538,8 @@ class _ServiceProcess:
         env.update({"INFERENCE_DEVICE": str(s.resolved_device()), "WEIGHTS_DIR": str(s.weights),
                     "INFERENCE_MAX_BATCH": str(s.max_batch), "INFERENCE_MAX_WAIT_MS": str(s.max_wait_ms),
                     "INFERENCE_MAX_QUEUE": str(s.max_queue), "INFERENCE_THREADS": str(s.threads),
-                    "INFERENCE_IO_THREADS": str(s.io_threads), "INFERENCE_API_KEY": ""})
+                    "INFERENCE_IO_THREADS": str(s.io_threads), "INFERENCE_WORKERS": str(s.workers),
+                    "INFERENCE_API_KEY": ""})
         return env
 
     async def start(self) -> float:
@@ -535,11 +568,19 @@ class _ServiceProcess:
                 await asyncio.sleep(0.2)
         return time.perf_counter() - t
 
+    def workers(self) -> list[int]:
+        """The processes that answer: the service itself, or the workers under gunicorn's master."""
+        tree = process_tree(self.proc.pid)
+        workers = [p for p in tree[1:] if b"spawn_main" in _cmdline(p)]  # not multiprocessing's resource tracker
+        return workers or tree[:1]
+
     def rss(self) -> int:
-        return _proc_status_kb("VmRSS", self.proc.pid) * 1024
+        """Every process of the service together (master and workers)."""
+        return sum(_proc_status_kb("VmRSS", p) for p in process_tree(self.proc.pid)) * 1024
 
     def hwm(self) -> int:
-        return _proc_status_kb("VmHWM", self.proc.pid) * 1024
+        """The sum of each process's peak (an upper bound of the peak of their sum)."""
+        return sum(_proc_status_kb("VmHWM", p) for p in process_tree(self.proc.pid)) * 1024
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -571,6 +612,9 @@ class _ServiceInProcess:
         await site.start()
         self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
         return dt
+
+    def workers(self) -> list[int]:
+        return [os.getpid()]
 
     def rss(self) -> int:
         return rss_bytes()
@@ -608,7 +652,10 @@ async def _bench_service(settings, photos: list[Photo], levels: list[int], repea
             for c in levels:
                 async with session.get(url + "/metrics") as r:
                     s0, c0 = batch_stats(await r.text())
+                pids = svc.workers()
+                cpu0 = [cpu_seconds(pid) for pid in pids]
                 res, wall = await _load(session, url, photos, len(photos) * repeats, c)
+                cpu1 = [cpu_seconds(pid) for pid in pids]
                 async with session.get(url + "/metrics") as r:
                     s1, c1 = batch_stats(await r.text())
                 ok = [x for x in res if x[1] == 200]
@@ -622,6 +669,8 @@ async def _bench_service(settings, photos: list[Photo], levels: list[int], repea
                     errors=errors,
                     error_statuses=sorted({x[1] for x in res if x[1] != 200}),
                     mean_batch=round((s1 - s0) / (c1 - c0), 2) if c1 > c0 else None,
+                    # CPU seconds each answering process used (how evenly the workers shared the load)
+                    worker_cpu_s=[round(b - a, 2) for a, b in zip(cpu0, cpu1)],
                     mean_queue_ms=round(statistics.fmean(queue), 2) if queue else None,
                     graded=sum(1 for x in ok if x[2] and x[2]["grade"] is not None),
                     # the service's own timings_ms, mean over the answers (predict: the whole batch's model call)
@@ -679,7 +728,10 @@ def run(args: argparse.Namespace) -> dict:
     from inference.service.runner import Runner
 
     weights = Path(args.weights) if args.weights else weights_dir()
-    settings = service_settings(args.device, weights)
+    worker_counts = [int(w) for w in str(args.workers).split(",") if w.strip()] if args.workers else [None]
+    settings = service_settings(args.device, weights, worker_counts[0])
+    if args.in_process and (settings.workers > 1 or len(worker_counts) > 1):
+        raise SystemExit("--in-process runs one service process; leave out --workers")
     device = settings.resolved_device()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -701,7 +753,7 @@ def run(args: argparse.Namespace) -> dict:
             "face_domain": with_face,
             "repeats": args.repeats,
             "warmup": warmup,
-            "service_settings": {k: getattr(settings, k) for k in ("max_batch", "max_wait_ms", "max_queue", "threads", "io_threads")},
+            "service_settings": {k: getattr(settings, k) for k in ("max_batch", "max_wait_ms", "max_queue", "threads", "io_threads", "workers")},
             "rss_start_mb": mb(rss_bytes()),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         }
@@ -711,6 +763,11 @@ def run(args: argparse.Namespace) -> dict:
 
     log(f"[bench] (c) service at concurrency {levels} ...")
     res["service"] = bench_service(settings, photos, levels, args.repeats, warmup, args.in_process)
+    # more worker counts (--workers 1,2): the same load on the same photos, one after the other
+    res["service_more_workers"] = {}
+    for w in worker_counts[1:]:
+        log(f"[bench] (c) service with {w} workers ...")
+        res["service_more_workers"][str(w)] = bench_service(settings.replace(workers=w), photos, levels, args.repeats, warmup)
     gc.collect()
 
     log("[bench] (b) pipeline in process ...")
@@ -735,6 +792,9 @@ def run(args: argparse.Namespace) -> dict:
         "pipeline_single": ratios(base, res["pipeline"]["single"]),
         "pipeline_batched": ratios(base, res["pipeline"]["batched"]),
         **{f"service_c{c}": ratios(base, row) for c, row in res["service"]["levels"].items()},
+        # more workers against the first worker count, level by level
+        **{f"workers{w}_c{c}": ratios(res["service"]["levels"][c], row)
+           for w, more in res["service_more_workers"].items() for c, row in more["levels"].items()},
     }
     res["rss"] = {
         "service_after_load_mb": res["service"]["rss_after_load_mb"],
@@ -790,8 +850,18 @@ def report(res: dict) -> str:
     for c, r in res["service"]["levels"].items():
         row(
             f"(c) service, concurrency {c}", r, res["ratios"][f"service_c{c}"],
-            f"mean batch {_f(r['mean_batch'], 2)}, queue {_f(r['mean_queue_ms'])} ms, errors {r['errors']}",
+            f"mean batch {_f(r['mean_batch'], 2)}, queue {_f(r['mean_queue_ms'])} ms, errors {r['errors']}"
+            + (f", worker CPU s {r['worker_cpu_s']}" if len(r.get("worker_cpu_s", [])) > 1 else ""),
         )
+    first = res["meta"]["service_settings"]["workers"]
+    for w, more in res.get("service_more_workers", {}).items():
+        for c, r in more["levels"].items():
+            row(
+                f"(c) {w} workers, concurrency {c}", r, res["ratios"][f"workers{w}_c{c}"],
+                f"x columns: against {first} worker(s); mean batch {_f(r['mean_batch'], 2)}, errors {r['errors']}"
+                + (f", worker CPU s {r['worker_cpu_s']}" if len(r.get("worker_cpu_s", [])) > 1 else ""),
+            )
+        lines.append(f"{'':30} RSS with {w} workers: after load {more['rss_after_load_mb']} MB, peak {more['peak_rss_mb']} MB (sum over the processes)")
     lines += ["", "(c) the service's own timings_ms, mean per answer (predict: the batch's model call):"]
     for c, r in res["service"]["levels"].items():
         lines.append(f"  concurrency {c:>3}: " + "  ".join(f"{k} {_f(v)}" for k, v in r.get("server_ms", {}).items()))
@@ -827,6 +897,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=4, help="untimed photos before each section (default 4)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--skip-baseline", action="store_true", help="leave out (a)")
+    p.add_argument("--workers", default=None,
+                   help="service processes for (c), or a list such as 1,2 to compare them on the same photos "
+                        "(default $INFERENCE_WORKERS or 1; inference/service/workers.py)")
     p.add_argument("--in-process", action="store_true",
                    help="run the service in this process (default: its own process, as deployed; the client then shares no GIL with it)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the figures here")

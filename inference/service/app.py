@@ -14,9 +14,12 @@ Routes (``ROUTES``):
     ``unauthorized``; ``busy`` (503) when too many photos are waiting.
 ``GET /healthz``
     models loaded, device, weights hashes, the file that runs each network (an int8
-    twin, a float export, or the PyTorch weights), queue length (no key needed).
+    twin, a float export, or the PyTorch weights), queue length, and, with several
+    worker processes (``workers.py``), their number and the pid that answered (no key
+    needed).
 ``GET /metrics``
-    Prometheus text (no key needed; see ``metrics.py``).
+    Prometheus text (no key needed; see ``metrics.py``), summed over the worker
+    processes when there are several.
 
 Start-up (``cleanup_ctx``) loads the models once, in a thread, and starts the
 micro-batcher; shut-down stops it. The models run on one worker thread, with
@@ -31,6 +34,7 @@ import asyncio
 import functools
 import hmac
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Awaitable, Callable
@@ -219,6 +223,8 @@ async def healthz(request: web.Request) -> web.Response:
             "running": runner.running,  # e.g. scalp_yolo.pt -> scalp_yolo.int8.onnx on the CPU
             "model_version": runner.model_version(),
             "queue_waiting": batcher.waiting,
+            "workers": request.app[SETTINGS].workers,  # processes sharing the port
+            "worker_pid": os.getpid(),  # the one that answered
         }
     )
 
@@ -248,7 +254,13 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     # about a third on a 2-core machine.)
     model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
     runner = await asyncio.get_running_loop().run_in_executor(model_thread, factory, settings)
-    runner.on_model_batch = lambda d, n, s: (m.batch_size.labels(d).observe(n), m.batch_seconds.labels(d).observe(s))
+
+    def on_model_batch(domain: str, n: int, seconds: float) -> None:
+        m.batch_size.labels(domain).observe(n)
+        m.batch_seconds.labels(domain).observe(seconds)
+        m.waiting.set(app[BATCHER].waiting)  # current also where another worker answers /metrics
+
+    runner.on_model_batch = on_model_batch
     for d in runner.models:
         m.loaded.labels(d).set(1)
     app[RUNNER] = runner
@@ -300,7 +312,14 @@ def limit_malloc_arenas(n: int = 2) -> bool:
         return False
 
 
-def serve(settings: Settings) -> None:
-    limit_malloc_arenas()
+def serve(settings: Settings) -> int:
+    """Serve until SIGTERM / SIGINT: one process, or ``settings.workers`` processes on the
+    port (``workers.py``). Returns the exit status."""
+    if settings.workers > 1:
+        from .workers import serve_workers
+
+        return serve_workers(settings, settings.workers)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    return 0

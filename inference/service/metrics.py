@@ -13,10 +13,20 @@ inference_grades_total              counter    domain, grade
 inference_queue_waiting             gauge      (photos waiting for a batch)
 inference_models_loaded             gauge      domain
 ==================================  =========  =============================================
+
+With several worker processes (``workers.py``) ``PROMETHEUS_MULTIPROC_DIR`` is set and
+``prometheus_client`` keeps every process's values in files there: ``render`` then
+sums the counters and histograms of all workers, the queue gauge over the live ones,
+and ``inference_models_loaded`` is the minimum over the live workers (1: every worker
+has the domain loaded).
 """
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
@@ -40,8 +50,16 @@ class Metrics:
         )
         self.rejections = Counter("inference_quality_rejections", "Photos failing the quality gate", ["reason"], registry=r)
         self.grades = Counter("inference_grades", "Grades given", ["domain", "grade"], registry=r)
-        self.waiting = Gauge("inference_queue_waiting", "Photos waiting for a batch", registry=r)
-        self.loaded = Gauge("inference_models_loaded", "1 when the domain's models are loaded", ["domain"], registry=r)
+        self.waiting = Gauge("inference_queue_waiting", "Photos waiting for a batch", registry=r,
+                             multiprocess_mode="livesum")
+        self.loaded = Gauge("inference_models_loaded", "1 when the domain's models are loaded", ["domain"], registry=r,
+                            multiprocess_mode="livemin")
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ INFERENCE_MAX_WAIT_MS  how long a photo waits for company     10
 INFERENCE_MAX_QUEUE    photos waiting; more answer 503 busy   64
 INFERENCE_THREADS      torch CPU threads (0 = torch default)  0
 INFERENCE_IO_THREADS   threads decoding and drawing photos    4
+INFERENCE_WORKERS      service processes on the port          1
 =====================  =====================================  ==================
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Settings:
     max_queue: int = 64
     threads: int = 0
     io_threads: int = 4
+    workers: int = 1  # processes sharing the port (workers.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -62,6 +64,7 @@ class Settings:
             max_queue=int(e.get("INFERENCE_MAX_QUEUE") or cls.max_queue),
             threads=int(e.get("INFERENCE_THREADS") or cls.threads),
             io_threads=int(e.get("INFERENCE_IO_THREADS") or cls.io_threads),
+            workers=int(e.get("INFERENCE_WORKERS") or cls.workers),
         )
         return s.replace(**{k: v for k, v in overrides.items() if v is not None})
 
