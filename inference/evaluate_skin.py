@@ -6,12 +6,14 @@ picks one); the last line printed is one JSON object
 ``{"n", "map50", "map50_95", "precision", "recall", "fusion_precision",
 "fusion_recall", "grade_accuracy", "routing_accuracy"}`` over all evaluated photos.
 
-* ``map50``, ``map50_95``: the detector alone, as Ultralytics' validator computes
-  them (detections from confidence 0.001, NMS IoU 0.7, at most 300, greedy
-  matching by confidence, 101-point interpolated AP), so they compare with the
-  baseline measured with ``model.val``;
+* ``map50``, ``map50_95``: the detector alone, ranked as Ultralytics' validator ranks
+  them (greedy matching by confidence, 101-point interpolated AP, at most 300 per
+  photo), so they compare with the baseline measured with ``model.val``. The boxes:
+  with NMS (``face_grader.json`` ``merge.method`` "nms") Ultralytics' own (from
+  confidence 0.001, NMS IoU 0.7); with weighted box clustering ("cluster") the
+  product's own clusters, exactly as ``FaceModels`` makes them;
 * ``precision``, ``recall``: the detector alone at the product's operating point
-  (confidence ``conf`` of ``face_grader.json``, NMS IoU 0.5, a match at IoU 0.5);
+  (confidence ``conf`` and the merge of ``face_grader.json``, a match at IoU 0.5);
   ``fusion_precision``, ``fusion_recall``: the same boxes plus what the U-Net adds
   (``inference.pipeline.face.fuse``), at the same operating point, whether or not
   the product uses the fusion (``fusion_used`` says);
@@ -106,19 +108,20 @@ def _boxes(dets) -> tuple[np.ndarray, np.ndarray]:
 def collect(models, rows, batch: int = 8, router=None, log=None) -> list[dict]:
     """Per photo: the product's analysis pieces, low-confidence detections for mAP, the truth."""
     from inference.models.yolo import postprocess
-    from inference.pipeline.face import CANDIDATE_CONF, NMS_IOU
 
     from inference.train.skin_labels import read_boxes
 
     det = models.detector
+    merge = models.grader.merge
+    floor = min(merge.candidate_conf, models.grader.conf)
     out = []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
         x, metas = det.preprocess(imgs)
         raw = det.forward(x)
-        low = postprocess(raw, metas, det.names, conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)
-        cands = postprocess(raw, metas, det.names, conf=min(CANDIDATE_CONF, models.grader.conf), iou=NMS_IOU)
+        cands = postprocess(raw, metas, det.names, conf=floor, iou=merge.iou, max_det=MAP_MAX_DET, merge=merge.method)
+        low = cands if merge.method == "cluster" else postprocess(raw, metas, det.names, conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)
         probs = models.lesion_probabilities(imgs)
         routed = router.classify(imgs) if router is not None else [None] * len(imgs)
         for r, im, lo, c, p, rt in zip(chunk, imgs, low, cands, probs, routed):

@@ -155,3 +155,64 @@ def test_neither_set_has_every_kind():
         assert it.label == 2 and it.rgb.dtype == np.uint8 and it.rgb.ndim == 3 and min(it.rgb.shape[:2]) >= 32
     out = augment(items[0].rgb, random.Random(0))
     assert out.dtype == np.uint8 and out.ndim == 3
+
+
+def test_box_clustering_fuses_overlapping_boxes_and_scores_their_support():
+    from inference.models.yolo import cluster_boxes, nms
+
+    rng = np.random.default_rng(1)
+    # one lesion seen by five anchors (jittered boxes, weak scores), one by a single stronger anchor
+    lesion = np.array([100.0, 100.0, 130.0, 130.0])
+    many = lesion + rng.normal(0, 1.5, (5, 4))
+    lone = np.array([[300.0, 300.0, 330.0, 330.0]])
+    boxes = np.concatenate([many, lone])
+    scores = np.array([0.2, 0.18, 0.15, 0.15, 0.12, 0.3])
+    out, sc, lead = cluster_boxes(boxes, scores, 0.55)
+    assert len(out) == 2
+    # the supported lesion ranks first although each of its boxes is weaker than the lone one
+    np.testing.assert_allclose(sc, [1 - np.exp(-0.8), 1 - np.exp(-0.3)], rtol=1e-9)
+    np.testing.assert_allclose(out[0], (scores[:5, None] * many).sum(0) / 0.8, rtol=1e-9)
+    np.testing.assert_allclose(out[1], lone[0])
+    assert lead.tolist() == [0, 5]
+    # NMS keeps the lone box first and one of the five
+    assert nms(boxes, scores, 0.55).tolist() == [5, 0]
+    # disjoint boxes stay apart; nothing in, nothing out
+    apart, s2, _ = cluster_boxes(np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float), np.array([0.5, 0.4]), 0.3)
+    assert len(apart) == 2 and s2[0] > s2[1]
+    assert cluster_boxes(np.zeros((0, 4)), np.zeros(0), 0.5)[0].shape == (0, 4)
+
+
+def test_postprocess_merges_by_nms_or_by_clusters():
+    from inference.models.yolo import LetterboxMeta, peak_score, postprocess
+
+    # raw head output, centre-xywh in input pixels: three overlapping anchors and one apart
+    raw = np.zeros((1, 5, 4), np.float32)
+    raw[0, :4, 0] = [50, 50, 20, 20]
+    raw[0, :4, 1] = [51, 50, 20, 20]
+    raw[0, :4, 2] = [50, 51, 20, 20]
+    raw[0, :4, 3] = [150, 150, 20, 20]
+    raw[0, 4] = [0.3, 0.2, 0.2, 0.4]
+    meta = LetterboxMeta(1.0, 0, 0, 200, 200)
+    by_nms = postprocess(raw, [meta], ("acne",), conf=0.1, iou=0.5)[0]
+    assert [round(d.score, 2) for d in by_nms] == [0.4, 0.3]
+    by_cluster = postprocess(raw, [meta], ("acne",), conf=0.1, iou=0.5, merge="cluster")[0]
+    assert len(by_cluster) == 2 and by_cluster[0].box.x1 < 100  # the three anchors together outrank the lone one
+    assert by_cluster[0].score == pytest.approx(1 - np.exp(-0.7))
+    # a cluster counts by its strongest box, as a box after NMS does
+    assert peak_score(by_cluster[0]) == pytest.approx(0.3) and peak_score(by_nms[0]) == pytest.approx(0.4)
+    lesions, _ = fuse(by_cluster, np.zeros((200, 200), np.float32), 0.35, FusionParams())
+    assert len(lesions) == 1 and lesions[0].box.x1 > 100  # only the lone box reaches 0.35 at its peak
+    with pytest.raises(ValueError):
+        postprocess(raw, [meta], ("acne",), merge="average")
+
+
+def test_grader_file_keeps_its_box_merge_and_old_files_mean_nms():
+    from inference.pipeline.face import NMS_IOU, BoxMerge
+
+    g = CountGrader(conf=0.7, merge=BoxMerge("cluster", 0.55, 0.005))
+    back = CountGrader.from_json(g.to_json())
+    assert back.merge == BoxMerge("cluster", 0.55, 0.005) and back.conf == 0.7
+    old = g.to_json()
+    del old["merge"]
+    assert CountGrader.from_json(old).merge == BoxMerge("nms", NMS_IOU, 0.05)
+

@@ -97,6 +97,56 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
+MERGES = ("nms", "cluster")
+
+
+def cluster_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted box clustering: the alternative to NMS for many overlapping weak boxes.
+
+    Greedy as ``nms``: the best remaining box leads a cluster of every remaining box whose
+    IoU with it is above ``iou``; the cluster's box is the members' score-weighted mean and
+    its score ``1 - exp(-sum of the members' scores)`` (in 0..1, rising with the support: a
+    lesion that many anchors see outranks one that a single anchor sees at the same score).
+    Returns (boxes K x 4, scores K, the leaders' indices K), best score first.
+
+    >>> b = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], float)
+    >>> boxes, sc, lead = cluster_boxes(b, np.array([0.5, 0.5, 0.6]), 0.5)
+    >>> boxes[0].tolist(), round(float(sc[0]), 3), lead.tolist()
+    ([0.5, 0.0, 10.5, 10.0], 0.632, [0, 2])
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    area = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    out_boxes, out_sums, leaders = [], [], []
+    while order.size:
+        i = order[0]
+        w = (np.minimum(x2[i], x2[order]) - np.maximum(x1[i], x1[order])).clip(0)
+        h = (np.minimum(y2[i], y2[order]) - np.maximum(y1[i], y1[order])).clip(0)
+        inter = w * h
+        union = area[i] + area[order] - inter
+        ratio = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        member = ratio > iou
+        member[0] = True  # the leader, also when its area is zero
+        m = order[member]
+        wts = scores[m]
+        total = float(wts.sum())
+        out_boxes.append(wts @ boxes[m] / total if total > 0 else boxes[i])
+        out_sums.append(total)
+        leaders.append(i)
+        order = order[~member]
+    if not leaders:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+    sums = np.asarray(out_sums)
+    rank = np.argsort(-sums, kind="stable")
+    return np.asarray(out_boxes)[rank], 1.0 - np.exp(-sums[rank]), np.asarray(leaders, np.int64)[rank]
+
+
+def peak_score(d: Detection) -> float:
+    """The detector's own score at a detection's strongest box: ``score`` after NMS; for a
+    cluster (``merge="cluster"``), its leading box's score, not the cluster's support."""
+    return d.class_scores[d.class_id] if d.class_scores else d.score
+
+
 def postprocess(
     raw: Any,
     metas: list[LetterboxMeta],
@@ -105,9 +155,17 @@ def postprocess(
     iou: float = 0.5,
     max_det: int = 300,
     agnostic: bool = True,
+    merge: str = "nms",
 ) -> list[list[Detection]]:
     """Raw head output (B, 4 + nc, anchors; a numpy array or a tensor), boxes as centre-xywh
-    in input pixels, to detections in image pixels, best first."""
+    in input pixels, to detections in image pixels, best first.
+
+    ``merge``: "nms" keeps the best box of each overlapping group; "cluster" fuses each
+    group (``cluster_boxes``, class-agnostic; ``conf`` is then the floor for the boxes that
+    join a cluster). A cluster's ``score`` is its support (it orders the detections);
+    its ``class_scores`` are those of its strongest box (``peak_score``)."""
+    if merge not in MERGES:
+        raise ValueError(f"merge must be one of {MERGES}, not {merge!r}")
     if not isinstance(raw, np.ndarray):  # a torch tensor, on any device
         raw = raw.detach().float().cpu().numpy()
     raw = raw.astype(np.float32, copy=False)
@@ -121,6 +179,17 @@ def postprocess(
         p, scores, best, cls = p[keep], scores[keep], best[keep], cls[keep]
         xywh = p[:, :4].astype(np.float64)
         xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+        if merge == "cluster":
+            fused, fused_scores, lead = cluster_boxes(xyxy, best, iou)
+            fused, fused_scores, lead = fused[:max_det], fused_scores[:max_det], lead[:max_det]
+            boxes = meta.to_image(fused)
+            dets = []
+            for j, i in enumerate(lead.tolist()):
+                c = int(cls[i])
+                dets.append(Detection(Box(*boxes[j].tolist()), c, names[c], float(fused_scores[j]),
+                                      tuple(float(v) for v in scores[i].tolist())))
+            out.append(dets)
+            continue
         if agnostic or not len(xyxy):
             idx = nms(xyxy, best, iou)
         else:  # class-aware, as torchvision's batched_nms: boxes of other classes never overlap
@@ -196,8 +265,9 @@ class YoloDetector:
             y = self.model(x)
         return y[0] if isinstance(y, (tuple, list)) else y
 
-    def detect(self, images: list[np.ndarray], conf: float = 0.25, iou: float = 0.5) -> list[list[Detection]]:
+    def detect(self, images: list[np.ndarray], conf: float = 0.25, iou: float = 0.5, merge: str = "nms",
+               max_det: int = 300) -> list[list[Detection]]:
         if not images:
             return []
         x, metas = self.preprocess(images)
-        return postprocess(self.forward(x), metas, self.names, conf=conf, iou=iou)
+        return postprocess(self.forward(x), metas, self.names, conf=conf, iou=iou, max_det=max_det, merge=merge)

@@ -2,7 +2,9 @@
 
 * detect: a one-class YOLO (``face_yolo.pt``) on the whole photo, letterboxed at
   the size it was trained at (ACNE04 photos were downscaled to 640 px before
-  labelling: a larger input or tiles enlarge lesions beyond what it learnt);
+  labelling: a larger input or tiles enlarge lesions beyond what it learnt); its
+  overlapping boxes are merged as ``face_grader.json`` says (``BoxMerge``: NMS, or
+  weighted box clustering, chosen on the calibration fold);
 * segment: a lesion U-Net (``face_unet.pt``, classes background / lesion) on the
   whole photo, one forward pass for the batch; its mask is drawn on the answer;
 * fuse (only when ``face_grader.json`` says it helped on the calibration fold):
@@ -35,6 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inference.models.yolo import peak_score
 from inference.paths import weights_dir
 
 from .types import GRADES, UNCERTAIN, Box, Detection, GradeResult, Segmentation
@@ -74,6 +77,25 @@ class FusionParams:
         return self.confirm_prob <= 1 or self.blob_prob <= 1
 
 
+@dataclass(frozen=True)
+class BoxMerge:
+    """How the detector's overlapping boxes become lesions (``yolo.postprocess``).
+
+    "nms" keeps the best box of each group (IoU above ``iou``); "cluster" fuses each
+    group into its score-weighted mean box, scored by the group's support
+    (``yolo.cluster_boxes``): the support orders the lesions (what mAP measures), and a
+    cluster counts as a lesion when its strongest box reaches the operating confidence
+    (``yolo.peak_score``), as a box after NMS does. The support itself grows with the
+    lesion's size in pixels (more anchors see a larger lesion), and ACNE04's train photos
+    are enlarged: counting by support over-counted the calibration fold against valid
+    (15.9 against 13.7 a photo) and cost 6 points of grade accuracy. ``candidate_conf``: the raw boxes considered (for
+    "cluster", the floor for joining a cluster; weak boxes add up)."""
+
+    method: str = "nms"
+    iou: float = NMS_IOU
+    candidate_conf: float = CANDIDATE_CONF
+
+
 @dataclass
 class CountGrader:
     """Hayashi level from the lesion count, with calibrated thresholds.
@@ -93,6 +115,7 @@ class CountGrader:
     # train photos are enlarged copies (median box side 31.5 px against 26.9 px in valid),
     # so a larger run-time size may match the product's photos better: measure before setting
     detector_imgsz: int | None = None
+    merge: BoxMerge = field(default_factory=BoxMerge)  # files from before it: NMS at 0.5
 
     def level_probabilities(self, count: float | np.ndarray) -> np.ndarray:
         x = np.log1p(np.atleast_1d(np.asarray(count, np.float64)))[:, None]
@@ -123,13 +146,14 @@ class CountGrader:
     def to_json(self) -> dict:
         return {"thresholds": list(self.thresholds), "slope": self.slope, "uncertain_below": self.uncertain_below,
                 "conf": self.conf, "fusion": asdict(self.fusion), "classes": list(GRADES),
-                "levels": list(LEVEL_NAMES), "meta": self.meta, "detector_imgsz": self.detector_imgsz}
+                "levels": list(LEVEL_NAMES), "meta": self.meta, "detector_imgsz": self.detector_imgsz,
+                "merge": asdict(self.merge)}
 
     @classmethod
     def from_json(cls, d: dict) -> "CountGrader":
         return cls(tuple(float(t) for t in d["thresholds"]), float(d["slope"]), float(d.get("uncertain_below", 0.5)),
                    float(d.get("conf", 0.25)), FusionParams(**d.get("fusion", {})), d.get("meta", {}),
-                   int(d["detector_imgsz"]) if d.get("detector_imgsz") else None)
+                   int(d["detector_imgsz"]) if d.get("detector_imgsz") else None, BoxMerge(**d.get("merge", {})))
 
     @classmethod
     def load(cls, path: Path) -> "CountGrader":
@@ -163,8 +187,9 @@ class CountGrader:
         return t1, t2, t3b
 
     @classmethod
-    def fit(cls, counts: np.ndarray, levels: np.ndarray, conf: float, fusion: FusionParams | None = None) -> "CountGrader":
-        g = cls(cls.fit_thresholds(counts, levels), conf=conf, fusion=fusion or FusionParams())
+    def fit(cls, counts: np.ndarray, levels: np.ndarray, conf: float, fusion: FusionParams | None = None,
+            merge: BoxMerge | None = None) -> "CountGrader":
+        g = cls(cls.fit_thresholds(counts, levels), conf=conf, fusion=fusion or FusionParams(), merge=merge or BoxMerge())
         lv = np.asarray(levels, int)
         best = None
         for s in np.geomspace(1.0, 30.0, 60):
@@ -231,11 +256,11 @@ def fuse(candidates: list[Detection], lesion_prob: np.ndarray, conf: float, para
     Returns the lesions (best first) and how many the U-Net added. ``lesion_prob``
     is the U-Net's lesion probability at the photo's size.
     """
-    kept = [d for d in candidates if d.score >= conf]
+    kept = [d for d in candidates if peak_score(d) >= conf]
     base = len(kept)
     if params.confirm_prob <= 1:
         for d in candidates:
-            if d.score < conf and _centre_mean(lesion_prob, d.box) >= params.confirm_prob:
+            if peak_score(d) < conf and _centre_mean(lesion_prob, d.box) >= params.confirm_prob:
                 kept.append(d)
     if params.blob_prob <= 1:
         h, w = lesion_prob.shape
@@ -327,7 +352,8 @@ class FaceModels:
         )
 
     def candidates(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        return self.detector.detect(images, conf=min(CANDIDATE_CONF, self.grader.conf), iou=NMS_IOU)
+        m = self.grader.merge
+        return self.detector.detect(images, conf=min(m.candidate_conf, self.grader.conf), iou=m.iou, merge=m.method)
 
     def lesion_probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Per image: the U-Net's class probabilities at its input size (C x S x S)."""
@@ -373,7 +399,7 @@ class FaceModels:
         count = len(lesions)
         m = FaceMeasurements(
             lesion_count=count,
-            detector_count=sum(1 for d in cands if d.score >= self.grader.conf),
+            detector_count=sum(1 for d in cands if peak_score(d) >= self.grader.conf),
             added_by_unet=added,
             lesion_pixel_fraction=float((seg.labels == li).mean()),
             mean_score=float(np.mean([d.score for d in lesions])) if lesions else 0.0,

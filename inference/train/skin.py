@@ -6,7 +6,8 @@ Stages (each timed, figures in ``build/skin/run.json`` and printed):
 2. YOLO (one class) fine-tuned from ``yolov5nu_coco_backbone-neck.pt``;
 3. U-Net (background / lesion) on native-resolution tiles, encoder from the
    ImageNet MobileNetV2;
-4. calibration on the fold the detector never trained on: the operating
+4. calibration on the fold the detector never trained on: how overlapping boxes
+   are merged (NMS or weighted box clustering, best mAP50), the operating
    confidence (best F1), the fusion (kept only if it raises F1 there), the
    count thresholds and the UNCERTAIN confidence (``face_grader.json``);
 5. router (scalp / face / neither) on scalp_uze + ACNE04 + a code-made set;
@@ -30,7 +31,9 @@ import numpy as np
 import torch
 
 from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, load_unet, save_unet
-from inference.pipeline.face import FACE_DETECTOR, FACE_GRADER, FACE_SEGMENTER, CountGrader, FaceModels, FusionParams, fuse
+from inference.pipeline.face import (
+    FACE_DETECTOR, FACE_GRADER, FACE_SEGMENTER, BoxMerge, CountGrader, FaceModels, FusionParams, fuse,
+)
 from inference.pipeline.router import ROUTER_CLASSES, ROUTER_ONNX, ROUTER_SIZE, ROUTER_WEIGHTS, SkinRouter, save_router
 
 from . import skin_labels as L
@@ -40,6 +43,8 @@ from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim
 
 CALIB_FRACTION = 0.2
 CONF_GRID = tuple(np.round(np.arange(0.05, 0.651, 0.025), 3))
+# weighted box clustering: the raw boxes from this confidence join clusters at these IoUs
+MERGE_GRID = tuple(BoxMerge("cluster", iou, 0.005) for iou in (0.45, 0.5, 0.55, 0.65))
 FUSION_GRID = {"confirm_prob": (2.0, 0.3, 0.4, 0.5, 0.6, 0.7), "blob_prob": (2.0, 0.5, 0.6, 0.7, 0.8, 0.9),
                "blob_min_area": (40.0, 120.0)}
 FUSION_MIN_GAIN = 0.005  # F1 on the calibration fold the fusion must add to be used
@@ -67,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sheets", type=int, default=48, help="photos on the contact sheet")
     p.add_argument("--imgsz-diagnostic", type=int, nargs="*", default=[],
                    help="also report the valid mAP at these run-time sizes (e.g. 640 704 736; diagnostic only)")
+    p.add_argument("--box-merge", choices=("auto", "nms", "cluster"), default="auto",
+                   help="how overlapping boxes merge: auto = the best mAP50 on the calibration fold (NMS or clustering)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
 
@@ -76,16 +83,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def choose_conf(items: list[dict], grid=CONF_GRID) -> tuple[float, list]:
     """The detector confidence with the best F1 (IoU 0.5) on the calibration fold."""
     from inference.evaluate_skin import _boxes, precision_recall
+    from inference.models.yolo import peak_score
 
     table = []
     for c in grid:
         per = []
         for it in items:
-            kept = [d for d in it["cands"] if d.score >= c]
+            kept = [d for d in it["cands"] if peak_score(d) >= c]
             per.append((*_boxes(kept), it["gt"]))
         table.append((float(c), precision_recall(per)))
     best = max(table, key=lambda t: (t[1]["f1"], -abs(t[0] - 0.25)))
     return best[0], table
+
+
+def choose_merge(detector, rows, grid=MERGE_GRID, batch: int = 8) -> tuple[BoxMerge, list]:
+    """NMS (as the evaluation's mAP counts it, Ultralytics' way) or weighted box clustering
+    at one of ``grid``'s IoUs: whichever gives the best mAP50 on ``rows`` (the calibration
+    fold). One forward pass per photo; each candidate only re-runs the post-processing."""
+    import cv2
+
+    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision
+    from inference.models.yolo import postprocess
+
+    passes = []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
+        x, metas = detector.preprocess(imgs)
+        raw = detector.forward(x)
+        raw = raw if isinstance(raw, np.ndarray) else raw.detach().float().cpu().numpy()
+        passes.append((raw, metas, [L.read_boxes(r.label, im.shape[1], im.shape[0]) for r, im in zip(chunk, imgs)]))
+
+    def score(method: str, iou: float, conf: float) -> dict:
+        per = []
+        for raw, metas, gts in passes:
+            dets = postprocess(raw, metas, detector.names, conf=conf, iou=iou, max_det=MAP_MAX_DET, merge=method)
+            per += [(*_boxes(d), gt) for d, gt in zip(dets, gts)]
+        return average_precision(per)
+
+    # NMS is scored as the evaluation scores it (IoU 0.7 from 0.001); the product then keeps
+    # its own NMS (BoxMerge(): IoU 0.5) for the lesions it counts
+    table = [(BoxMerge("nms", MAP_IOU, MAP_CONF), score("nms", MAP_IOU, MAP_CONF))]
+    table += [(m, score(m.method, m.iou, m.candidate_conf)) for m in grid]
+    best = max(table, key=lambda t: t[1]["map50"] or 0.0)[0]
+    return (BoxMerge() if best.method == "nms" else best), table
 
 
 def choose_fusion(items: list[dict], conf: float) -> tuple[FusionParams, dict]:
@@ -139,6 +180,13 @@ def map_by_imgsz(weights: Path, rows, sizes, device: str, batch: int = 8) -> dic
     return out
 
 
+def merge_text(m: BoxMerge) -> str:
+    if m.method == "cluster":
+        return (f"weighted box clustering (IoU {m.iou:g}, boxes from confidence {m.candidate_conf:g}; a cluster's support "
+                f"orders the lesions, and it counts when its strongest box reaches the operating confidence)")
+    return f"non-maximum suppression (IoU {m.iou:g})"
+
+
 def counts_for(items: list[dict], conf: float, params: FusionParams) -> np.ndarray:
     return np.array([len(fuse(it["cands"], it["lesion_prob"], conf, params if params.enabled else FusionParams())[0]) for it in items])
 
@@ -148,7 +196,7 @@ def counts_for(items: list[dict], conf: float, params: FusionParams) -> np.ndarr
 CARD_TEXT = """## Skin (acne) models: `face_yolo`, `face_unet`, `face_grader.json`, and the router
 
 - **Data**: ACNE04 (Wu et al., ICCV 2019, "Joint Acne Image Grading and Counting"), Roboflow "Acne04 Detection" v5 export: 1,274 clinical photos of one side of the face, one lesion class. **The ACNE04 authors grant it for academic use only: `face_yolo.*`, `face_unet.*` and `face_grader.json` are for research and non-commercial use only.** The router (`router.*`) is trained on ACNE04 and scalp_uze (CC BY 4.0, "uze / Roboflow Universe") as well: the same restriction applies to it.
-- **Detector** `face_yolo.pt` / `.onnx`: Ultralytics YOLOv5nu (AGPL-3.0), one class `acne`, fine-tuned from the COCO backbone and neck at {imgsz} px.
+- **Detector** `face_yolo.pt` / `.onnx`: Ultralytics YOLOv5nu (AGPL-3.0), one class `acne`, fine-tuned from the COCO backbone and neck at {imgsz} px. Overlapping boxes: {merge} (chosen by mAP50 on the calibration fold).
 - **U-Net** `face_unet.pt` / `.onnx`: segmentation-models-pytorch U-Net, MobileNetV2 encoder from ImageNet (torchvision, BSD-3), classes background / lesion; the masks it learnt are ellipses drawn inside the lesion boxes (no pixel labels exist).
 - **Grade** `face_grader.json`: Hayashi levels from the lesion count (0-5 mild, 6-20 moderate, 21-50 severe, over 50 very severe, on one side of the face) with thresholds calibrated on photos the detector did not train on ({thresholds}); LOW = mild, MIDDLE = moderate, HIGH = severe or very severe; UNCERTAIN under confidence {uncertain}. Fusion of the U-Net into the count: {fusion}.
 - **Router** `router.pt` / `.onnx`: MobileNetV2 (ImageNet start) with a scalp / face / neither head; "face" means a close-up of facial skin as in ACNE04. A portrait or selfie that shows the whole face and hair is not what it was trained on.
@@ -271,15 +319,24 @@ def run(args: argparse.Namespace) -> dict:
         from inference.models.yolo import YoloDetector
         from inference.pipeline.segment import RegionSegmenter
 
+        detector = YoloDetector(out / FACE_DETECTOR, device=device)
+        merge, merge_table = choose_merge(detector, calib_rows)
+        if args.box_merge == "nms":
+            merge = BoxMerge()
+        elif args.box_merge == "cluster" and merge.method != "cluster":
+            merge = max((t for t in merge_table if t[0].method == "cluster"), key=lambda t: t[1]["map50"] or 0.0)[0]
+        log.set("box_merge", {"chosen": merge.__dict__, "table": [(m.__dict__, r) for m, r in merge_table]})
+        print("  box merge on the calibration fold (mAP50):",
+              ", ".join(f"{m.method} {m.iou}: {r['map50']}" for m, r in merge_table), "->", merge)
         # a provisional grader: low operating confidence so every candidate is kept for the grids
-        models = FaceModels(YoloDetector(out / FACE_DETECTOR, device=device),
-                            RegionSegmenter(load_unet(out / FACE_SEGMENTER, device), device), CountGrader(conf=0.05))
+        models = FaceModels(detector, RegionSegmenter(load_unet(out / FACE_SEGMENTER, device), device),
+                            CountGrader(conf=0.05, merge=merge))
         items = collect(models, calib_rows)
         conf, conf_table = choose_conf(items)
         fusion, fusion_report = choose_fusion(items, conf)
         counts = counts_for(items, conf, fusion)
         levels = np.array([it["row"].level for it in items])
-        grader = CountGrader.fit(counts, levels, conf, fusion)
+        grader = CountGrader.fit(counts, levels, conf, fusion, merge)
         grader.meta = {"calibration_photos": len(items), "trained": time.strftime("%Y-%m-%d"),
                        "calibration_accuracy3": round(float(np.mean([min(grader.level(c), 2) == min(l, 2) for c, l in zip(counts, levels)])), 4) if len(items) else None,
                        "calibration_accuracy4": round(float(np.mean([grader.level(c) == l for c, l in zip(counts, levels)])), 4) if len(items) else None}
@@ -323,7 +380,7 @@ def run(args: argparse.Namespace) -> dict:
 
     router = log.data.get("router") or {}
     write_model_card(out, {
-        "imgsz": args.imgsz, "thresholds": ", ".join(f"{t:g}" for t in grader.thresholds), "uncertain": grader.uncertain_below,
+        "imgsz": args.imgsz, "merge": merge_text(grader.merge), "thresholds": ", ".join(f"{t:g}" for t in grader.thresholds), "uncertain": grader.uncertain_below,
         "fusion": ("used" if fusion.enabled else "not used (it did not raise F1 on the calibration fold)"),
         "conf": conf, "scalp_routing": router.get("scalp_accuracy"), "neither_routing": router.get("neither_accuracy"),
         **{k: metrics.get(k) for k in ("n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall",
