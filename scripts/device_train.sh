@@ -9,7 +9,7 @@
 #              small and were labelled at 640, zooming out by half leaves them 13 px wide
 #   scalp_yolo head-region YOLO classed by grade, 640 px, vertical flips (crowns arrive turned)
 #   face_unet  lesion U-Net on 320 px tiles
-# then the benchmark (python -m inference.bench) on the GPU with the shipped scalp models.
+# then the benchmark (scripts/device_bench.sh) on the GPU with the shipped models.
 # The variants are chosen back here on the calibration fold, never on the valid split.
 #
 # Usage there: MINUTES=4.5 scripts/device_train.sh   (writes checkpoints and logs to $OUT)
@@ -42,11 +42,6 @@ wait
 echo "training done at ${SECONDS}s" | tee -a "$LOG"
 grep -h '^\[[a-z_]*\] {' "$LOG" | cut -c1-600
 
-# the benchmark on the GPU (the shipped scalp models; photos: the packed calibration fold, cycled),
-# with a GPU host's service settings: bigger batches, a longer queue, more decode/draw threads
-INFERENCE_MAX_BATCH=${INFERENCE_MAX_BATCH:-32} INFERENCE_MAX_QUEUE=${INFERENCE_MAX_QUEUE:-512} \
-INFERENCE_IO_THREADS=${INFERENCE_IO_THREADS:-12} timeout "$BENCH_S" \
-    python3 -m inference.bench --data "$DATA"/scalp/images/val --n "${BENCH_N:-256}" --repeats 2 --device "$BENCH_DEVICE" \
-    --json "$OUT/bench.json" >"$OUT/bench.txt" 2>&1
-echo "bench exit $? at ${SECONDS}s" | tee -a "$LOG"
-cat "$OUT/bench.txt" | tail -40
+# the benchmark on the GPU (the shipped models; photos: the packed calibration fold, cycled),
+# one service process against several (scripts/device_bench.sh)
+BENCH_S=$BENCH_S BENCH_DEVICE=$BENCH_DEVICE DATA=$DATA scripts/device_bench.sh 2>&1 | tee -a "$LOG"
