@@ -131,3 +131,21 @@ def test_calibration_fold_holds_whole_groups(shared):
     held = {group_of(f) for f in calib}
     rest = {group_of(r["filename"]) for r in rows if r["filename"] not in calib}
     assert not held & rest
+
+
+def test_scalp_grader_with_the_grade_cnn_needs_its_probabilities():
+    from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES, LogisticGrader, grade_scalp, scalp_features
+    from inference.pipeline.types import Box, Detection, ScalpMeasurements
+
+    det = Detection(Box(0, 0, 100, 100), 1, "MIDDLE", 0.6, (0.1, 0.6, 0.3))
+    m = ScalpMeasurements(exposed_scalp_ratio=0.2, hair_pixels=8000, scalp_pixels=2000, region_fraction=0.4, regions=1)
+    assert scalp_features(det, m).shape == (len(SCALP_FEATURES),)
+    assert scalp_features(det, m, np.array([0.1, 0.2, 0.7]))[-3:].tolist() == [0.1, 0.2, 0.7]
+    feats = SCALP_FEATURES + CNN_FEATURES
+    w = np.zeros((3, len(feats)))
+    w[0, -3] = w[1, -2] = w[2, -1] = 5.0  # this grader follows the CNN
+    g = LogisticGrader(feats, np.zeros(len(feats)), np.ones(len(feats)), w, np.zeros(3))
+    assert grade_scalp(g, det, m, np.array([0.05, 0.05, 0.9])).best_guess == "HIGH"
+    assert grade_scalp(g, det, m, np.array([0.9, 0.05, 0.05])).best_guess == "LOW"
+    with pytest.raises(ValueError):
+        grade_scalp(g, det, m)  # the CNN was not loaded

@@ -23,6 +23,7 @@ def trained(tmp_path_factory, shared, project_root):
     build = tmp_path_factory.mktemp("build")
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--seg-steps", "2", "--seg-steps2", "2",
            "--epochs", "1", "--imgsz", "160", "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu",
+           "--cnn-epochs", "1", "--cnn-folds", "2",
            "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -31,14 +32,18 @@ def trained(tmp_path_factory, shared, project_root):
 
 def test_training_writes_every_artefact(trained):
     out, build, stdout = trained
-    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_grader.json", "scalp_metrics.json"):
+    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_cnn.pt", "scalp_cnn.onnx",
+                 "scalp_grader.json", "scalp_metrics.json"):
         p = out / name
         assert p.exists(), name
         assert p.stat().st_size < 16e6, name
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["valid"]["n"] == 10 and 0 <= summary["valid"]["accuracy"] <= 1
     metrics = json.loads((out / "scalp_metrics.json").read_text())
-    assert set(metrics["timings_s"]) >= {"unet_round1", "labels", "unet_round2", "yolo", "grader", "export", "evaluate"}
+    assert set(metrics["timings_s"]) >= {"unet_round1", "labels", "unet_round2", "yolo", "grade_cnn", "grader", "export", "evaluate"}
+    # the grader stacks the grade CNN's out-of-fold probabilities (every train photo graded once)
+    assert metrics["grade_cnn"]["photos"] == 10 and 0 <= metrics["grade_cnn"]["oof_accuracy"] <= 1
+    assert json.loads((out / "scalp_grader.json").read_text())["features"][-3:] == ["cnn_low", "cnn_middle", "cnn_high"]
     assert (build / "scalp" / "sheets" / "scalp_train.png").exists()
     assert len(list((build / "scalp" / "masks").glob("*.png"))) >= 15
 
@@ -56,3 +61,22 @@ def test_onnx_exports_load_and_run(trained, shared):
     xb, _ = det.preprocess([rgb, rgb])
     sess = ort.InferenceSession(str(out / "scalp_yolo.onnx"), providers=["CPUExecutionProvider"])
     assert sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0].shape == tuple(det.forward(xb).shape)
+
+
+def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared):
+    """The grade CNN's ONNX export (fp16 weights) gives torch's probabilities, and
+    ``ScalpModels.load`` brings it in because the grader uses it."""
+    from inference.models.classifier import ImageClassifier
+    from inference.pipeline.scalp import ScalpModels
+
+    out, _, _ = trained
+    rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    crops = [rgb[100:400, 120:500], rgb]
+    torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities(crops)
+    onnx_p = ImageClassifier.load_files(out / "scalp_cnn.pt", out / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
+    np.testing.assert_allclose(onnx_p, torch_p, atol=2e-3)
+    np.testing.assert_allclose(onnx_p.sum(1), 1, atol=1e-5)
+    models = ScalpModels.load(out)
+    assert models.classifier is not None
+    a = models.analyze([rgb])[0]
+    assert a.grade.best_guess in ("LOW", "MIDDLE", "HIGH")

@@ -424,7 +424,8 @@ async def test_real_photo(aiohttp_client, settings, real_runner):
     assert body["domain"] == "scalp" and body["quality"]["ok"] is True
     assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
     assert set(body["measurements"]) == MEASUREMENT_KEYS
-    assert re.fullmatch(r"scalp:[0-9a-f]{8}\.[0-9a-f]{8}\.[0-9a-f]{8} router:[0-9a-f]{8}", body["model_version"])
+    n_scalp = 3 + (WEIGHTS / "scalp_cnn.pt").is_file()  # detector, U-Net, grader (+ the grade CNN)
+    assert re.fullmatch(r"scalp:[0-9a-f]{8}(\.[0-9a-f]{8}){%d} router:[0-9a-f]{8}" % (n_scalp - 1), body["model_version"])
     assert body["routing"] == "router" and body["route_probabilities"]["scalp"] > 0.5
     assert body["regions"] and all(set(r["mask_area"]) == {"skin", "hair"} for r in body["regions"])
     im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))

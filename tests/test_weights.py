@@ -21,7 +21,7 @@ def _photos(shared, n=4):
 
 
 def test_every_shipped_model_is_small(weights):
-    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx"):
+    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_cnn.pt", "scalp_cnn.onnx"):
         assert (weights / name).stat().st_size < MAX_BYTES, name
     assert (weights / "MODEL_CARD.md").exists()
 
@@ -35,6 +35,20 @@ def test_unet_onnx_agrees_with_pytorch(weights, shared):
     got = torch.softmax(torch.from_numpy(sess.run(None, {"images": x.numpy()})[0]), 1)
     assert (ref.argmax(1) == got.argmax(1)).float().mean() > 0.995
     assert (ref - got).abs().mean() < 0.01
+
+
+def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared):
+    """The shipped grade CNN on head-sized crops: the CPU service's ONNX export gives
+    torch's probabilities, and the grader the pipeline loads uses it."""
+    from inference.models.classifier import ImageClassifier
+    from inference.pipeline.grade import CNN_FEATURES, LogisticGrader
+
+    crops = [im[60:560, 70:570] for im in _photos(shared)]
+    ref = ImageClassifier.load_files(weights / "scalp_cnn.pt").probabilities(crops)
+    got = ImageClassifier.load_files(weights / "scalp_cnn.pt", weights / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
+    np.testing.assert_allclose(got, ref, atol=5e-3)
+    assert (got.argmax(1) == ref.argmax(1)).all()
+    assert LogisticGrader.load(weights / "scalp_grader.json").features[-3:] == CNN_FEATURES
 
 
 def test_yolo_onnx_agrees_with_pytorch(weights, shared):

@@ -17,16 +17,17 @@ import numpy as np
 from .types import GRADES, UNCERTAIN, Detection, GradeResult, ScalpMeasurements
 
 SCALP_FEATURES = ("det_low", "det_middle", "det_high", "det_score", "exposed_ratio", "exposed_logit", "region_fraction")
+# the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (scalp.py), when the grader uses them
+CNN_FEATURES = ("cnn_low", "cnn_middle", "cnn_high")
 MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
 
 
-def scalp_features(det: Detection | None, m: ScalpMeasurements) -> np.ndarray:
+def scalp_features(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None) -> np.ndarray:
+    """``SCALP_FEATURES``, then ``CNN_FEATURES`` when the CNN's probabilities are given."""
     s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
     r = min(max(m.exposed_scalp_ratio, 1e-3), 1 - 1e-3)
-    return np.array(
-        [s[0], s[1], s[2], det.score if det else 0.0, m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction],
-        dtype=np.float64,
-    )
+    base = [s[0], s[1], s[2], det.score if det else 0.0, m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction]
+    return np.array(base + ([] if cnn is None else [float(v) for v in cnn]), dtype=np.float64)
 
 
 @dataclass
@@ -106,11 +107,17 @@ def decide(p: np.ndarray, uncertain_below: float, reasons: tuple[str, ...] = ())
     return GradeResult(grade, round(conf, 4), GRADES[i], probs, tuple(why))
 
 
-def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasurements) -> GradeResult:
+def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasurements,
+                cnn: np.ndarray | None = None) -> GradeResult:
+    """``cnn``: the grade CNN's probabilities; required when the grader was fitted with them."""
+    if CNN_FEATURES[0] in grader.features and cnn is None:
+        raise ValueError("this scalp grader uses the grade CNN (weights/scalp_cnn.pt): load it with the other models")
+    if CNN_FEATURES[0] not in grader.features:
+        cnn = None
     reasons = []
     if det is None:
         reasons.append("no_region")
     if m.hair_pixels + m.scalp_pixels < MIN_MEASURED_PIXELS:
         reasons.append("too_little_measured")
-    p = grader.probabilities(scalp_features(det, m))[0]
+    p = grader.probabilities(scalp_features(det, m, cnn))[0]
     return decide(p, grader.uncertain_below, tuple(reasons))

@@ -1,5 +1,10 @@
 """The scalp chain on a batch of photos: detect -> segment -> measure -> grade.
 
+The grade combines the detector's class scores for the head region, the U-Net's
+measurements and, where ``weights/scalp_cnn.pt`` is shipped, the grade CNN's
+probabilities on the same region (a MobileNetV2 fine-tuned on head crops,
+``inference/train/grade_cnn.py``), in one logistic grader (``scalp_grader.json``).
+
 Example (needs the trained weights in ``weights/``):
     >>> from inference.pipeline.scalp import ScalpModels
     >>> models = ScalpModels.load()                      # doctest: +SKIP
@@ -18,7 +23,7 @@ from inference.models.yolo import YoloDetector
 from inference.paths import weights_dir
 
 from .detect import detect
-from .grade import LogisticGrader, grade_scalp
+from .grade import CNN_FEATURES, LogisticGrader, grade_scalp
 from .measure import measure_scalp
 from .segment import RegionSegmenter
 from .types import Box, Detection, GradeResult, ScalpMeasurements, Segmentation
@@ -26,6 +31,8 @@ from .types import Box, Detection, GradeResult, ScalpMeasurements, Segmentation
 SCALP_DETECTOR = "scalp_yolo.pt"
 SCALP_SEGMENTER = "scalp_unet.pt"
 SCALP_GRADER = "scalp_grader.json"
+SCALP_CNN = "scalp_cnn.pt"
+SCALP_CNN_ONNX = "scalp_cnn.onnx"
 DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
 DEFAULT_FLIPS = ("none", "h", "v", "hv")
 
@@ -40,19 +47,38 @@ class ScalpAnalysis:
 
 class ScalpModels:
     def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader,
-                 flips: tuple[str, ...] | None = None):
+                 flips: tuple[str, ...] | None = None, classifier=None):
         self.detector, self.segmenter, self.grader = detector, segmenter, grader
+        self.classifier = classifier  # the grade CNN (ImageClassifier), when the grader uses it
         # the flips the grader was fitted with (stored beside its weights)
         self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
 
     @classmethod
     def load(cls, directory: Path | None = None, device: str = "cpu") -> "ScalpModels":
+        from inference.models.classifier import ImageClassifier
+
         d = Path(directory or weights_dir())
+        grader = LogisticGrader.load(d / SCALP_GRADER)
+        cnn = (ImageClassifier.load_files(d / SCALP_CNN, d / SCALP_CNN_ONNX, device, runtime=True)
+               if CNN_FEATURES[0] in grader.features else None)
         return cls(
             YoloDetector(d / SCALP_DETECTOR, device=device, runtime=True),
             RegionSegmenter(load_unet(d / SCALP_SEGMENTER, device=device, runtime=True), device=device),
-            LogisticGrader.load(d / SCALP_GRADER),
+            grader,
+            classifier=cnn,
         )
+
+    @staticmethod
+    def crops(images: list[np.ndarray], regions: list[tuple[Detection | None, list[Detection]]]) -> list[np.ndarray]:
+        """The head region of each photo with the U-Net's margin: what the grade CNN sees."""
+        from .segment import CROP_MARGIN
+
+        out = []
+        for im, (_, dets) in zip(images, regions):
+            h, w = im.shape[:2]
+            x1, y1, x2, y2 = dets[0].box.expand(CROP_MARGIN).clip(w, h).as_int()
+            out.append(im[y1:y2, x1:x2] if x2 > x1 and y2 > y1 else im)
+        return out
 
     def regions(self, images: list[np.ndarray]) -> list[tuple[Detection | None, list[Detection]]]:
         """The head region of each photo: the detector's best box, or the whole photo when none."""
@@ -68,8 +94,9 @@ class ScalpModels:
     def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
         regions = self.regions(images)
         segs = self.segmenter.segment(images, [r for _, r in regions])
+        cnn = self.classifier.probabilities(self.crops(images, regions)) if self.classifier is not None else [None] * len(images)
         out = []
-        for im, (best, dets), seg in zip(images, regions, segs):
+        for im, (best, dets), seg, c in zip(images, regions, segs, cnn):
             m = measure_scalp(seg, dets, im.shape[0] * im.shape[1])
-            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade_scalp(self.grader, best, m)))
+            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade_scalp(self.grader, best, m, c)))
         return out

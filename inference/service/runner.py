@@ -70,6 +70,7 @@ class DomainSpec:
     files: tuple[str, ...]  # weights files in WEIGHTS_DIR, all required
     load: Callable[[Path, str], DomainModel] | None  # (weights dir, device) -> model
     output: Callable[[Any], DomainOutput] | None  # the domain's analysis -> DomainOutput
+    optional: tuple[str, ...] = ()  # weights files used when present (hashed into the version then)
 
 
 def regions_of(dets: tuple[Detection, ...], seg: Segmentation) -> tuple[tuple[dict, ...], RegionEvidence]:
@@ -106,12 +107,13 @@ def _load_scalp(directory: Path, device: str) -> DomainModel:
 
 def domains() -> dict[str, DomainSpec]:
     """The registry of domain models (a function, so that importing this module loads no torch)."""
-    from inference.pipeline.scalp import SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER
+    from inference.pipeline.scalp import SCALP_CNN, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER
 
     from .face_adapter import FACE_FILES, face_output, load_face
 
     return {
-        "scalp": DomainSpec("scalp", (SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_GRADER), _load_scalp, scalp_output),
+        "scalp": DomainSpec("scalp", (SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_GRADER), _load_scalp, scalp_output,
+                            optional=(SCALP_CNN,)),  # the grade CNN, where the grader uses it
         "face": DomainSpec("face", FACE_FILES, load_face, face_output),
     }
 
@@ -202,6 +204,7 @@ class Runner:
                 continue
             models[name] = spec.load(Path(settings.weights), device)
             outputs[name] = spec.output
+            paths += [p for p in (Path(settings.weights) / f for f in spec.optional) if p.is_file()]
             hashes[name] = {p.name: short_sha256(p, device) for p in paths}
             running[name] = {p.name: running_file(p, device) for p in paths}
         if not models:

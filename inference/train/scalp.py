@@ -5,9 +5,12 @@ Stages (each timed, figures in ``build/scalp/run.json`` and printed):
 2. pseudo-labels for every scalp_uze photo (masks + head boxes), contact sheets;
 3. U-Net round 2: round 1 fine-tuned with the scalp pseudo-labels (train split only);
 4. YOLO on the head boxes classed by grade, train split minus a calibration fold;
-5. grader fitted on the calibration fold (photos the detector never saw);
-6. weights (fp16) and ONNX exports into ``weights/``;
-7. evaluation on the valid split.
+5. grade CNN on the detected head crops (``grade_cnn.py``): cross-fitted over the
+   whole train split for out-of-fold probabilities, then trained on all of it;
+6. grader fitted on the calibration fold (photos the detector never saw; the CNN's
+   out-of-fold probabilities beside the detector's scores and the measurements);
+7. weights (fp16) and ONNX exports into ``weights/``;
+8. evaluation on the valid split.
 """
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ import torch
 
 from inference.datasets import person_number
 from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
-from inference.pipeline.grade import SCALP_FEATURES, LogisticGrader, scalp_features
-from inference.pipeline.scalp import DEFAULT_FLIPS, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels
+from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES, LogisticGrader, scalp_features
+from inference.pipeline.scalp import (
+    DEFAULT_FLIPS, SCALP_CNN, SCALP_CNN_ONNX, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels,
+)
 from inference.pipeline.types import GRADES
 
 from . import scalp_labels as L
@@ -51,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sheets", type=int, default=48, help="photos per contact sheet set")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cnn-epochs", type=int, default=8,
+                   help="grade CNN epochs (about 16 s each on this CPU for 372 crops; 0: no grade CNN)")
+    p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
 
@@ -181,7 +189,7 @@ def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
     return np.array(feats), analyses
 
 
-def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[LogisticGrader, dict]:
+def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str, ...] = SCALP_FEATURES) -> tuple[LogisticGrader, dict]:
     """Softmax regression on the calibration fold; the L2 strength and class weighting
     chosen by 5-fold cross-validation on that fold (macro-F1), then refitted on all of it."""
     from inference.evaluate import classification_metrics
@@ -195,12 +203,12 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[LogisticGra
             pred = np.zeros(len(y), int)
             for k in range(5):
                 tr, te = folds != k, folds == k
-                g = LogisticGrader.fit(x[tr], y[tr], SCALP_FEATURES, l2=l2, class_weight=balanced if weighted else None)
+                g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=balanced if weighted else None)
                 pred[te] = g.probabilities(x[te]).argmax(1)
             m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in pred])
             scores[(l2, weighted)] = (m["macro_f1"], m["accuracy"])
     (l2, weighted), (f1, acc) = max(scores.items(), key=lambda kv: kv[1])
-    g = LogisticGrader.fit(x, y, SCALP_FEATURES, l2=l2, class_weight=balanced if weighted else None)
+    g = LogisticGrader.fit(x, y, features, l2=l2, class_weight=balanced if weighted else None)
     # UNCERTAIN below the confidence where the kept photos of the fold reach 0.8
     # accuracy, keeping at least 60% of them; between 0.4 and 0.55
     p = g.probabilities(x)
@@ -283,6 +291,11 @@ def run(args: argparse.Namespace) -> dict:
             best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
         slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
 
+    cnn_oof = None
+    if args.cnn_epochs > 0:
+        with log.timed("grade_cnn"):
+            cnn_oof = grade_cnn_stage(args, out, device, train_rows, enc, log)
+
     with log.timed("grader"):
         parts = _load_parts(out, device)
         calib_rows = [r for r in train_rows if r["filename"] in calib]
@@ -294,7 +307,11 @@ def run(args: argparse.Namespace) -> dict:
             x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
             tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
         flips = max(tried, key=lambda f: tried[f][0])
-        grader, choice = fit_grader(tried[flips][1], y, args.seed)
+        x, features = tried[flips][1], SCALP_FEATURES
+        if cnn_oof is not None:  # the CNN's out-of-fold probabilities for these photos
+            x = np.concatenate([x, np.array([cnn_oof[r["filename"]] for r in calib_rows])], 1)
+            features = SCALP_FEATURES + CNN_FEATURES
+        grader, choice = fit_grader(x, y, args.seed, features)
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
         log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below,
@@ -328,10 +345,42 @@ def run(args: argparse.Namespace) -> dict:
         log.set("valid_metrics", metrics)
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
     (out / "scalp_metrics.json").write_text(json.dumps(
-        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "unet_round1", "unet_round2", "labels", "grader", "weights_mb", "valid_metrics")}
+        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "unet_round1", "unet_round2", "labels", "grade_cnn", "grader",
+                                      "weights_mb", "valid_metrics")}
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
         indent=1, ensure_ascii=False, default=float))
     return log.data
+
+
+def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: dict, log: RunLog) -> dict:
+    """Cross-fit the grade CNN on the train split's head crops, train the shipped one on all
+    of them, export it; returns each train photo's out-of-fold probabilities by file name."""
+    from inference.evaluate import classification_metrics
+    from inference.models.classifier import export_classifier_onnx, save_classifier
+
+    from . import grade_cnn as G
+
+    models = ScalpModels(*_load_parts(out, device), flips=("none",))
+    crops = []
+    for i in range(0, len(train_rows), 8):
+        imgs = [_read_rgb(r["path"]) for r in train_rows[i : i + 8]]
+        crops += ScalpModels.crops(imgs, models.regions(imgs))
+    crops = G.store_crops(crops)
+    y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
+    groups = np.array([group_of(r["filename"]) for r in train_rows])
+    cfg = G.GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=device)
+    oof = G.cross_fit(crops, y, groups, cfg, enc)
+    m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in oof.argmax(1)])
+    net = G.train_grade_cnn(crops, y, cfg, enc)
+    cj = G.config_json(cfg, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
+                       epochs=cfg.epochs, photos=len(y))
+    save_classifier(out / SCALP_CNN, net, cj)
+    export_classifier_onnx(net, cj, out / SCALP_CNN_ONNX)
+    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs,
+              "oof_accuracy": m["accuracy"], "oof_macro_f1": m["macro_f1"], "oof_confusion": m["confusion"]}
+    log.set("grade_cnn", report)
+    print("  grade CNN, out of fold on train:", json.dumps({k: report[k] for k in ("oof_accuracy", "oof_macro_f1")}))
+    return {r["filename"]: p for r, p in zip(train_rows, oof)}
 
 
 def _load_parts(out: Path, device: str):

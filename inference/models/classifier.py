@@ -1,0 +1,105 @@
+"""MobileNetV2 image classifiers: the router and the scalp grade CNN are this family.
+
+A torchvision MobileNetV2 (ImageNet start) with a small head; its checkpoint holds the
+config (``classes``, ``size``) and the fp16 state dict; its ONNX export carries the same
+config in its metadata, so the CPU service runs it in ONNX Runtime without torch.
+
+Example (no weights needed):
+    >>> import numpy as np
+    >>> clf = ImageClassifier(build_mobilenet(3), {"classes": ["a", "b", "c"], "size": 64})
+    >>> clf.probabilities([np.zeros((80, 100, 3), np.uint8)]).shape
+    (1, 3)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch only where the torch network is built or run
+    import torch
+
+DEFAULT_SIZE = 224
+
+
+def build_mobilenet(n_classes: int, imagenet_state: dict | None = None) -> "torch.nn.Module":
+    """torchvision MobileNetV2 with an ``n_classes`` head (ImageNet features when given)."""
+    import torch
+    import torchvision
+
+    net = torchvision.models.mobilenet_v2(weights=None)
+    if imagenet_state is not None:
+        net.load_state_dict(imagenet_state, strict=True)
+    net.classifier = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(net.last_channel, n_classes))
+    return net
+
+
+def save_classifier(path: Path, net: "torch.nn.Module", cfg: dict, half: bool = True) -> None:
+    import torch
+
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    torch.save({"config": cfg, "state_dict": state}, path)
+
+
+def export_classifier_onnx(net: "torch.nn.Module", cfg: dict, path: Path) -> Path:
+    """ONNX with a dynamic batch axis, weights stored in fp16, the config in its metadata."""
+    import torch
+
+    from inference.models.onnx_utils import add_metadata, store_weights_fp16
+
+    size = int(cfg.get("size", DEFAULT_SIZE))
+    torch.onnx.export(net.cpu().float().eval(), torch.zeros(1, 3, size, size), str(path), input_names=["images"],
+                      output_names=["logits"], dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    store_weights_fp16(path)
+    add_metadata(path, {"config": json.dumps(cfg)})  # the service runs it without torch
+    return path
+
+
+class ImageClassifier:
+    def __init__(self, net: Any, cfg: dict, device: str = "cpu"):
+        self.net = net.to(device).eval() if hasattr(net, "to") else net
+        self.cfg = cfg
+        self.device = device
+        self.classes = tuple(cfg["classes"])
+        self.size = int(cfg.get("size", DEFAULT_SIZE))
+
+    @classmethod
+    def load_files(cls, weights: Path, onnx: Path | None = None, device: str = "cpu", runtime: bool = False):
+        """``runtime``: the product's loader; then the ONNX export runs in ONNX Runtime where
+        ``runtime_onnx`` says so, with the config from its metadata and no torch (training and
+        its tests keep torch)."""
+        from inference.models.onnx_utils import OnnxModule, runtime_onnx
+
+        onnx_path = runtime_onnx(device, Path(onnx)) if runtime and onnx is not None else None
+        module = OnnxModule(onnx_path) if onnx_path is not None else None
+        if module is not None and "config" in module.metadata:  # no torch needed
+            return cls(module, json.loads(module.metadata["config"]), device)
+        import torch
+
+        ckpt = torch.load(weights, map_location="cpu", weights_only=True)
+        cfg = ckpt["config"]
+        if module is not None:  # an older export without the config in its metadata
+            return cls(module, cfg, device)
+        net = build_mobilenet(len(cfg["classes"]))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+        return cls(net, cfg, device)
+
+    def probabilities(self, images: list[np.ndarray], batch: int = 32) -> np.ndarray:
+        """N x len(classes) softmax probabilities, each chunk of ``batch`` in one forward pass."""
+        from inference.models.onnx_utils import OnnxModule
+        from inference.models.unet import preprocess, preprocess_np, softmax_np
+
+        out = []
+        for i in range(0, len(images), batch):
+            if isinstance(self.net, OnnxModule):
+                out.append(softmax_np(self.net(preprocess_np(images[i : i + batch], self.size)), axis=1))
+                continue
+            import torch
+
+            with torch.inference_mode():
+                x = preprocess(images[i : i + batch], self.size).to(self.device)
+                out.append(torch.softmax(self.net(x).float(), 1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)

@@ -1,0 +1,121 @@
+"""The scalp grade CNN: a MobileNetV2 (ImageNet start) fine-tuned on the head crops.
+
+The detector's class scores come from a network that saw 360 of the 465 train photos,
+so the grader can only be fitted on the 105-photo calibration fold. This CNN is
+cross-fitted instead: ``cross_fit`` trains one copy per fold of person-number groups
+and grades each train photo with the copy that never saw it (out-of-fold), so its
+probabilities on the calibration fold are honest features for the grader; the shipped
+network is trained on the whole train split (``train_grade_cnn``).
+
+Crops: the head region the detector finds, with the U-Net's margin
+(``ScalpModels.crops``), kept at ``CROP_STORE`` px for augmentation; the network sees
+``size`` px, resized as at run time (``inference.models.unet.preprocess_np``).
+
+Example (a few random crops, one epoch):
+    >>> import numpy as np
+    >>> crops = np.random.default_rng(0).integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
+    >>> cfg = GradeCNNConfig(epochs=1, batch=4, size=32, folds=2)
+    >>> cross_fit(crops, np.array([0, 1, 2, 0, 1, 2]), np.array(list("aabbcc")), cfg).shape
+    (6, 3)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.models.classifier import ImageClassifier, build_mobilenet
+from inference.pipeline.types import GRADES
+
+CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
+
+
+@dataclass(frozen=True)
+class GradeCNNConfig:
+    epochs: int = 8
+    batch: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    folds: int = 5
+    size: int = 224
+    seed: int = 0
+    device: str = "cpu"
+
+
+def store_crops(crops: list[np.ndarray]) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.resize(c, (CROP_STORE, CROP_STORE), interpolation=cv2.INTER_AREA) for c in crops])
+
+
+def _augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    from inference.models.unet import preprocess_np
+
+    out = []
+    n = batch.shape[1]
+    for im in batch:
+        s = int(rng.integers(int(n * 0.78), n + 1))
+        x0, y0 = int(rng.integers(0, n - s + 1)), int(rng.integers(0, n - s + 1))
+        c = im[y0 : y0 + s, x0 : x0 + s]
+        if rng.random() < 0.5:
+            c = c[:, ::-1]
+        if rng.random() < 0.5:  # crowns are photographed in any orientation
+            c = c[::-1]
+        c = np.clip(c.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
+        out.append(np.ascontiguousarray(c))
+    return preprocess_np(out, size)
+
+
+def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, imagenet_state: dict | None = None):
+    """One network on ``crops`` (N x S x S x 3 uint8) and grades ``y`` (0..2): class-weighted,
+    label-smoothed cross-entropy, AdamW with a one-cycle schedule."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    net = build_mobilenet(len(GRADES), imagenet_state).to(cfg.device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = int(np.ceil(len(y) / cfg.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(1, cfg.epochs * per_epoch), pct_start=0.15)
+    counts = np.bincount(y, minlength=len(GRADES)).astype(np.float64)
+    weight = torch.tensor(len(y) / (len(GRADES) * np.maximum(counts, 1)), dtype=torch.float32, device=cfg.device)
+    net.train()
+    for _ in range(cfg.epochs):
+        order = rng.permutation(len(y))
+        for b in range(0, len(order), cfg.batch):
+            idx = order[b : b + cfg.batch]
+            x = torch.from_numpy(_augment(crops[idx], cfg.size, rng)).to(cfg.device)
+            t = torch.from_numpy(y[idx]).long().to(cfg.device)
+            loss = torch.nn.functional.cross_entropy(net(x), t, weight=weight, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+def config_json(cfg: GradeCNNConfig, **meta) -> dict:
+    return {"classes": list(GRADES), "size": cfg.size, "arch": "torchvision mobilenet_v2", **meta}
+
+
+def predict(net, crops: np.ndarray, cfg: GradeCNNConfig) -> np.ndarray:
+    """Probabilities as the product computes them (``ImageClassifier``: the whole crop at ``size``)."""
+    return ImageClassifier(net, config_json(cfg), cfg.device).probabilities(list(crops))
+
+
+def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCNNConfig,
+              imagenet_state: dict | None = None) -> np.ndarray:
+    """Out-of-fold probabilities (N x 3): ``cfg.folds`` networks, each graded on the person
+    groups it never saw."""
+    uniq = np.unique(groups)
+    fold_of_group = dict(zip(uniq, np.random.default_rng(cfg.seed).permutation(len(uniq)) % cfg.folds))
+    fold = np.array([fold_of_group[g] for g in groups])
+    oof = np.zeros((len(y), len(GRADES)), np.float64)
+    for k in range(cfg.folds):
+        test = fold == k
+        if not test.any() or test.all():
+            continue
+        net = train_grade_cnn(crops[~test], y[~test], cfg, imagenet_state)
+        oof[test] = predict(net, crops[test], cfg)
+    return oof
