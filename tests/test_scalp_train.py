@@ -74,7 +74,7 @@ def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared
     crops = [rgb[100:400, 120:500], rgb]
     torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities(crops)
     onnx_p = ImageClassifier.load_files(out / "scalp_cnn.pt", out / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
-    np.testing.assert_allclose(onnx_p, torch_p, atol=2e-3)
+    np.testing.assert_allclose(onnx_p, torch_p, atol=0.02)  # fp16-stored weights, two runtimes
     np.testing.assert_allclose(onnx_p.sum(1), 1, atol=1e-5)
     models = ScalpModels.load(out)
     assert models.classifier is not None

@@ -46,7 +46,7 @@ def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared):
     crops = [im[60:560, 70:570] for im in _photos(shared)]
     ref = ImageClassifier.load_files(weights / "scalp_cnn.pt").probabilities(crops)
     got = ImageClassifier.load_files(weights / "scalp_cnn.pt", weights / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
-    np.testing.assert_allclose(got, ref, atol=5e-3)
+    np.testing.assert_allclose(got, ref, atol=0.02)  # fp16-stored weights, two runtimes
     assert (got.argmax(1) == ref.argmax(1)).all()
     assert LogisticGrader.load(weights / "scalp_grader.json").features[-3:] == CNN_FEATURES
 
