@@ -148,3 +148,19 @@ def test_shipped_int8_router_routes_like_the_float_export():
     pa, pb = softmax_np(fp(x)), softmax_np(q(x))
     assert (pa.argmax(1) == pb.argmax(1)).all()
     assert np.abs(pa - pb).max() < 0.15
+
+
+def test_shipped_int8_grade_cnn_grades_like_the_float_export():
+    """Head crops of valid photos, as the scalp chain cuts them: the same grade from both,
+    with the classifier kept float."""
+    _need("scalp_cnn.onnx", "scalp_cnn.int8.onnx")
+    from inference.pipeline.scalp import ScalpModels
+
+    fp, q = OnnxModule(W / "scalp_cnn.onnx"), OnnxModule(W / "scalp_cnn.int8.onnx")
+    assert [n for n in classifier_float_nodes([n.name for n in onnx.load(str(W / "scalp_cnn.int8.onnx")).graph.node])]
+    models = ScalpModels.load(W)
+    images = _photos("scalp_uze/valid", 8)
+    x = preprocess_np(ScalpModels.crops(images, models.regions(images)), 224)
+    pa, pb = softmax_np(fp(x)), softmax_np(q(x))
+    assert (pa.argmax(1) == pb.argmax(1)).mean() >= 7 / 8
+    assert np.abs(pa - pb).max() < 0.2

@@ -57,6 +57,22 @@ def quantize_scalp_segmenter(weights: Path, photo_paths: list[Path]) -> dict:
             "mb": round(dst.stat().st_size / 1e6, 2)}
 
 
+def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
+    """The int8 twin of ``scalp_cnn.onnx`` (the grade CNN), calibrated on the head crops that
+    the scalp models find in the calibration photos; its classifier stays float."""
+    from inference.models.quantize import quantize_classifier
+    from inference.pipeline.scalp import SCALP_CNN_ONNX, ScalpModels
+
+    t0 = time.time()
+    models = ScalpModels.load(Path(weights))
+    images = calibration_photos(photo_paths)
+    crops = ScalpModels.crops(images, models.regions(images))
+    size = models.classifier.size if models.classifier is not None else 224
+    dst = quantize_classifier(Path(weights) / SCALP_CNN_ONNX, crops, size)
+    return {"file": dst.name, "crops": len(crops), "size": size, "seconds": round(time.time() - t0, 1),
+            "mb": round(dst.stat().st_size / 1e6, 2)}
+
+
 ROUTER_CALIBRATION_PER_CLASS = 16
 NEITHER_SEED = 11  # the router's training "neither" photos are made with the run's seed + 11
 
@@ -91,6 +107,9 @@ def run(shared: Path, out: Path) -> dict:
     if (Path(out) / "scalp_unet.onnx").is_file() and (Path(out) / "scalp_yolo.pt").is_file():
         done["scalp_unet.onnx"] = quantize_scalp_segmenter(Path(out), train_photos(shared, "scalp_yolo.onnx"))
         print(f"  scalp_unet.onnx -> scalp_unet.int8.onnx: {done['scalp_unet.onnx']}", flush=True)
+    if (Path(out) / "scalp_cnn.onnx").is_file() and (Path(out) / "scalp_yolo.pt").is_file():
+        done["scalp_cnn.onnx"] = quantize_scalp_cnn(Path(out), train_photos(shared, "scalp_yolo.onnx"))
+        print(f"  scalp_cnn.onnx -> scalp_cnn.int8.onnx: {done['scalp_cnn.onnx']}", flush=True)
     if (Path(out) / "router.onnx").is_file():
         done["router.onnx"] = quantize_router(Path(out), Path(shared))
         print(f"  router.onnx -> router.int8.onnx: {done['router.onnx']}", flush=True)

@@ -324,11 +324,12 @@ def run(args: argparse.Namespace) -> dict:
         b = load_unet(out / SCALP_SEGMENTER)
         export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True, meta=b.meta)
         export_yolo_onnx(out / SCALP_DETECTOR, args.imgsz, out / "scalp_yolo.onnx")
-        from .int8 import quantize_exported, quantize_scalp_segmenter
+        from .int8 import quantize_exported, quantize_scalp_cnn, quantize_scalp_segmenter
 
         photos = [Path(r["path"]) for r in train_rows]
         log.set("int8", {"detector": quantize_exported(out / "scalp_yolo.onnx", photos),
-                         "segmenter": quantize_scalp_segmenter(out, photos)})
+                         "segmenter": quantize_scalp_segmenter(out, photos),
+                         "grade_cnn": quantize_scalp_cnn(out, photos) if (out / SCALP_CNN_ONNX).is_file() else None})
         sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(out.glob("scalp_*"))}
         log.set("weights_mb", sizes)
 
