@@ -63,13 +63,16 @@ def test_onnx_exports_load_and_run(trained, shared):
     assert sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0].shape == tuple(det.forward(xb).shape)
 
 
-def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared):
-    """The grade CNN's ONNX export (fp16 weights) gives torch's probabilities, and
-    ``ScalpModels.load`` brings it in because the grader uses it."""
+def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared, monkeypatch):
+    """The grade CNN's float ONNX export (fp16 weights) gives torch's probabilities, the
+    export step also made its int8 twin, and ``ScalpModels.load`` brings the CNN in because
+    the grader uses it."""
     from inference.models.classifier import ImageClassifier
     from inference.pipeline.scalp import ScalpModels
 
     out, _, _ = trained
+    assert (out / "scalp_cnn.int8.onnx").is_file()
+    monkeypatch.setenv("INFERENCE_INT8", "off")
     rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
     crops = [rgb[100:400, 120:500], rgb]
     torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities(crops)

@@ -37,10 +37,13 @@ def test_unet_onnx_agrees_with_pytorch(weights, shared):
     assert (ref - got).abs().mean() < 0.01
 
 
-def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared):
-    """The shipped grade CNN on head-sized crops: the CPU service's ONNX export gives
-    torch's probabilities, and the grader the pipeline loads uses it."""
+def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared, monkeypatch):
+    """The shipped grade CNN on head-sized crops: the float ONNX export gives torch's
+    probabilities (its int8 twin is checked in test_quantize.py), and the grader the
+    pipeline loads uses it."""
     from inference.models.classifier import ImageClassifier
+
+    monkeypatch.setenv("INFERENCE_INT8", "off")
     from inference.pipeline.grade import CNN_FEATURES, LogisticGrader
 
     crops = [im[60:560, 70:570] for im in _photos(shared)]
