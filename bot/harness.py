@@ -42,11 +42,9 @@ __all__ = [
     "ServiceProxy",
     "bot_environment",
     "bot_settings",
-    "face_photos",
     "inference_service",
     "local_telegram",
     "running_bot",
-    "scalp_photos",
     "weights_ready",
 ]
 
@@ -70,22 +68,6 @@ def weights_ready() -> bool:
     except ImportError:
         return False
     return all((_weights_dir() / name).is_file() for name in SCALP_WEIGHTS)
-
-
-def _shared() -> Path:
-    from inference.paths import shared_dir
-
-    return shared_dir()
-
-
-def scalp_photos() -> list[Path]:
-    """Real scalp photos (scalp_uze validation split) from ``../shared``."""
-    return sorted((_shared() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
-
-
-def face_photos() -> list[Path]:
-    """Real face photos (ACNE04 validation split) from ``../shared``."""
-    return sorted((_shared() / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))
 
 
 # --- the inference service ---------------------------------------------------------------------

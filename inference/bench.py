@@ -60,8 +60,10 @@ import numpy as np  # noqa: E402
 
 from inference.paths import shared_dir, weights_dir  # noqa: E402
 
-SCALP_SPLIT = ("scalp_uze", "valid")
-FACE_SPLIT = ("acne04", "valid", "images")
+from inference.datasets import VALID_PHOTOS  # noqa: E402
+
+SCALP_SPLIT = VALID_PHOTOS["scalp_uze"]
+FACE_SPLIT = VALID_PHOTOS["acne04"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 BASELINE_CONF = 0.25  # Ultralytics' default predict confidence
 BATCH = 8  # (b) batched: photos per Runner.predict call

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
+# where each dataset keeps its valid-split photos, under a datasets root (../shared/datasets)
+VALID_PHOTOS = {"scalp_uze": ("scalp_uze", "valid"), "acne04": ("acne04", "valid", "images")}
 _VIEW = re.compile(r"^(\d+)-?(Top-Down|Back|Front|Left|Right)[_.]")
 
 
@@ -17,3 +20,10 @@ def person_number(filename: str) -> str:
     """The number before the view (shared by one person's five views; reused across people)."""
     m = _VIEW.match(filename)
     return m.group(1) if m else filename
+
+
+def valid_photos(datasets_root: Path, dataset: str) -> list[Path]:
+    """The valid-split JPEGs of ``dataset`` ("scalp_uze" or "acne04") under ``datasets_root``,
+    sorted; empty when the folder is not there. The caller names the root: only training,
+    tests and the benchmarks read ``../shared``."""
+    return sorted(Path(datasets_root).joinpath(*VALID_PHOTOS[dataset]).glob("*.jpg"))

@@ -34,9 +34,10 @@ from bot.harness import (  # noqa: E402
     inference_service,
     local_telegram,
     running_bot,
-    scalp_photos,
 )
 from bot.localapi import LocalApiClient  # noqa: E402
+from inference.datasets import valid_photos  # noqa: E402
+from inference.paths import shared_dir  # noqa: E402
 
 REPLY_TIMEOUT = 300.0
 
@@ -77,7 +78,7 @@ def report(label: str, totals: list[float], services: list[float]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    photos = [p.read_bytes() for p in scalp_photos() if "Top-Down" in p.name]
+    photos = [p.read_bytes() for p in valid_photos(shared_dir() / "datasets", "scalp_uze") if "Top-Down" in p.name]
     real = None if args.service == "auto" else args.service == "real"
     with tempfile.TemporaryDirectory() as tmp:
         async with (

@@ -43,6 +43,10 @@ from bot.harness import (
 from bot.localapi import LocalApiClient, WaitTimeout
 from bot.settings import REDACTED, install_log_redaction, uninstall_log_redaction
 from bot.storage import Storage, utcnow
+from inference.datasets import valid_photos
+from inference.paths import shared_dir
+
+DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -112,12 +116,12 @@ async def user(tg):
 
 def scalp_photo(index: int = 0) -> bytes:
     """A real crown photo (Top-Down view) from the scalp_uze validation split."""
-    crowns = [p for p in harness.scalp_photos() if "Top-Down" in p.name]
+    crowns = [p for p in valid_photos(DATASETS, "scalp_uze") if "Top-Down" in p.name]
     return crowns[index % len(crowns)].read_bytes()
 
 
 def face_photo(index: int = 0) -> bytes:
-    return harness.face_photos()[index].read_bytes()
+    return valid_photos(DATASETS, "acne04")[index].read_bytes()
 
 
 def dark_photo() -> bytes:

@@ -27,7 +27,10 @@ import pytest
 from bot import harness
 from bot.devstack import BOT_NAME, parse_args
 from bot.localapi import LocalApiClient
-from inference.paths import PROJECT_ROOT
+from inference.datasets import valid_photos
+from inference.paths import PROJECT_ROOT, shared_dir
+
+DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 
 TOKEN = "424242:DEVSTACK-token_that_must_never_be_printed"
 SERVICE_KEY = "devstack-service-key-never-printed-5f1c"
@@ -107,7 +110,7 @@ def assert_gone(pids: list[int]) -> None:
 
 
 def crown_photo() -> bytes:
-    return [p for p in harness.scalp_photos() if "Top-Down" in p.name][0].read_bytes()
+    return [p for p in valid_photos(DATASETS, "scalp_uze") if "Top-Down" in p.name][0].read_bytes()
 
 
 async def answer(tg: LocalApiClient, chat_id: int, message_id: int, kind: str) -> dict:

@@ -38,7 +38,10 @@ import numpy as np
 import pytest
 
 from bot import harness
-from inference.paths import PROJECT_ROOT
+from inference.datasets import valid_photos
+from inference.paths import PROJECT_ROOT, shared_dir
+
+DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 
 SCREENSHOTS = PROJECT_ROOT / "build" / "screenshots"
 TOKEN = "123456:BROWSER-token_for-the-local-bot-api-00"
@@ -366,7 +369,7 @@ def test_page_draws_what_the_bot_sends_and_sends_what_the_person_does(
 def stack():
     if not harness.weights_ready():
         _unavailable("the trained weights are not in weights/")
-    if not [p for p in harness.scalp_photos() if "Top-Down" in p.name]:
+    if not [p for p in valid_photos(DATASETS, "scalp_uze") if "Top-Down" in p.name]:
         _unavailable("the scalp_uze validation photos are not in ../shared")
     process = Process([sys.executable, "-m", "bot", "dev", "--port", "0",
                        "--inference-port", "0"], child_env())
@@ -378,7 +381,7 @@ def stack():
 
 
 def crowns() -> list[Path]:
-    return [p for p in harness.scalp_photos() if "Top-Down" in p.name]
+    return [p for p in valid_photos(DATASETS, "scalp_uze") if "Top-Down" in p.name]
 
 
 def bot_photos_after(page, message_id: int) -> int:
