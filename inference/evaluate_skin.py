@@ -105,6 +105,16 @@ def _boxes(dets) -> tuple[np.ndarray, np.ndarray]:
             np.array([d.score for d in dets], np.float64))
 
 
+def detector_passes(detector, rows, batch: int = 8):
+    """Per chunk of ``batch`` photos of ``rows`` (with ``.image`` paths): the chunk, the photos
+    as RGB, and the detector's raw output and letterbox metas from one forward pass."""
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
+        x, metas = detector.preprocess(imgs)
+        yield chunk, imgs, detector.forward(x), metas
+
+
 def collect(models, rows, batch: int = 8, router=None, log=None) -> list[dict]:
     """Per photo: the product's analysis pieces, low-confidence detections for mAP, the truth."""
     from inference.models.yolo import postprocess
@@ -115,11 +125,7 @@ def collect(models, rows, batch: int = 8, router=None, log=None) -> list[dict]:
     merge = models.grader.merge
     floor = min(merge.candidate_conf, models.grader.conf)
     out = []
-    for i in range(0, len(rows), batch):
-        chunk = rows[i : i + batch]
-        imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
-        x, metas = det.preprocess(imgs)
-        raw = det.forward(x)
+    for chunk, imgs, raw, metas in detector_passes(det, rows, batch):
         cands = postprocess(raw, metas, det.names, conf=floor, iou=merge.iou, max_det=MAP_MAX_DET, merge=merge.method)
         low = cands if merge.method == "cluster" else postprocess(raw, metas, det.names, conf=MAP_CONF, iou=MAP_IOU, max_det=MAP_MAX_DET)
         probs = models.lesion_probabilities(imgs)
@@ -131,7 +137,7 @@ def collect(models, rows, batch: int = 8, router=None, log=None) -> list[dict]:
                         "lesion_prob": cv2.resize(p[li], (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float16),
                         "shape": im.shape, "routed": rt})
         if log:
-            log(f"  evaluated {min(i + batch, len(rows))}/{len(rows)}")
+            log(f"  evaluated {len(out)}/{len(rows)}")
     return out
 
 

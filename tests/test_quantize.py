@@ -160,7 +160,7 @@ def test_shipped_int8_grade_cnn_grades_like_the_float_export():
     assert [n for n in classifier_float_nodes([n.name for n in onnx.load(str(W / "scalp_cnn.int8.onnx")).graph.node])]
     models = ScalpModels.load(W)
     images = _photos("scalp_uze/valid", 8)
-    x = preprocess_np(ScalpModels.crops(images, models.regions(images)), 224)
+    x = preprocess_np(models.crops(images, models.regions(images)), 224)
     pa, pb = softmax_np(fp(x)), softmax_np(q(x))
     assert (pa.argmax(1) == pb.argmax(1)).mean() >= 7 / 8
     assert np.abs(pa - pb).max() < 0.2

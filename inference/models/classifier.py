@@ -60,7 +60,7 @@ def export_classifier_onnx(net: "torch.nn.Module", cfg: dict, path: Path) -> Pat
 
 class ImageClassifier:
     def __init__(self, net: Any, cfg: dict, device: str = "cpu"):
-        self.net = net.to(device).eval() if hasattr(net, "to") else net
+        self.net = net.to(device).eval()  # a torch module or an OnnxModule
         self.cfg = cfg
         self.device = device
         self.classes = tuple(cfg["classes"])

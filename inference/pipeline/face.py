@@ -88,8 +88,9 @@ class BoxMerge:
     (``yolo.peak_score``), as a box after NMS does. The support itself grows with the
     lesion's size in pixels (more anchors see a larger lesion), and ACNE04's train photos
     are enlarged: counting by support over-counted the calibration fold against valid
-    (15.9 against 13.7 a photo) and cost 6 points of grade accuracy. ``candidate_conf``: the raw boxes considered (for
-    "cluster", the floor for joining a cluster; weak boxes add up)."""
+    (15.9 against 13.7 a photo) and cost 6 points of grade accuracy. ``candidate_conf``:
+    the raw boxes considered (for "cluster", the floor for joining a cluster; weak boxes
+    add up)."""
 
     method: str = "nms"
     iou: float = NMS_IOU

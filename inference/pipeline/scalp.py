@@ -68,16 +68,13 @@ class ScalpModels:
             classifier=cnn,
         )
 
-    @staticmethod
-    def crops(images: list[np.ndarray], regions: list[tuple[Detection | None, list[Detection]]]) -> list[np.ndarray]:
-        """The head region of each photo with the U-Net's margin: what the grade CNN sees."""
-        from .segment import CROP_MARGIN
-
+    def crops(self, images: list[np.ndarray], regions: list[tuple[Detection | None, list[Detection]]]) -> list[np.ndarray]:
+        """The head region of each photo as the U-Net crops it (``RegionSegmenter.crops``):
+        what the grade CNN sees; the whole photo where the region is too small to crop."""
         out = []
         for im, (_, dets) in zip(images, regions):
-            h, w = im.shape[:2]
-            x1, y1, x2, y2 = dets[0].box.expand(CROP_MARGIN).clip(w, h).as_int()
-            out.append(im[y1:y2, x1:x2] if x2 > x1 and y2 > y1 else im)
+            c = self.segmenter.crops(im, dets[:1])
+            out.append(c[0][1] if c else im)
         return out
 
     def regions(self, images: list[np.ndarray]) -> list[tuple[Detection | None, list[Detection]]]:

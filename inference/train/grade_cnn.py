@@ -8,7 +8,7 @@ probabilities on the calibration fold are honest features for the grader; the sh
 network is trained on the whole train split (``train_grade_cnn``).
 
 Crops: the head region the detector finds, with the U-Net's margin
-(``ScalpModels.crops``), kept at ``CROP_STORE`` px for augmentation; the network sees
+(``ScalpModels.crops``, as the U-Net crops it), kept at ``CROP_STORE`` px for augmentation; the network sees
 ``size`` px, resized as at run time (``inference.models.unet.preprocess_np``).
 
 Example (a few random crops, one epoch):

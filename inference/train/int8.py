@@ -66,7 +66,7 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
     t0 = time.time()
     models = ScalpModels.load(Path(weights))
     images = calibration_photos(photo_paths)
-    crops = ScalpModels.crops(images, models.regions(images))
+    crops = models.crops(images, models.regions(images))
     size = models.classifier.size if models.classifier is not None else 224
     dst = quantize_classifier(Path(weights) / SCALP_CNN_ONNX, crops, size)
     return {"file": dst.name, "crops": len(crops), "size": size, "seconds": round(time.time() - t0, 1),

@@ -365,7 +365,7 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
     crops = []
     for i in range(0, len(train_rows), 8):
         imgs = [_read_rgb(r["path"]) for r in train_rows[i : i + 8]]
-        crops += ScalpModels.crops(imgs, models.regions(imgs))
+        crops += models.crops(imgs, models.regions(imgs))
     crops = G.store_crops(crops)
     y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
     groups = np.array([group_of(r["filename"]) for r in train_rows])

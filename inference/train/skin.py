@@ -100,17 +100,11 @@ def choose_merge(detector, rows, grid=MERGE_GRID, batch: int = 8) -> tuple[BoxMe
     """NMS (as the evaluation's mAP counts it, Ultralytics' way) or weighted box clustering
     at one of ``grid``'s IoUs: whichever gives the best mAP50 on ``rows`` (the calibration
     fold). One forward pass per photo; each candidate only re-runs the post-processing."""
-    import cv2
-
-    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision
+    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision, detector_passes
     from inference.models.yolo import postprocess
 
     passes = []
-    for i in range(0, len(rows), batch):
-        chunk = rows[i : i + batch]
-        imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
-        x, metas = detector.preprocess(imgs)
-        raw = detector.forward(x)
+    for chunk, imgs, raw, metas in detector_passes(detector, rows, batch):
         raw = raw if isinstance(raw, np.ndarray) else raw.detach().float().cpu().numpy()
         passes.append((raw, metas, [L.read_boxes(r.label, im.shape[1], im.shape[0]) for r, im in zip(chunk, imgs)]))
 
@@ -161,20 +155,15 @@ def map_by_imgsz(weights: Path, rows, sizes, device: str, batch: int = 8) -> dic
     """Diagnostic only (never used to choose anything): the detector's mAP on ``rows`` at
     several run-time input sizes. ACNE04's train photos are enlarged copies (median box side
     31.5 px against 26.9 px in valid); a larger run-time size shows whether that shift costs."""
-    import cv2
-
-    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision
+    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision, detector_passes
     from inference.models.yolo import YoloDetector, postprocess
 
     out = {}
     for size in sizes:
         det = YoloDetector(weights, device=device, imgsz=size)
         per = []
-        for i in range(0, len(rows), batch):
-            chunk = rows[i : i + batch]
-            imgs = [cv2.cvtColor(cv2.imread(str(r.image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
-            x, metas = det.preprocess(imgs)
-            for r, im, d in zip(chunk, imgs, postprocess(det.forward(x), metas, det.names, MAP_CONF, MAP_IOU, MAP_MAX_DET)):
+        for chunk, imgs, raw, metas in detector_passes(det, rows, batch):
+            for r, im, d in zip(chunk, imgs, postprocess(raw, metas, det.names, MAP_CONF, MAP_IOU, MAP_MAX_DET)):
                 per.append((*_boxes(d), L.read_boxes(r.label, im.shape[1], im.shape[0])))
         out[str(size)] = average_precision(per)
     return out
