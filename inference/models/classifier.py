@@ -4,6 +4,11 @@ A torchvision MobileNetV2 (ImageNet start) with a small head; its checkpoint hol
 config (``classes``, ``size``) and the fp16 state dict; its ONNX export carries the same
 config in its metadata, so the CPU service runs it in ONNX Runtime without torch.
 
+The config may also fix a test-time view: ``center_crop`` (the share of each side kept
+around the centre before resizing, as the training's random crops keep 78-100% of it)
+and ``flips`` (``"h"``, ``"v"``: mirrored copies whose probabilities are averaged with the
+original's, in the same forward pass). Without them the whole image is used once.
+
 Example (no weights needed):
     >>> import numpy as np
     >>> clf = ImageClassifier(build_mobilenet(3), {"classes": ["a", "b", "c"], "size": 64})
@@ -22,6 +27,7 @@ if TYPE_CHECKING:  # torch only where the torch network is built or run
     import torch
 
 DEFAULT_SIZE = 224
+FLIP_AXES = {"h": 3, "v": 2}  # test-time flips: the N x 3 x H x W axis each mirrors
 
 
 def build_mobilenet(n_classes: int, imagenet_state: dict | None = None) -> "torch.nn.Module":
@@ -65,6 +71,19 @@ class ImageClassifier:
         self.device = device
         self.classes = tuple(cfg["classes"])
         self.size = int(cfg.get("size", DEFAULT_SIZE))
+        self.center_crop = float(cfg.get("center_crop", 1.0))
+        self.flips = tuple(cfg.get("flips", ()))
+        if not 0.0 < self.center_crop <= 1.0 or set(self.flips) - set(FLIP_AXES):
+            raise ValueError(f"bad test-time view: center_crop={self.center_crop}, flips={self.flips}")
+
+    def view(self, image: np.ndarray) -> np.ndarray:
+        """The part of ``image`` the network sees (its centre, per ``center_crop``)."""
+        if self.center_crop >= 1.0:
+            return image
+        h, w = image.shape[:2]
+        ch, cw = max(1, round(h * self.center_crop)), max(1, round(w * self.center_crop))
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        return image[y0 : y0 + ch, x0 : x0 + cw]
 
     @classmethod
     def load_files(cls, weights: Path, onnx: Path | None = None, device: str = "cpu", runtime: bool = False):
@@ -88,18 +107,22 @@ class ImageClassifier:
         return cls(net, cfg, device)
 
     def probabilities(self, images: list[np.ndarray], batch: int = 32) -> np.ndarray:
-        """N x len(classes) softmax probabilities, each chunk of ``batch`` in one forward pass."""
+        """N x len(classes) softmax probabilities, each chunk of ``batch`` images (with their
+        flipped copies) in one forward pass."""
         from inference.models.onnx_utils import OnnxModule
-        from inference.models.unet import preprocess, preprocess_np, softmax_np
+        from inference.models.unet import preprocess_np, softmax_np
 
+        views = 1 + len(self.flips)
         out = []
         for i in range(0, len(images), batch):
+            x = preprocess_np([self.view(im) for im in images[i : i + batch]], self.size)
+            x = np.concatenate([x] + [np.ascontiguousarray(np.flip(x, FLIP_AXES[f])) for f in self.flips])
             if isinstance(self.net, OnnxModule):
-                out.append(softmax_np(self.net(preprocess_np(images[i : i + batch], self.size)), axis=1))
-                continue
-            import torch
+                p = softmax_np(self.net(x), axis=1)
+            else:
+                import torch
 
-            with torch.inference_mode():
-                x = preprocess(images[i : i + batch], self.size).to(self.device)
-                out.append(torch.softmax(self.net(x).float(), 1).cpu().numpy())
+                with torch.inference_mode():
+                    p = torch.softmax(self.net(torch.from_numpy(x).to(self.device)).float(), 1).cpu().numpy()
+            out.append(p.reshape(views, -1, p.shape[1]).mean(0))
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)

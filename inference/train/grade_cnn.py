@@ -11,16 +11,23 @@ Crops: the head region the detector finds, with the U-Net's margin
 (``ScalpModels.crops``, as the U-Net crops it), kept at ``CROP_STORE`` px for augmentation; the network sees
 ``size`` px, resized as at run time (``inference.models.unet.preprocess_np``).
 
+Test-time view: training cuts random 78-100% squares out of each crop, so at run time the
+network may see the crop's centre rather than all of it, and average its probabilities
+over mirrored copies. ``cross_fit`` grades each held-out fold under every view in
+``TEST_VIEWS`` and keeps the one with the best out-of-fold macro-F1 (train photos only);
+the shipped network's config carries it (``ImageClassifier`` applies it).
+
 Example (a few random crops, one epoch):
     >>> import numpy as np
     >>> crops = np.random.default_rng(0).integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
     >>> cfg = GradeCNNConfig(epochs=1, batch=4, size=32, folds=2)
-    >>> cross_fit(crops, np.array([0, 1, 2, 0, 1, 2]), np.array(list("aabbcc")), cfg).shape
-    (6, 3)
+    >>> fit = cross_fit(crops, np.array([0, 1, 2, 0, 1, 2]), np.array(list("aabbcc")), cfg)
+    >>> fit.oof.shape, fit.view in TEST_VIEWS
+    ((6, 3), True)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +35,10 @@ from inference.models.classifier import ImageClassifier, build_mobilenet
 from inference.pipeline.types import GRADES
 
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
+# candidate test-time views (centre share of each side, flips), the first the plain one
+TEST_VIEWS: tuple[tuple[float, tuple[str, ...]], ...] = (
+    (1.0, ()), (0.875, ()), (1.0, ("h",)), (0.875, ("h",)), (0.875, ("h", "v")),
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
         order = rng.permutation(len(y))
         for b in range(0, len(order), cfg.batch):
             idx = order[b : b + cfg.batch]
+            if len(idx) < 2:  # batch norm cannot train on one image; it is seen next epoch
+                continue
             x = torch.from_numpy(_augment(crops[idx], cfg.size, rng)).to(cfg.device)
             t = torch.from_numpy(y[idx]).long().to(cfg.device)
             loss = torch.nn.functional.cross_entropy(net(x), t, weight=weight, label_smoothing=cfg.label_smoothing)
@@ -95,27 +108,49 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
     return net.eval()
 
 
-def config_json(cfg: GradeCNNConfig, **meta) -> dict:
-    return {"classes": list(GRADES), "size": cfg.size, "arch": "torchvision mobilenet_v2", **meta}
+def config_json(cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0], **meta) -> dict:
+    center, flips = view
+    return {"classes": list(GRADES), "size": cfg.size, "arch": "torchvision mobilenet_v2",
+            "center_crop": center, "flips": list(flips), **meta}
 
 
-def predict(net, crops: np.ndarray, cfg: GradeCNNConfig) -> np.ndarray:
-    """Probabilities as the product computes them (``ImageClassifier``: the whole crop at ``size``)."""
-    return ImageClassifier(net, config_json(cfg), cfg.device).probabilities(list(crops))
+def predict(net, crops: np.ndarray, cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0]) -> np.ndarray:
+    """Probabilities as the product computes them (``ImageClassifier`` with this test-time view)."""
+    return ImageClassifier(net, config_json(cfg, view), cfg.device).probabilities(list(crops))
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold probabilities (N x 3) under the chosen test-time ``view``, and each
+    candidate view's out-of-fold (macro-F1, accuracy)."""
+    oof: np.ndarray
+    view: tuple[float, tuple[str, ...]]
+    scores: dict = field(default_factory=dict)
+
+
+def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    from inference.evaluate import classification_metrics
+
+    m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in p.argmax(1)])
+    return round(m["macro_f1"], 4), round(m["accuracy"], 4)
 
 
 def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCNNConfig,
-              imagenet_state: dict | None = None) -> np.ndarray:
-    """Out-of-fold probabilities (N x 3): ``cfg.folds`` networks, each graded on the person
-    groups it never saw."""
+              imagenet_state: dict | None = None, views=TEST_VIEWS) -> CrossFit:
+    """``cfg.folds`` networks, each graded on the person groups it never saw, under every
+    candidate test-time view; the view with the best out-of-fold macro-F1 (then accuracy,
+    then the earlier, cheaper one) is kept."""
     uniq = np.unique(groups)
     fold_of_group = dict(zip(uniq, np.random.default_rng(cfg.seed).permutation(len(uniq)) % cfg.folds))
     fold = np.array([fold_of_group[g] for g in groups])
-    oof = np.zeros((len(y), len(GRADES)), np.float64)
+    oof = {v: np.zeros((len(y), len(GRADES)), np.float64) for v in views}
     for k in range(cfg.folds):
         test = fold == k
         if not test.any() or test.all():
             continue
         net = train_grade_cnn(crops[~test], y[~test], cfg, imagenet_state)
-        oof[test] = predict(net, crops[test], cfg)
-    return oof
+        for v in views:
+            oof[v][test] = predict(net, crops[test], cfg, v)
+    scores = {v: _scores(y, p) for v, p in oof.items()}
+    best = max(views, key=lambda v: (scores[v], -views.index(v)))
+    return CrossFit(oof[best], best, scores)

@@ -68,6 +68,8 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
     images = calibration_photos(photo_paths)
     crops = models.crops(images, models.regions(images))
     size = models.classifier.size if models.classifier is not None else 224
+    if models.classifier is not None:  # calibrate on what the network sees (its test-time view)
+        crops = [models.classifier.view(c) for c in crops]
     dst = quantize_classifier(Path(weights) / SCALP_CNN_ONNX, crops, size)
     return {"file": dst.name, "crops": len(crops), "size": size, "seconds": round(time.time() - t0, 1),
             "mb": round(dst.stat().st_size / 1e6, 2)}

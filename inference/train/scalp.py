@@ -370,17 +370,21 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
     y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
     groups = np.array([group_of(r["filename"]) for r in train_rows])
     cfg = G.GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=device)
-    oof = G.cross_fit(crops, y, groups, cfg, enc)
+    fit = G.cross_fit(crops, y, groups, cfg, enc)
+    oof = fit.oof
     m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in oof.argmax(1)])
     net = G.train_grade_cnn(crops, y, cfg, enc)
-    cj = G.config_json(cfg, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
+    cj = G.config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
                        epochs=cfg.epochs, photos=len(y))
     save_classifier(out / SCALP_CNN, net, cj)
     export_classifier_onnx(net, cj, out / SCALP_CNN_ONNX)
     report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs,
+              "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
+              "oof_by_view": [{"center_crop": v[0], "flips": list(v[1]), "macro_f1": f, "accuracy": a}
+                              for v, (f, a) in fit.scores.items()],
               "oof_accuracy": m["accuracy"], "oof_macro_f1": m["macro_f1"], "oof_confusion": m["confusion"]}
     log.set("grade_cnn", report)
-    print("  grade CNN, out of fold on train:", json.dumps({k: report[k] for k in ("oof_accuracy", "oof_macro_f1")}))
+    print("  grade CNN, out of fold on train:", json.dumps({k: report[k] for k in ("test_view", "oof_accuracy", "oof_macro_f1")}))
     return {r["filename"]: p for r, p in zip(train_rows, oof)}
 
 
