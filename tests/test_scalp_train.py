@@ -44,6 +44,15 @@ def test_training_writes_every_artefact(trained):
     # the grader stacks the grade CNN's out-of-fold probabilities (every train photo graded once)
     assert metrics["grade_cnn"]["photos"] == 10 and 0 <= metrics["grade_cnn"]["oof_accuracy"] <= 1
     assert json.loads((out / "scalp_grader.json").read_text())["features"][-3:] == ["cnn_low", "cnn_middle", "cnn_high"]
+    # every candidate test-time view was scored out of fold, and the shipped config carries the best one
+    views = metrics["grade_cnn"]["oof_by_view"]
+    assert len(views) == 5
+    best = max(views, key=lambda v: (v["macro_f1"], v["accuracy"]))
+    cfg = torch.load(out / "scalp_cnn.pt", weights_only=True)["config"]
+    assert (best["macro_f1"], best["accuracy"]) == (metrics["grade_cnn"]["oof_macro_f1"], metrics["grade_cnn"]["oof_accuracy"])
+    assert {"center_crop": cfg["center_crop"], "flips": cfg["flips"]} == metrics["grade_cnn"]["test_view"]
+    saved = json.loads((build / "scalp" / "grade_cnn_oof.json").read_text())
+    assert len(saved["oof"]) == 10 and all(abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
     assert (build / "scalp" / "sheets" / "scalp_train.png").exists()
     assert len(list((build / "scalp" / "masks").glob("*.png"))) >= 15
 
@@ -83,3 +92,27 @@ def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared
     assert models.classifier is not None
     a = models.analyze([rgb])[0]
     assert a.grade.best_guess in ("LOW", "MIDDLE", "HIGH")
+
+
+def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path):
+    """``--reuse-grade-cnn`` refits the grader on the saved out-of-fold probabilities
+    without training the CNN again (the shipped network is left as it was)."""
+    import shutil
+
+    out0, build0, _ = trained
+    out, build = tmp_path / "weights", tmp_path / "build"
+    shutil.copytree(out0, out)
+    shutil.copytree(build0, build, symlinks=True)
+    shutil.copy(out0 / "scalp_yolo.pt", tmp_path / "det.pt")
+    shutil.copy(out0 / "scalp_unet.pt", tmp_path / "seg.pt")
+    before = (out / "scalp_cnn.pt").read_bytes()
+    cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
+           "--detector", str(tmp_path / "det.pt"), "--segmenter", str(tmp_path / "seg.pt"), "--imgsz", "160",
+           "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1", "--cnn-folds", "2",
+           "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "scalp_metrics.json").read_text())
+    assert metrics["grade_cnn"]["reused"].endswith("grade_cnn_oof.json")
+    assert (out / "scalp_cnn.pt").read_bytes() == before
+    assert json.loads((out / "scalp_grader.json").read_text())["features"][-3:] == ["cnn_low", "cnn_middle", "cnn_high"]

@@ -40,6 +40,7 @@ from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_u
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
 
 CALIB_FRACTION = 0.2
+GRADE_CNN_OOF = "grade_cnn_oof.json"  # in the build folder: the CNN's out-of-fold probabilities per train photo
 CHECK_SUBSET = 48  # valid photos whose pseudo-masks are looked at and used for mask IoU
 
 
@@ -61,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
+    p.add_argument("--reuse-grade-cnn", action="store_true",
+                   help="reuse the grade CNN in --out and its out-of-fold probabilities (build/scalp/grade_cnn_oof.json) "
+                        "from an earlier run with the same detector")
 
 
 def group_of(filename: str) -> str:
@@ -189,37 +193,66 @@ def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
     return np.array(feats), analyses
 
 
-def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str, ...] = SCALP_FEATURES) -> tuple[LogisticGrader, dict]:
+GRADER_CV_REPEATS = 5  # 105 photos: one 5-fold split's choice changes with its seed, so it is repeated
+
+
+def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str, ...] = SCALP_FEATURES,
+               groups: np.ndarray | None = None, repeats: int = GRADER_CV_REPEATS) -> tuple[LogisticGrader, dict]:
     """Softmax regression on the calibration fold; the L2 strength and class weighting
-    chosen by 5-fold cross-validation on that fold (macro-F1), then refitted on all of it."""
+    chosen by 5-fold cross-validation on that fold, repeated over ``repeats`` splits (mean
+    macro-F1, then accuracy), then refitted on all of it. ``groups``: one person's photos
+    stay in one fold (as everywhere else in this training), so the choice is not made on
+    views of people the grader has seen. The UNCERTAIN threshold comes from the
+    cross-validated probabilities, not from the refitted grader's own photos."""
     from inference.evaluate import classification_metrics
 
     counts = np.bincount(y, minlength=3).astype(float)
     balanced = counts.sum() / (3 * np.maximum(counts, 1))
-    folds = np.random.default_rng(seed).permutation(len(y)) % 5
-    scores = {}
+    splits = []
+    for r in range(repeats):
+        rng = np.random.default_rng(seed + r)
+        if groups is None:
+            splits.append(rng.permutation(len(y)) % 5)
+        else:
+            uniq = np.unique(groups)
+            fold_of = dict(zip(uniq, rng.permutation(len(uniq)) % 5))
+            splits.append(np.array([fold_of[g] for g in groups]))
+    scores, oof = {}, {}
     for l2 in (0.01, 0.05, 0.2, 1.0):
         for weighted in (False, True):
-            pred = np.zeros(len(y), int)
-            for k in range(5):
-                tr, te = folds != k, folds == k
-                g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=balanced if weighted else None)
-                pred[te] = g.probabilities(x[te]).argmax(1)
-            m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in pred])
-            scores[(l2, weighted)] = (m["macro_f1"], m["accuracy"])
+            runs = []
+            for folds in splits:
+                p = np.zeros((len(y), 3))
+                for k in range(5):
+                    tr, te = folds != k, folds == k
+                    if not te.any():
+                        continue
+                    g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=balanced if weighted else None)
+                    p[te] = g.probabilities(x[te])
+                m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in p.argmax(1)])
+                runs.append((p, m["macro_f1"], m["accuracy"]))
+            scores[(l2, weighted)] = (round(float(np.mean([f for _, f, _ in runs])), 4),
+                                      round(float(np.mean([a for _, _, a in runs])), 4))
+            oof[(l2, weighted)] = [p for p, _, _ in runs]
     (l2, weighted), (f1, acc) = max(scores.items(), key=lambda kv: kv[1])
     g = LogisticGrader.fit(x, y, features, l2=l2, class_weight=balanced if weighted else None)
-    # UNCERTAIN below the confidence where the kept photos of the fold reach 0.8
-    # accuracy, keeping at least 60% of them; between 0.4 and 0.55
-    p = g.probabilities(x)
+    ps = oof[(l2, weighted)]
+    g.uncertain_below = uncertain_threshold(np.concatenate(ps), np.tile(y, len(ps)))
+    rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
+    return g, {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc, "cv_repeats": repeats,
+               "cv_grouped": groups is not None, "cv_uncertain_rate": round(rate, 4)}
+
+
+def uncertain_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """UNCERTAIN below the lowest confidence (0.40 to 0.55) at which the cross-validated
+    grades that are kept reach 0.8 accuracy, keeping at least 60% of the photos; 0.45 where
+    no such point exists."""
     conf, pred = p.max(1), p.argmax(1)
-    g.uncertain_below = 0.45
     for t in np.arange(0.40, 0.56, 0.01):
         keep = conf >= t
         if keep.sum() >= 0.6 * len(y) and (pred[keep] == y[keep]).mean() >= 0.8:
-            g.uncertain_below = round(float(t), 2)
-            break
-    return g, {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc}
+            return round(float(t), 2)
+    return 0.45
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -294,7 +327,15 @@ def run(args: argparse.Namespace) -> dict:
     cnn_oof = None
     if args.cnn_epochs > 0:
         with log.timed("grade_cnn"):
-            cnn_oof = grade_cnn_stage(args, out, device, train_rows, enc, log)
+            oof_file = build / GRADE_CNN_OOF
+            if args.reuse_grade_cnn and oof_file.is_file() and (out / SCALP_CNN).is_file():
+                saved = json.loads(oof_file.read_text())
+                cnn_oof = {f: np.array(p) for f, p in saved["oof"].items()}
+                log.set("grade_cnn", saved["report"] | {"reused": str(oof_file)})
+            else:
+                cnn_oof = grade_cnn_stage(args, out, device, train_rows, enc, log)
+                oof_file.write_text(json.dumps({"report": log.data["grade_cnn"],
+                                                "oof": {f: [round(float(v), 6) for v in p] for f, p in cnn_oof.items()}}))
 
     with log.timed("grader"):
         parts = _load_parts(out, device)
@@ -311,7 +352,7 @@ def run(args: argparse.Namespace) -> dict:
         if cnn_oof is not None:  # the CNN's out-of-fold probabilities for these photos
             x = np.concatenate([x, np.array([cnn_oof[r["filename"]] for r in calib_rows])], 1)
             features = SCALP_FEATURES + CNN_FEATURES
-        grader, choice = fit_grader(x, y, args.seed, features)
+        grader, choice = fit_grader(x, y, args.seed, features, groups=np.array([group_of(r["filename"]) for r in calib_rows]))
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
         log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below,
