@@ -149,3 +149,38 @@ def test_scalp_grader_with_the_grade_cnn_needs_its_probabilities():
     assert grade_scalp(g, det, m, np.array([0.9, 0.05, 0.05])).best_guess == "LOW"
     with pytest.raises(ValueError):
         grade_scalp(g, det, m)  # the CNN was not loaded
+
+
+def test_uncertain_threshold_is_where_the_kept_grades_become_reliable():
+    from inference.train.scalp import uncertain_threshold
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    sure = np.arange(200) < 140  # 70% confident and right (0.8), the rest unsure (0.42) and wrong
+    p = np.repeat(np.where(sure, 0.1, 0.29)[:, None], 3, axis=1)
+    p[sure, y[sure]] = 0.8
+    p[np.flatnonzero(~sure), (y[~sure] + 1) % 3] = 0.42
+    t = uncertain_threshold(p, y)
+    conf = p.max(1)
+    assert conf[~sure].max() < t <= conf[sure].min()  # the unsure ones fall below it
+    # where nothing reaches 0.8 accuracy with 60% kept, the default
+    assert uncertain_threshold(np.full((10, 3), 1 / 3) + np.eye(3)[np.zeros(10, int)] * 0.01, np.ones(10, int)) == 0.45
+
+
+def test_grader_cross_validation_keeps_a_person_in_one_fold():
+    """A feature that only identifies the person (the same value for a person's views, and
+    labels that follow the person) looks useful when a person's views are split across
+    folds and useless when they are not."""
+    from inference.train.scalp import fit_grader
+
+    rng = np.random.default_rng(1)
+    people = np.repeat(np.arange(30), 5)
+    label_of = rng.integers(0, 3, 30)
+    y = label_of[people]
+    ident = rng.normal(size=(30, 6))[people] + rng.normal(scale=0.05, size=(150, 6))
+    features = tuple(f"f{i}" for i in range(6))
+    _, leaky = fit_grader(ident, y, 0, features)
+    g, grouped = fit_grader(ident, y, 0, features, groups=people)
+    assert grouped["cv_grouped"] and grouped["cv_repeats"] == 5
+    assert leaky["cv_accuracy"] > grouped["cv_accuracy"] + 0.1
+    assert 0.40 <= g.uncertain_below <= 0.55

@@ -248,10 +248,10 @@ def uncertain_threshold(p: np.ndarray, y: np.ndarray) -> float:
     grades that are kept reach 0.8 accuracy, keeping at least 60% of the photos; 0.45 where
     no such point exists."""
     conf, pred = p.max(1), p.argmax(1)
-    for t in np.arange(0.40, 0.56, 0.01):
+    for t in np.round(np.arange(0.40, 0.555, 0.01), 2):  # rounded first: the grader compares with the stored value
         keep = conf >= t
         if keep.sum() >= 0.6 * len(y) and (pred[keep] == y[keep]).mean() >= 0.8:
-            return round(float(t), 2)
+            return float(t)
     return 0.45
 
 
