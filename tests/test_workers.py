@@ -79,6 +79,18 @@ async def pids_answering(url: str, tries: int = 24) -> set[int]:
     return {(await get_json(url + "/healthz"))["worker_pid"] for _ in range(tries)}
 
 
+async def until_both_answer(url: str, timeout: float = 120) -> set[int]:
+    """The worker pids answering 24 connections, asked again until two answer: a worker
+    opens its socket only once its models are loaded, so the first healthy answer can come
+    while the other is still loading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = await pids_answering(url)
+        if len(pids) >= 2 or time.monotonic() > deadline:
+            return pids
+        await asyncio.sleep(0.5)
+
+
 def samples(text: str) -> dict:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
@@ -94,7 +106,7 @@ async def test_two_workers_share_the_port(tmp_path):
         await wait_healthy(proc, url)
         health = await get_json(url + "/healthz")
         assert health["workers"] == 2 and health["models_loaded"] == ["face", "scalp"]
-        first = await pids_answering(url)
+        first = await until_both_answer(url)
         assert len(first) == 2, f"one worker answered every connection: {first}"
 
         async def analyze(data: bytes) -> dict:
