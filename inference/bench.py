@@ -1,12 +1,12 @@
 """Benchmark: the seed-style baseline, this pipeline in process, and the HTTP service.
 
-    python -m inference.bench                       # 64 photos, CPU or the GPU when present
-    python -m inference.bench --n 32 --repeats 2 --concurrency 1,8,64 --json bench.json
-    python -m inference.bench --device cuda --skip-baseline
+    python -m inference.bench --data DATASETS       # 64 photos, CPU or the GPU when present
+    python -m inference.bench --data DATASETS --n 32 --repeats 2 --concurrency 1,8,64 --json bench.json
+    python -m inference.bench --data DATASETS --device cuda --skip-baseline
 
-One run, on the same photos (JPEG bytes read at run time
-from the valid splits under ``../shared/datasets``: ``scalp_uze/valid``, and
-``acne04/valid/images`` once a face domain is registered in the service):
+One run, on the same photos (JPEG bytes read at run time from the valid splits under the
+datasets root that ``--data`` names: ``scalp_uze/valid``, and ``acne04/valid/images`` once
+a face domain is registered in the service; the README gives this workplace's root):
 
 (a) ``baseline``: what the original hackathon seed did, one photo at a time:
     decode the JPEG, ``ultralytics.YOLO(weights/scalp_yolo.pt).predict(...)``
@@ -58,7 +58,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from inference.paths import shared_dir, weights_dir  # noqa: E402
+from inference.paths import weights_dir  # noqa: E402
 
 from inference.datasets import VALID_PHOTOS  # noqa: E402
 
@@ -98,9 +98,9 @@ def face_domain_registered() -> bool:
     return spec is not None and spec.load is not None
 
 
-def photo_files(data: Path | None, with_face: bool) -> list[Path]:
+def photo_files(data: Path, with_face: bool) -> list[Path]:
     """The photos of the valid splits (a datasets root), or of ``data`` when it holds photos itself."""
-    root = Path(data) if data else shared_dir() / "datasets"
+    root = Path(data)
     direct = _images_in(root)
     if direct:
         return direct
@@ -890,7 +890,8 @@ def report(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m inference.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, default=None, help="datasets root (holding scalp_uze/valid) or a folder of photos; default ../shared/datasets")
+    p.add_argument("--data", type=Path, required=True,
+                   help="a datasets root (holding scalp_uze/valid, and acne04/valid/images) or a folder of photos")
     p.add_argument("--n", type=int, default=64, help="photos (default 64; cycles when the split has fewer)")
     p.add_argument("--device", default=None, help="default $INFERENCE_DEVICE, else cuda when present, else cpu")
     p.add_argument("--weights", default=None, help="default $WEIGHTS_DIR or weights/")

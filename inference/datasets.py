@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
-# where each dataset keeps its valid-split photos, under a datasets root (../shared/datasets)
+# where each dataset keeps its valid-split photos, under a datasets root that the caller names
 VALID_PHOTOS = {"scalp_uze": ("scalp_uze", "valid"), "acne04": ("acne04", "valid", "images")}
 _VIEW = re.compile(r"^(\d+)-?(Top-Down|Back|Front|Left|Right)[_.]")
 
@@ -24,6 +24,5 @@ def person_number(filename: str) -> str:
 
 def valid_photos(datasets_root: Path, dataset: str) -> list[Path]:
     """The valid-split JPEGs of ``dataset`` ("scalp_uze" or "acne04") under ``datasets_root``,
-    sorted; empty when the folder is not there. The caller names the root: only training,
-    tests and the benchmarks read ``../shared``."""
+    sorted; empty when the folder is not there."""
     return sorted(Path(datasets_root).joinpath(*VALID_PHOTOS[dataset]).glob("*.jpg"))

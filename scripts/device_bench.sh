@@ -21,8 +21,8 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 export PYTHONPATH="/tmp/site:$PWD/$DATA/site:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 MPLBACKEND=Agg
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-photos=()
-[ -d "$DATA/scalp/images/val" ] && photos=(--data "$DATA/scalp/images/val")  # else ../shared/datasets (here)
+photos=(--data ../shared/datasets)  # here (a dry run); on the device the packed copy travels instead
+[ -d "$DATA/scalp/images/val" ] && photos=(--data "$DATA/scalp/images/val")
 INFERENCE_MAX_BATCH=${INFERENCE_MAX_BATCH:-32} INFERENCE_MAX_QUEUE=${INFERENCE_MAX_QUEUE:-512} \
 INFERENCE_IO_THREADS=${INFERENCE_IO_THREADS:-4} timeout "$BENCH_S" \
     $PY -m inference.bench "${photos[@]}" --n "${BENCH_N:-256}" --repeats 2 --device "$BENCH_DEVICE" \

@@ -33,7 +33,7 @@ def test_bench_small(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "YOLO_OFFLINE": "1", "WEIGHTS_DIR": str(WEIGHTS)}
     p = subprocess.run(
-        [sys.executable, "-m", "inference.bench", "--n", "4", "--concurrency", "1,2", "--repeats", "1",
+        [sys.executable, "-m", "inference.bench", "--data", str(PHOTOS.parent.parent), "--n", "4", "--concurrency", "1,2", "--repeats", "1",
          "--device", "cpu", "--warmup", "2", "--json", str(out), "--quiet"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
