@@ -26,6 +26,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def group_folds(groups, folds: int, seed: int) -> np.ndarray:
+    """Fold index (0..folds-1) of each item, whole groups (one person's photos) to a fold:
+    the sorted distinct groups, shuffled by ``seed``, dealt round-robin. Every cross-fitted
+    model of a training run (the grade CNN, the scalp detectors) uses it, so with the same
+    seed they hold out the same people.
+
+    >>> group_folds(["a", "b", "a", "c"], 2, 0).tolist()
+    [0, 0, 0, 1]
+    """
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    fold_of_group = dict(zip(uniq, np.random.default_rng(seed).permutation(len(uniq)) % folds))
+    return np.array([fold_of_group[g] for g in groups], dtype=np.int64)
+
+
 def device_description(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)

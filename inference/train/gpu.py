@@ -13,6 +13,12 @@ the pipelines here (calibration, grader, router, exports, evaluation)::
     python -m inference.train skin  --detector OUT/face_yolo.pt --segmenter OUT/face_unet.pt
     python -m inference.train scalp --reuse-round1 --detector OUT/scalp_yolo.pt --segmenter weights/scalp_unet.pt
 
+The scalp detector cross-fitted (``scripts/device_scalp_cv.sh``: one detector per person
+fold of ``.devdata/scalp/folds.json`` and one on every photo, in parallel), then here::
+
+    python -m inference.train scalp --reuse-round1 --detector-folds 5 --fold-detectors OUT \
+        --detector OUT/scalp_yolo.pt --segmenter weights/scalp_unet.pt
+
 On a machine with a GPU *and* the data, ``python -m inference.train skin --device cuda
 --epochs 150 --batch 32`` does all of it in one command; this module only exists because
 the data cannot travel here.
@@ -77,8 +83,9 @@ def pack_skin(shared: Path, out: Path, quality: int, limit: int = 0, seed: int =
     return counts
 
 
-def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0) -> dict:
-    """The scalp YOLO set that ``inference.train scalp`` built (``build/scalp/yolo``: head boxes classed by grade)."""
+def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0, folds: dict[str, int] | None = None) -> dict:
+    """The scalp YOLO set that ``inference.train scalp`` built (``build/scalp/yolo``: head boxes classed by grade),
+    and each photo's person fold (``folds.json``, file stem -> fold) for the cross-fitted detectors."""
     import yaml
 
     if not (yolo_dir / "data.yaml").exists():
@@ -90,12 +97,21 @@ def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0) -> dict:
         if limit:
             imgs = imgs[:limit]
         for img in imgs:
+            if (out / "images" / "train" / (img.stem + ".webp")).exists():
+                continue  # a cross-fitted set validates on photos it also trains on
             _webp(img, out / "images" / part / (img.stem + ".webp"), quality)
             lab = out / "labels" / part / (img.stem + ".txt")
             lab.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(yolo_dir / "labels" / part / (img.stem + ".txt"), lab)
-        counts[part] = len(imgs)
+        counts[part] = len(list((out / "images" / part).glob("*.webp")))
     (out / "names.json").write_text(json.dumps([names[i] for i in sorted(names)]))
+    if folds is not None:
+        packed = sorted(p.stem for p in (out / "images").glob("*/*.webp"))
+        missing = [s for s in packed if s not in folds]
+        if missing:
+            raise ValueError(f"{len(missing)} packed photos have no fold (e.g. {missing[0]}): is build/scalp/yolo from this data?")
+        (out / "folds.json").write_text(json.dumps({s: folds[s] for s in packed}, indent=0))
+        counts["folds"] = len(set(folds[s] for s in packed))
     return counts
 
 
@@ -121,8 +137,13 @@ def pack(args: argparse.Namespace) -> dict:
         site.mkdir(parents=True)
         (site / "__init__.py").write_text("")
         (site / "NotoSansKR-Regular.otf").write_bytes(importlib.resources.files(FONT_PACKAGE).joinpath("NotoSansKR-Regular.otf").read_bytes())
+    from .scalp import detector_folds
+    from .segdata import read_scalp_index
+
+    train_rows = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"]
+    folds = {Path(f).stem: k for f, k in detector_folds(train_rows, args.folds, args.seed).items()}
     report = {"skin": pack_skin(shared, out / "skin", args.quality, args.limit),
-              "scalp": pack_scalp(Path(args.build) / "scalp" / "yolo", out / "scalp", args.quality, args.limit)}
+              "scalp": pack_scalp(Path(args.build) / "scalp" / "yolo", out / "scalp", args.quality, args.limit, folds)}
     report["mb"] = round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)
     return report
 
@@ -150,26 +171,70 @@ def _results(run_dir: Path) -> dict:
     return {"epochs": len(rows), "last": {k: rows[-1].get(k) for k in pick}, "best_map50": {k: best.get(k) for k in pick}}
 
 
+def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str]]:
+    """A packed set seen as one cross-fitting fold (symlinks under ``dst``, so concurrent runs
+    keep their own label caches): train on the photos of every other fold, validate on this
+    one's. ``fold`` -1: train on every photo (the shipped detector), validate on fold 0 only
+    because Ultralytics wants a val set. Returns the data.yaml and the held-out stems."""
+    folds = json.loads((data / "folds.json").read_text())
+    photos = {p.stem: p for p in sorted((data / "images").glob("*/*.webp"))}
+    held = sorted(s for s, k in folds.items() if k == fold)
+    val = held if fold >= 0 else sorted(s for s, k in folds.items() if k == 0)
+    train = sorted(s for s in folds if s not in held)
+    if not val or not train:
+        raise ValueError(f"fold {fold} leaves nothing to train on or to validate with ({len(train)} / {len(val)} photos)")
+    if dst.exists():
+        shutil.rmtree(dst)
+    for part, stems in (("train", train), ("val", val)):
+        for s in stems:
+            img = photos[s]
+            for kind, src in (("images", img), ("labels", data / "labels" / img.parent.name / (s + ".txt"))):
+                link = dst / kind / part / src.name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(src.resolve())
+    (dst / "names.json").write_text((data / "names.json").read_text())
+    return _data_yaml(dst), held
+
+
+def _curve(run_dir: Path) -> list[list[float]]:
+    """Per epoch: the val set's mAP50 and mAP50-95 (a cross-fitted fold's held-out people)."""
+    path = run_dir / "results.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
+    return [[round(float(r.get("metrics/mAP50(B)") or 0), 4), round(float(r.get("metrics/mAP50-95(B)") or 0), 4)] for r in rows]
+
+
 def yolo(args: argparse.Namespace) -> dict:
     from inference.train.common import device_description, pick_device
 
+    from .scalp import fold_meta
     from .yolo_trainer import YoloTrainConfig, slim_checkpoint, train_yolo
 
     device = pick_device(args.device)
-    data = _data_yaml(Path(args.data))
+    meta = {}
+    if args.fold is None:
+        data = _data_yaml(Path(args.data))
+    else:
+        data, held = fold_view(Path(args.data), args.fold, Path(args.runs) / args.name / "data")
+        n = len(set(json.loads((Path(args.data) / "folds.json").read_text()).values()))
+        meta = fold_meta(args.fold if args.fold >= 0 else "all", n, args.fold_seed, held)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(args.runs)
     tc = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device="0" if device == "cuda" else device,
                          seed=args.seed, workers=args.workers, mosaic=args.mosaic, close_mosaic=args.close_mosaic,
-                         flipud=args.flipud, scale=args.scale, time=(args.minutes / 60) if args.minutes else None, cache="ram")
+                         flipud=args.flipud, scale=args.scale, time=(args.minutes / 60) if args.minutes else None, cache="ram",
+                         val=args.val)
     t0 = time.time()
     start = Path(args.start) if args.start else Path(args.data).parent / "pretrained" / YOLO_START
-    best = train_yolo(data, start, runs / args.name, tc)
+    best = train_yolo(data, start, runs / args.name, tc, checkpoint=args.checkpoint)
     dst = slim_checkpoint(best, out / f"{args.name}.pt", meta={"classes": json.loads((Path(args.data) / "names.json").read_text()),
-                                                               "trained_on": device_description(device)})
+                                                               "trained_on": device_description(device), **meta})
     return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device), "weights": str(dst),
-            "config": tc.__dict__, "calibration_fold": _results(runs / args.name / "run")}
+            "config": tc.__dict__, "checkpoint": args.checkpoint, "fold": args.fold, "held_out": len(meta.get("held_out", ())),
+            "calibration_fold": _results(runs / args.name / "run"), "per_epoch": _curve(runs / args.name / "run")}
 
 
 def unet(args: argparse.Namespace) -> dict:
@@ -211,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--quality", type=int, default=WEBP_QUALITY)
     k.add_argument("--limit", type=int, default=0, help="photos per part (smoke tests)")
     k.add_argument("--font", action=argparse.BooleanOptionalAction, default=True, help="pack the Korean font (for the GPU benchmark)")
+    k.add_argument("--folds", type=int, default=5, help="scalp person folds written to scalp/folds.json (as --detector-folds)")
+    k.add_argument("--seed", type=int, default=0, help="fold seed (as inference.train scalp --seed)")
     y = sub.add_parser("yolo", help="there: fine-tune YOLO on a packed set")
     y.add_argument("--data", required=True, help="a packed set (.devdata/skin or .devdata/scalp)")
     y.add_argument("--start", default=None, help=f"default: DATA/../pretrained/{YOLO_START}")
@@ -225,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     y.add_argument("--flipud", type=float, default=0.0)
     y.add_argument("--workers", type=int, default=4)
     y.add_argument("--runs", default="/tmp/yolo_runs")
+    y.add_argument("--fold", type=int, default=None,
+                   help="cross-fitting: train without this fold of DATA/folds.json and validate on it (-1: train on every photo)")
+    y.add_argument("--fold-seed", type=int, default=0, help="the seed that made folds.json (recorded in the checkpoint)")
+    y.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="best: Ultralytics' fitness on the val set; last: the schedule's end (cross-fitting)")
+    y.add_argument("--val", action=argparse.BooleanOptionalAction, default=True, help="validate every epoch")
     u = sub.add_parser("unet", help="there: the lesion U-Net on tiles of a packed skin set")
     u.add_argument("--data", required=True)
     u.add_argument("--encoder", default=None, help=f"default: DATA/../pretrained/{ENCODER_START}")

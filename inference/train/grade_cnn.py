@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.models.classifier import ImageClassifier, build_mobilenet
+from inference.train.common import group_folds
 from inference.pipeline.types import GRADES
 
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
@@ -140,9 +141,7 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
     """``cfg.folds`` networks, each graded on the person groups it never saw, under every
     candidate test-time view; the view with the best out-of-fold macro-F1 (then accuracy,
     then the earlier, cheaper one) is kept."""
-    uniq = np.unique(groups)
-    fold_of_group = dict(zip(uniq, np.random.default_rng(cfg.seed).permutation(len(uniq)) % cfg.folds))
-    fold = np.array([fold_of_group[g] for g in groups])
+    fold = group_folds(groups, cfg.folds, cfg.seed)
     oof = {v: np.zeros((len(y), len(GRADES)), np.float64) for v in views}
     for k in range(cfg.folds):
         test = fold == k

@@ -5,10 +5,13 @@ Stages (each timed, figures in ``build/scalp/run.json`` and printed):
 2. pseudo-labels for every scalp_uze photo (masks + head boxes), contact sheets;
 3. U-Net round 2: round 1 fine-tuned with the scalp pseudo-labels (train split only);
 4. YOLO on the head boxes classed by grade, train split minus a calibration fold;
+   or, with ``--detector-folds N``, cross-fitted: N detectors, each trained without one
+   fold of people, and the shipped one on the whole train split;
 5. grade CNN on the detected head crops (``grade_cnn.py``): cross-fitted over the
    whole train split for out-of-fold probabilities, then trained on all of it;
-6. grader fitted on the calibration fold (photos the detector never saw; the CNN's
-   out-of-fold probabilities beside the detector's scores and the measurements);
+6. grader fitted on the photos the detector never saw (the calibration fold, or with
+   cross-fitting every train photo through its fold's detector; the CNN's out-of-fold
+   probabilities beside the detector's scores and the measurements);
 7. weights (fp16) and ONNX exports into ``weights/``;
 8. evaluation on the valid split.
 """
@@ -34,7 +37,7 @@ from inference.pipeline.scalp import (
 from inference.pipeline.types import GRADES
 
 from . import scalp_labels as L
-from .common import RunLog, device_description, pick_device, seed_everything
+from .common import RunLog, device_description, group_folds, pick_device, seed_everything
 from .segdata import SEG_CLASSES, SegSample, figaro_samples, lfw_samples, read_scalp_index
 from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_unet
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
@@ -47,6 +50,12 @@ CHECK_SUBSET = 48  # valid photos whose pseudo-masks are looked at and used for 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imgsz", type=int, default=320, help="YOLO input size (px)")
     p.add_argument("--epochs", type=int, default=40, help="YOLO epochs")
+    p.add_argument("--detector-folds", type=int, default=0,
+                   help="cross-fit the detector over N person folds, so the grader learns from every train photo "
+                        "(N+1 YOLO trainings; 0: a 20%% calibration fold, one training)")
+    p.add_argument("--fold-detectors", default=None,
+                   help="with --detector-folds: a folder of trained fold detectors (scalp_yolo_fold<K>.pt, "
+                        "python -m inference.train.gpu yolo --fold K) instead of training them here")
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
     p.add_argument("--segmenter", default=None, help="use this trained round-2 U-Net checkpoint instead of training round 2")
     p.add_argument("--seg-size", type=int, default=192, help="U-Net training crop size (px)")
@@ -83,6 +92,30 @@ def calibration_split(rows: list[dict], fraction: float, seed: int) -> set[str]:
         held.add(g)
         n += sum(group_of(r["filename"]) == g for r in rows)
     return {r["filename"] for r in rows if group_of(r["filename"]) in held}
+
+
+def detector_folds(train_rows: list[dict], folds: int, seed: int) -> dict[str, int]:
+    """Each train photo's detector fold (person groups, the grade CNN's folds for the same seed)."""
+    names = [r["filename"] for r in train_rows]
+    return dict(zip(names, group_folds([group_of(f) for f in names], folds, seed).tolist()))
+
+
+def fold_detector_name(k: int) -> str:
+    return f"scalp_yolo_fold{k}.pt"
+
+
+def fold_meta(fold: int | str, folds: int, seed: int, held_out: list[str]) -> dict:
+    """What a cross-fitted detector's checkpoint records: its fold (``"all"`` for the shipped
+    one) and the photos (file stems) it never saw, checked before its grades are used."""
+    return {"fold": fold, "folds": folds, "fold_seed": seed, "held_out": sorted(held_out)}
+
+
+def check_fold_detector(path: Path, fold: int, held_out: set[str]) -> None:
+    """Refuse a fold detector trained on another split than this run's (another seed, fold count or label set)."""
+    meta = torch.load(path, map_location="cpu", weights_only=False).get("project_meta", {})
+    if meta.get("fold") != fold or set(meta.get("held_out", ())) != held_out:
+        raise ValueError(f"{path}: trained for fold {meta.get('fold')!r} with {len(meta.get('held_out', ()))} held-out photos, "
+                         f"but this run's fold {fold} holds out {len(held_out)} (same --seed and --detector-folds?)")
 
 
 def _read_rgb(path: str) -> np.ndarray:
@@ -162,23 +195,63 @@ def make_pseudo_labels(rows, net, size, device, build: Path, shared: Path, log: 
     return labels
 
 
-def build_yolo_set(labels, rows, calib: set[str], yolo_dir: Path) -> Path:
+def build_yolo_set(labels, rows, val: set[str], yolo_dir: Path, train: set[str] | None = None) -> Path:
+    """Symlinked YOLO set of the train-split photos that have a head box: ``val`` under
+    images/val, ``train`` (default: every other train photo) under images/train."""
     if yolo_dir.exists():
         shutil.rmtree(yolo_dir)
     by_name = {r["filename"]: r for r in rows}
     for lab in labels:
         if lab.split != "train" or lab.box is None:
             continue
-        part = "val" if lab.filename in calib else "train"
+        parts = [p for p, keep in (("train", lab.filename not in val if train is None else lab.filename in train),
+                                   ("val", lab.filename in val)) if keep]
         src = Path(by_name[lab.filename]["path"])
-        img = yolo_dir / "images" / part / src.name
-        img.parent.mkdir(parents=True, exist_ok=True)
-        img.symlink_to(src.resolve())
         h, w = lab.mask.shape
-        txt = yolo_dir / "labels" / part / (src.stem + ".txt")
-        txt.parent.mkdir(parents=True, exist_ok=True)
-        txt.write_text(L.yolo_line(lab.box, GRADES.index(lab.grade), w, h) + "\n")
+        for part in parts:
+            img = yolo_dir / "images" / part / src.name
+            img.parent.mkdir(parents=True, exist_ok=True)
+            img.symlink_to(src.resolve())
+            txt = yolo_dir / "labels" / part / (src.stem + ".txt")
+            txt.parent.mkdir(parents=True, exist_ok=True)
+            txt.write_text(L.yolo_line(lab.box, GRADES.index(lab.grade), w, h) + "\n")
     return write_data_yaml(yolo_dir, GRADES)
+
+
+def cross_fit_detectors(args, labels, rows, fold_of: dict[str, int], build: Path, out: Path, tcy: YoloTrainConfig,
+                        shared: Path, log: RunLog) -> list[Path]:
+    """The shipped detector on every train photo (``--detector`` or trained here) and one
+    detector per fold without that fold's people (``--fold-detectors`` or trained here).
+    Each ends its schedule (``last``): the val set Ultralytics asks for is the fold a
+    detector will grade (the shipped one's is in-sample), so no checkpoint is chosen on it."""
+    boxed = {lab.filename for lab in labels if lab.split == "train" and lab.box is not None}
+    stems = lambda names: {Path(f).stem for f in names}  # noqa: E731
+    start = shared / "pretrained/yolov5nu_coco_backbone-neck.pt"
+    first = {f for f, k in fold_of.items() if k == 0}
+    data = build_yolo_set(labels, rows, first, build / "yolo", train=set(fold_of))  # also what `inference.train.gpu pack` packs
+    if args.detector:
+        best = Path(args.detector)
+        log.set("detector_from", str(best))
+    else:
+        best = train_yolo(data, start, build / "yolo_runs", tcy, checkpoint="last")
+    slim_checkpoint(best, out / SCALP_DETECTOR,
+                    meta={"classes": list(GRADES)} | fold_meta("all", args.detector_folds, args.seed, []))
+    paths = []
+    for k in range(args.detector_folds):
+        held = {f for f, j in fold_of.items() if j == k}
+        if args.fold_detectors:
+            path = Path(args.fold_detectors) / fold_detector_name(k)
+            check_fold_detector(path, k, stems(held & boxed))
+        else:
+            data = build_yolo_set(labels, rows, held, build / f"yolo_fold{k}", train=set(fold_of) - held)
+            ck = train_yolo(data, start, build / f"yolo_runs_fold{k}", tcy, checkpoint="last")
+            path = slim_checkpoint(ck, build / "detectors" / fold_detector_name(k),
+                                   meta={"classes": list(GRADES)} | fold_meta(k, args.detector_folds, args.seed, sorted(stems(held & boxed))))
+        paths.append(path)
+    log.set("detector_folds", {"folds": args.detector_folds, "photos_per_fold": [sum(j == k for j in fold_of.values())
+                                                                               for k in range(args.detector_folds)],
+                               "fold_detectors": [str(p) for p in paths]})
+    return paths
 
 
 def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
@@ -312,17 +385,23 @@ def run(args: argparse.Namespace) -> dict:
         print("  round 2:", json.dumps(log.data["unet_round2"]))
 
     train_rows = [r for r in rows if r["split"] == "train"]
-    calib = calibration_split(train_rows, CALIB_FRACTION, args.seed)
+    fold_of = detector_folds(train_rows, args.detector_folds, args.seed) if args.detector_folds else {}
+    # the grader's photos: the calibration fold, or (cross-fitted detector) every train photo
+    calib = set(fold_of) or calibration_split(train_rows, CALIB_FRACTION, args.seed)
+    fold_detectors: list[Path] = []
     with log.timed("yolo"):
-        data = build_yolo_set(labels, rows, calib, build / "yolo")
         tcy = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device=device if device != "cuda" else "0",
                               seed=args.seed, workers=args.workers, scale=args.scale)
-        if args.detector:
-            best = Path(args.detector)
-            log.set("detector_from", str(best))
+        if fold_of:
+            fold_detectors = cross_fit_detectors(args, labels, rows, fold_of, build, out, tcy, shared, log)
         else:
-            best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
-        slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
+            data = build_yolo_set(labels, rows, calib, build / "yolo")  # also what `inference.train.gpu pack` packs
+            if args.detector:
+                best = Path(args.detector)
+                log.set("detector_from", str(best))
+            else:
+                best = train_yolo(data, shared / "pretrained/yolov5nu_coco_backbone-neck.pt", build / "yolo_runs", tcy)
+            slim_checkpoint(best, out / SCALP_DETECTOR, meta={"classes": list(GRADES)})
 
     cnn_oof = None
     if args.cnn_epochs > 0:
@@ -345,7 +424,10 @@ def run(args: argparse.Namespace) -> dict:
         # calibration fold best (never looks at the valid split)
         tried = {}
         for flips in (("none",), ("none", "h"), DEFAULT_FLIPS):
-            x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
+            if fold_detectors:  # each photo through the detector that never saw its person
+                x = oof_features(parts, fold_detectors, [fold_of[r["filename"]] for r in calib_rows], calib_rows, flips, device)
+            else:
+                x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
             tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
         flips = max(tried, key=lambda f: tried[f][0])
         x, features = tried[flips][1], SCALP_FEATURES
@@ -355,7 +437,8 @@ def run(args: argparse.Namespace) -> dict:
         grader, choice = fit_grader(x, y, args.seed, features, groups=np.array([group_of(r["filename"]) for r in calib_rows]))
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
-        log.set("grader", {"calibration_photos": len(calib_rows), "uncertain_below": grader.uncertain_below,
+        log.set("grader", {"calibration_photos": len(calib_rows), "detector_cross_fitted": bool(fold_detectors),
+                           "uncertain_below": grader.uncertain_below,
                            "flips": list(flips), "detector_alone_calib_accuracy": {"+".join(f): round(a, 4) for f, (a, _) in tried.items()},
                            **choice})
 
@@ -392,6 +475,25 @@ def run(args: argparse.Namespace) -> dict:
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
         indent=1, ensure_ascii=False, default=float))
     return log.data
+
+
+def oof_features(parts, fold_detectors: list[Path], fold: list[int], rows: list[dict], flips, device: str) -> np.ndarray:
+    """The grader's features of ``rows``, each photo through its own fold's detector (with
+    the shared segmenter), so the detector's grades are as unseen as at run time."""
+    from inference.models.yolo import YoloDetector
+
+    _, segmenter, neutral = parts
+    fold = np.asarray(fold)
+    x = None
+    for k, path in enumerate(fold_detectors):
+        idx = np.flatnonzero(fold == k)
+        if not len(idx):
+            continue
+        xk, _ = features_for(ScalpModels(YoloDetector(path, device=device), segmenter, neutral, flips=flips), [rows[i] for i in idx])
+        if x is None:
+            x = np.zeros((len(rows), xk.shape[1]))
+        x[idx] = xk
+    return x
 
 
 def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: dict, log: RunLog) -> dict:

@@ -30,6 +30,7 @@ class YoloTrainConfig:
     cache: bool | str = "ram"
     scale: float = 0.5  # random zoom range (Ultralytics' default)
     time: float | None = None  # hours: train for this wall time instead of ``epochs`` (the schedule adapts)
+    val: bool = True  # validate every epoch (False: only after the last one)
 
 
 def write_data_yaml(root: Path, names: tuple[str, ...], train: str = "images/train", val: str = "images/val") -> Path:
@@ -55,8 +56,13 @@ def _offline_patches() -> None:
     trainer.check_amp = lambda model: True
 
 
-def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig, name: str = "run") -> Path:
-    """Train from ``start`` and return the path of the best checkpoint (copied to ``out_dir/best.pt``)."""
+def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig, name: str = "run",
+               checkpoint: str = "best") -> Path:
+    """Train from ``start`` and return the path of the chosen checkpoint (copied to ``out_dir/best.pt``):
+    ``best`` (Ultralytics' fitness on the val set) or ``last`` (the end of the schedule: for a
+    cross-fitted detector, whose val set is the fold it will grade, so nothing is chosen on it)."""
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', not {checkpoint!r}")
     from ultralytics import YOLO
 
     _offline_patches()
@@ -87,9 +93,10 @@ def train_yolo(data_yaml: Path, start: Path, out_dir: Path, tc: YoloTrainConfig,
         plots=False,
         amp=tc.device != "cpu",
         verbose=False,
+        val=tc.val,
         **extra,
     )
-    best = out_dir / name / "weights" / "best.pt"
+    best = out_dir / name / "weights" / f"{checkpoint}.pt"
     if not best.exists():
         best = out_dir / name / "weights" / "last.pt"
     shutil.copy(best, out_dir / "best.pt")
