@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from inference.datasets import person_number
 from inference.models.unet import UNetConfig, load_unet
 from inference.models.yolo import YoloDetector
 from inference.train import gpu
@@ -28,7 +30,10 @@ def packed(tmp_path_factory, shared, project_root):
     """``pack`` on 6 ACNE04 photos and a stand-in scalp YOLO set (symlinks, as inference.train scalp builds it)."""
     build = tmp_path_factory.mktemp("build")
     yolo = build / "scalp" / "yolo"
-    photos = sorted((shared / "datasets/scalp_uze/train").glob("*.jpg"))[:5]
+    by_person = {}
+    for p in sorted((shared / "datasets/scalp_uze/train").glob("*.jpg")):
+        by_person.setdefault(person_number(p.name), p)
+    photos = list(by_person.values())[:5]  # five people, so two person folds both hold photos
     for i, p in enumerate(photos):
         part = "val" if i >= 3 else "train"
         (yolo / "images" / part).mkdir(parents=True, exist_ok=True)
@@ -37,7 +42,8 @@ def packed(tmp_path_factory, shared, project_root):
         (yolo / "labels" / part / (p.stem + ".txt")).write_text(f"{i % 3} 0.5 0.5 0.6 0.5\n")
     (yolo / "data.yaml").write_text("path: x\ntrain: images/train\nval: images/val\nnames:\n  0: LOW\n  1: MIDDLE\n  2: HIGH\n")
     out = tmp_path_factory.mktemp("devdata")
-    cmd = [sys.executable, "-m", "inference.train.gpu", "pack", "--shared", str(shared), "--build", str(build), "--out", str(out), "--limit", "6"]
+    cmd = [sys.executable, "-m", "inference.train.gpu", "pack", "--shared", str(shared), "--build", str(build), "--out", str(out), "--limit", "6",
+           "--folds", "2"]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout.strip().splitlines()[-1])
@@ -45,7 +51,7 @@ def packed(tmp_path_factory, shared, project_root):
 
 def test_pack_writes_webp_copies_labels_and_starts(packed, shared):
     out, report = packed
-    assert report["skin"]["train"] + report["skin"]["val"] == 6 and report["scalp"] == {"train": 3, "val": 2}
+    assert report["skin"]["train"] + report["skin"]["val"] == 6 and report["scalp"] == {"train": 3, "val": 2, "folds": 2}
     for s in ("skin", "scalp"):
         for part in ("train", "val"):
             imgs = sorted((out / s / "images" / part).glob("*.webp"))
@@ -99,3 +105,41 @@ def test_unet_time_budget_ends_the_cosine_schedule_early():
                UNetTrainConfig(size=32, batch=2, steps=100_000, max_seconds=1.5, log_every=10_000), log=lines.append)
     assert time.perf_counter() - t0 < 20
     assert any("time budget" in line for line in lines)
+
+
+def test_pack_writes_each_scalp_photos_person_fold(packed, shared):
+    from inference.train.scalp import detector_folds
+    from inference.train.segdata import read_scalp_index
+
+    out, report = packed
+    folds = json.loads((out / "scalp" / "folds.json").read_text())
+    assert sorted(folds) == sorted(p.stem for p in (out / "scalp" / "images").glob("*/*.webp"))
+    train = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"]
+    expected = {Path(f).stem: k for f, k in detector_folds(train, 2, 0).items()}  # what `inference.train scalp` uses
+    assert folds == {s: expected[s] for s in folds}
+    assert report["scalp"]["folds"] == 2 == len(set(folds.values()))
+
+
+def test_yolo_fold_runs_hold_out_their_fold_and_record_it(packed, tmp_path, project_root):
+    out, _ = packed
+    folds = json.loads((out / "scalp" / "folds.json").read_text())
+    base = [sys.executable, "-m", "inference.train.gpu", "yolo", "--data", str(out / "scalp"), "--imgsz", "64", "--epochs", "1",
+            "--batch", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path), "--runs", str(tmp_path / "runs"),
+            "--checkpoint", "last"]
+    for fold, name, extra in ((0, "f0", []), (-1, "all", ["--no-val"])):
+        proc = subprocess.run(base + ["--fold", str(fold), "--name", name] + extra, cwd=project_root, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        meta = torch.load(tmp_path / f"{name}.pt", weights_only=False)["project_meta"]
+        view = tmp_path / "runs" / name / "data"
+        trained_on = {p.stem for p in (view / "images" / "train").iterdir()}
+        if fold == 0:
+            held = {s for s, k in folds.items() if k == 0}
+            assert meta["fold"] == 0 and set(meta["held_out"]) == held and held
+            assert trained_on == set(folds) - held
+            assert {p.stem for p in (view / "images" / "val").iterdir()} == held
+            assert {p.stem for p in (view / "labels" / "train").iterdir()} == trained_on
+        else:
+            assert meta["fold"] == "all" and meta["held_out"] == [] and trained_on == set(folds)
+        assert meta["folds"] == 2
+        assert YoloDetector(tmp_path / f"{name}.pt", device="cpu").names == ("LOW", "MIDDLE", "HIGH")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -116,3 +117,76 @@ def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained,
     assert metrics["grade_cnn"]["reused"].endswith("grade_cnn_oof.json")
     assert (out / "scalp_cnn.pt").read_bytes() == before
     assert json.loads((out / "scalp_grader.json").read_text())["features"][-3:] == ["cnn_low", "cnn_middle", "cnn_high"]
+
+
+@pytest.fixture(scope="module")
+def cross_fitted(trained, shared, project_root, tmp_path_factory):
+    """``--detector-folds 2``: the shipped detector and two fold detectors trained here (one short epoch each)."""
+    import shutil
+
+    out0, build0, _ = trained
+    tmp = tmp_path_factory.mktemp("cross_fit")
+    out, build = tmp / "weights", tmp / "build"
+    shutil.copytree(out0, out)
+    shutil.copytree(build0, build, symlinks=True)
+    shutil.copy(out0 / "scalp_unet.pt", tmp / "seg.pt")
+    cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
+           "--segmenter", str(tmp / "seg.pt"), "--detector-folds", "2", "--epochs", "1", "--imgsz", "160", "--batch", "4",
+           "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1", "--cnn-folds", "2",
+           "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, build, cmd
+
+
+def test_cross_fitted_detectors_let_the_grader_learn_from_every_train_photo(cross_fitted, shared):
+    from inference.train import scalp as S
+    from inference.train.segdata import read_scalp_index
+
+    out, build, _ = cross_fitted
+    metrics = json.loads((out / "scalp_metrics.json").read_text())
+    assert metrics["grader"]["calibration_photos"] == 10 and metrics["grader"]["detector_cross_fitted"] is True
+    train = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"][:10]
+    fold_of = S.detector_folds(train, 2, 0)
+    # the grade CNN holds out the same people (one fold function for both)
+    from inference.train.common import group_folds
+
+    assert list(fold_of.values()) == group_folds([S.group_of(r["filename"]) for r in train], 2, 0).tolist()
+    assert sorted(set(fold_of.values())) == [0, 1]
+    held = []
+    for k in range(2):
+        meta = torch.load(build / "scalp" / "detectors" / S.fold_detector_name(k), weights_only=False)["project_meta"]
+        assert meta["fold"] == k and meta["folds"] == 2
+        assert set(meta["held_out"]) == {Path(f).stem for f, j in fold_of.items() if j == k}
+        held += meta["held_out"]
+    assert sorted(held) == sorted(Path(f).stem for f in fold_of)  # every train photo held out exactly once
+    assert torch.load(out / "scalp_yolo.pt", weights_only=False)["project_meta"]["fold"] == "all"
+    # the shipped detector's YOLO set trains on every train photo
+    assert len(list((build / "scalp" / "yolo" / "images" / "train").iterdir())) == 10
+
+
+def test_fold_detectors_from_elsewhere_are_checked_and_give_the_same_grader(cross_fitted, project_root, tmp_path):
+    """The GPU hand-off (``--fold-detectors DIR --detector FILE``) reproduces the grader, and a
+    fold detector trained for another fold is refused."""
+    import shutil
+
+    from inference.train import scalp as S
+
+    out, build, cmd = cross_fitted
+    dets = tmp_path / "dets"
+    shutil.copytree(build / "scalp" / "detectors", dets)
+    shutil.copy(out / "scalp_yolo.pt", tmp_path / "det.pt")
+    out2, build2 = tmp_path / "weights", tmp_path / "build"
+    shutil.copytree(out, out2)
+    shutil.copytree(build, build2, symlinks=True)
+    cmd2 = [{str(out): str(out2), str(build): str(build2)}.get(c, c) for c in cmd] + ["--fold-detectors", str(dets), "--detector", str(tmp_path / "det.pt")]
+    proc = subprocess.run(cmd2, cwd=project_root, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    g1, g2 = (json.loads((o / "scalp_grader.json").read_text()) for o in (out, out2))
+    assert g1 == g2
+    held0 = set(torch.load(dets / S.fold_detector_name(0), weights_only=False)["project_meta"]["held_out"])
+    S.check_fold_detector(dets / S.fold_detector_name(0), 0, held0)
+    with pytest.raises(ValueError, match="fold"):
+        S.check_fold_detector(dets / S.fold_detector_name(1), 0, held0)
+    with pytest.raises(ValueError):
+        S.check_fold_detector(dets / S.fold_detector_name(0), 0, held0 - {sorted(held0)[0]})
