@@ -266,6 +266,76 @@ def unet(args: argparse.Namespace) -> dict:
             "config": {k: v for k, v in tc.__dict__.items()}}
 
 
+CROPS_PACK = 448  # px: packed head crops (any --size up to 392 keeps its 256/224 margin for random crops)
+
+
+def pack_crops(args: argparse.Namespace) -> dict:
+    """Here: the detected head crop of every scalp_uze train photo (the shipped detector and
+    U-Net, as ``inference.train scalp`` cuts them for the grade CNN), JPEG, with its grade
+    and person group (``scalp_crops/index.json``), for ``grade-cnn`` on a GPU machine."""
+    import cv2
+
+    from .scalp import ScalpModels, _load_parts, _read_rgb, group_of
+    from .segdata import read_scalp_index
+
+    rows = [r for r in read_scalp_index(Path(args.shared) / "datasets/scalp_uze") if r["split"] == "train"]
+    if args.limit:
+        rows = rows[: args.limit]
+    models = ScalpModels(*_load_parts(Path(args.weights), "cpu"), flips=("none",))
+    out = Path(args.out) / "scalp_crops"
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "crops").mkdir(parents=True)
+    index = []
+    for i in range(0, len(rows), 8):
+        chunk = rows[i : i + 8]
+        imgs = [_read_rgb(r["path"]) for r in chunk]
+        for r, c in zip(chunk, models.crops(imgs, models.regions(imgs))):
+            name = f"{len(index):04d}.jpg"
+            c = cv2.resize(c, (CROPS_PACK, CROPS_PACK), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(out / "crops" / name), cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            index.append({"file": r["filename"], "grade": r["grade3"], "group": group_of(r["filename"]), "crop": name})
+    (out / "index.json").write_text(json.dumps(index))
+    return {"crops": len(index), "mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
+
+
+def grade_cnn(args: argparse.Namespace) -> dict:
+    """There: the grade CNN's cross-fitting and shipped network (``grade_cnn.fit_and_report``,
+    as ``inference.train scalp`` runs it) on packed crops; writes NAME.pt and NAME_oof.json
+    (the out-of-fold probabilities by file name, the format of build/scalp/grade_cnn_oof.json)."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from inference.models.classifier import save_classifier
+    from inference.pipeline.types import GRADES
+    from inference.train.common import device_description, pick_device, seed_everything
+
+    from . import grade_cnn as G
+
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    root = Path(args.data)
+    index = json.loads((root / "index.json").read_text())
+    crops = G.store_crops([cv2.cvtColor(cv2.imread(str(root / "crops" / e["crop"])), cv2.COLOR_BGR2RGB) for e in index], args.size)
+    y = np.array([GRADES.index(e["grade"]) for e in index])
+    groups = np.array([e["group"] for e in index])
+    enc = {k: v.float() if v.is_floating_point() else v
+           for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
+    enc.setdefault("classifier.1.weight", torch.zeros(1000, 1280))  # the packed start has no ImageNet head; the CNN replaces it
+    enc.setdefault("classifier.1.bias", torch.zeros(1000))
+    cfg = G.GradeCNNConfig(epochs=args.epochs, folds=args.folds, seed=args.seed, device=device, size=args.size, lr=args.lr)
+    t0 = time.time()
+    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, trained_on=device_description(device))
+    report["seconds"] = round(time.time() - t0, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_classifier(out / f"{args.name}.pt", net.cpu(), cj)
+    (out / f"{args.name}_oof.json").write_text(json.dumps({"report": report, "oof": {
+        e["file"]: [round(float(v), 6) for v in p] for e, p in zip(index, oof)}}))
+    return {"name": args.name} | report
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m inference.train.gpu", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -312,8 +382,24 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--device", default="auto")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
+    c = sub.add_parser("pack-crops", help="here: the scalp train photos' head crops for grade-cnn (.devdata/scalp_crops)")
+    c.add_argument("--shared", default=str(shared_dir()))
+    c.add_argument("--weights", default=str(PROJECT_ROOT / "weights"), help="the detector and U-Net that cut the crops")
+    c.add_argument("--out", default=str(PACK_DIR))
+    c.add_argument("--limit", type=int, default=0)
+    g = sub.add_parser("grade-cnn", help="there: cross-fit and train the scalp grade CNN on packed crops")
+    g.add_argument("--data", required=True, help="a packed crop set (.devdata/scalp_crops)")
+    g.add_argument("--encoder", default=None, help=f"default: DATA/../pretrained/{ENCODER_START}")
+    g.add_argument("--name", default="scalp_cnn")
+    g.add_argument("--size", type=int, default=224)
+    g.add_argument("--epochs", type=int, default=8)
+    g.add_argument("--lr", type=float, default=5e-4)
+    g.add_argument("--folds", type=int, default=5)
+    g.add_argument("--device", default="auto")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
     a = p.parse_args(argv)
-    report = {"pack": pack, "yolo": yolo, "unet": unet}[a.cmd](a)
+    report = {"pack": pack, "yolo": yolo, "unet": unet, "pack-crops": pack_crops, "grade-cnn": grade_cnn}[a.cmd](a)
     print(json.dumps(report, default=str), flush=True)
     return 0
 

@@ -55,10 +55,16 @@ class GradeCNNConfig:
     device: str = "cpu"
 
 
-def store_crops(crops: list[np.ndarray]) -> np.ndarray:
+def store_size(size: int) -> int:
+    """The side crops are kept at for a network of input ``size`` (256 for 224: training cuts 78-100% of it)."""
+    return round(size * CROP_STORE / 224)
+
+
+def store_crops(crops: list[np.ndarray], size: int = 224) -> np.ndarray:
     import cv2
 
-    return np.stack([cv2.resize(c, (CROP_STORE, CROP_STORE), interpolation=cv2.INTER_AREA) for c in crops])
+    s = store_size(size)
+    return np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA) for c in crops])
 
 
 def _augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -153,3 +159,25 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
     scores = {v: _scores(y, p) for v, p in oof.items()}
     best = max(views, key=lambda v: (scores[v], -views.index(v)))
     return CrossFit(oof[best], best, scores)
+
+
+def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCNNConfig,
+                   imagenet_state: dict | None = None, **meta):
+    """The training stage: cross-fit (out-of-fold probabilities, the test-time view), then the
+    shipped network on every crop. Returns the network, its config (``config_json``), a
+    report of the out-of-fold figures, and the out-of-fold probabilities (N x 3)."""
+    import time
+
+    from inference.evaluate import classification_metrics
+
+    fit = cross_fit(crops, y, groups, cfg, imagenet_state)
+    m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in fit.oof.argmax(1)])
+    net = train_grade_cnn(crops, y, cfg, imagenet_state)
+    cj = config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
+                     epochs=cfg.epochs, photos=len(y), **meta)
+    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs, "size": cfg.size, "lr": cfg.lr,
+              "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
+              "oof_by_view": [{"center_crop": v[0], "flips": list(v[1]), "macro_f1": f, "accuracy": a}
+                              for v, (f, a) in fit.scores.items()],
+              "oof_accuracy": m["accuracy"], "oof_macro_f1": m["macro_f1"], "oof_confusion": m["confusion"]} | meta
+    return net, cj, report, fit.oof

@@ -69,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-epochs", type=int, default=8,
                    help="grade CNN epochs (about 16 s each on this CPU for 372 crops; 0: no grade CNN)")
     p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
+    p.add_argument("--cnn-size", type=int, default=224, help="grade CNN input size (px)")
+    p.add_argument("--cnn-lr", type=float, default=5e-4, help="grade CNN peak learning rate (one-cycle)")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
     p.add_argument("--reuse-grade-cnn", action="store_true",
@@ -410,6 +412,11 @@ def run(args: argparse.Namespace) -> dict:
             if args.reuse_grade_cnn and oof_file.is_file() and (out / SCALP_CNN).is_file():
                 saved = json.loads(oof_file.read_text())
                 cnn_oof = {f: np.array(p) for f, p in saved["oof"].items()}
+                if not (out / SCALP_CNN_ONNX).is_file():  # a network trained elsewhere (inference.train.gpu grade-cnn)
+                    from inference.models.classifier import ImageClassifier, export_classifier_onnx
+
+                    c = ImageClassifier.load_files(out / SCALP_CNN)
+                    export_classifier_onnx(c.net, c.cfg, out / SCALP_CNN_ONNX)
                 log.set("grade_cnn", saved["report"] | {"reused": str(oof_file)})
             else:
                 cnn_oof = grade_cnn_stage(args, out, device, train_rows, enc, log)
@@ -499,7 +506,6 @@ def oof_features(parts, fold_detectors: list[Path], fold: list[int], rows: list[
 def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: dict, log: RunLog) -> dict:
     """Cross-fit the grade CNN on the train split's head crops, train the shipped one on all
     of them, export it; returns each train photo's out-of-fold probabilities by file name."""
-    from inference.evaluate import classification_metrics
     from inference.models.classifier import export_classifier_onnx, save_classifier
 
     from . import grade_cnn as G
@@ -509,23 +515,14 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
     for i in range(0, len(train_rows), 8):
         imgs = [_read_rgb(r["path"]) for r in train_rows[i : i + 8]]
         crops += models.crops(imgs, models.regions(imgs))
-    crops = G.store_crops(crops)
+    crops = G.store_crops(crops, args.cnn_size)
     y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
     groups = np.array([group_of(r["filename"]) for r in train_rows])
-    cfg = G.GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=device)
-    fit = G.cross_fit(crops, y, groups, cfg, enc)
-    oof = fit.oof
-    m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in oof.argmax(1)])
-    net = G.train_grade_cnn(crops, y, cfg, enc)
-    cj = G.config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
-                       epochs=cfg.epochs, photos=len(y))
+    cfg = G.GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=device, size=args.cnn_size,
+                           lr=args.cnn_lr)
+    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc)
     save_classifier(out / SCALP_CNN, net, cj)
     export_classifier_onnx(net, cj, out / SCALP_CNN_ONNX)
-    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs,
-              "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
-              "oof_by_view": [{"center_crop": v[0], "flips": list(v[1]), "macro_f1": f, "accuracy": a}
-                              for v, (f, a) in fit.scores.items()],
-              "oof_accuracy": m["accuracy"], "oof_macro_f1": m["macro_f1"], "oof_confusion": m["confusion"]}
     log.set("grade_cnn", report)
     print("  grade CNN, out of fold on train:", json.dumps({k: report[k] for k in ("test_view", "oof_accuracy", "oof_macro_f1")}))
     return {r["filename"]: p for r, p in zip(train_rows, oof)}
