@@ -143,3 +143,28 @@ def test_yolo_fold_runs_hold_out_their_fold_and_record_it(packed, tmp_path, proj
             assert meta["fold"] == "all" and meta["held_out"] == [] and trained_on == set(folds)
         assert meta["folds"] == 2
         assert YoloDetector(tmp_path / f"{name}.pt", device="cpu").names == ("LOW", "MIDDLE", "HIGH")
+
+
+def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed, shared, weights, tmp_path, project_root):
+    from inference.models.classifier import ImageClassifier
+
+    out, _ = packed
+    base = [sys.executable, "-m", "inference.train.gpu"]
+    proc = subprocess.run(base + ["pack-crops", "--shared", str(shared), "--weights", str(weights), "--out", str(tmp_path), "--limit", "12"],
+                          cwd=project_root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    index = json.loads((tmp_path / "scalp_crops" / "index.json").read_text())
+    assert len(index) == 12 and {e["grade"] for e in index} <= {"LOW", "MIDDLE", "HIGH"}
+    assert cv2.imread(str(tmp_path / "scalp_crops" / "crops" / index[0]["crop"])).shape == (gpu.CROPS_PACK, gpu.CROPS_PACK, 3)
+    proc = subprocess.run(base + ["grade-cnn", "--data", str(tmp_path / "scalp_crops"), "--encoder", str(out / "pretrained" / gpu.ENCODER_START),
+                                  "--size", "64", "--epochs", "1", "--folds", "2", "--device", "cpu", "--out", str(tmp_path / "cnn")],
+                          cwd=project_root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / "cnn" / "scalp_cnn_oof.json").read_text())
+    assert sorted(saved["oof"]) == sorted(e["file"] for e in index)  # the format of build/scalp/grade_cnn_oof.json
+    assert all(abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
+    assert saved["report"]["oof_macro_f1"] == report["oof_macro_f1"] and report["size"] == 64
+    clf = ImageClassifier.load_files(tmp_path / "cnn" / "scalp_cnn.pt")
+    assert clf.size == 64 and {"center_crop": clf.center_crop, "flips": list(clf.flips)} == report["test_view"]
+    assert clf.probabilities([np.zeros((90, 90, 3), np.uint8)]).shape == (1, 3)

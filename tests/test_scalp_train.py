@@ -95,7 +95,7 @@ def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared
     assert a.grade.best_guess in ("LOW", "MIDDLE", "HIGH")
 
 
-def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path):
+def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path, monkeypatch):
     """``--reuse-grade-cnn`` refits the grader on the saved out-of-fold probabilities
     without training the CNN again (the shipped network is left as it was)."""
     import shutil
@@ -107,6 +107,7 @@ def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained,
     shutil.copy(out0 / "scalp_yolo.pt", tmp_path / "det.pt")
     shutil.copy(out0 / "scalp_unet.pt", tmp_path / "seg.pt")
     before = (out / "scalp_cnn.pt").read_bytes()
+    (out / "scalp_cnn.onnx").unlink()  # as after a network trained elsewhere (inference.train.gpu grade-cnn)
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
            "--detector", str(tmp_path / "det.pt"), "--segmenter", str(tmp_path / "seg.pt"), "--imgsz", "160",
            "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1", "--cnn-folds", "2",
@@ -116,6 +117,13 @@ def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained,
     metrics = json.loads((out / "scalp_metrics.json").read_text())
     assert metrics["grade_cnn"]["reused"].endswith("grade_cnn_oof.json")
     assert (out / "scalp_cnn.pt").read_bytes() == before
+    from inference.models.classifier import ImageClassifier
+
+    monkeypatch.setenv("INFERENCE_INT8", "off")  # the float export itself, not its int8 twin
+    rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities([rgb])
+    onnx_p = ImageClassifier.load_files(out / "scalp_cnn.pt", out / "scalp_cnn.onnx", runtime=True).probabilities([rgb])
+    np.testing.assert_allclose(onnx_p, torch_p, atol=0.02)  # the missing ONNX was exported from the reused network
     assert json.loads((out / "scalp_grader.json").read_text())["features"][-3:] == ["cnn_low", "cnn_middle", "cnn_high"]
 
 
