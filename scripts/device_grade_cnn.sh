@@ -4,7 +4,7 @@
 # pack-crops: the train photos' head crops as the shipped detector cuts them),
 # .devdata/pretrained and .whl/.
 #
-# Each setting (input size : epochs : peak learning rate) is cross-fitted over the same
+# Each setting (input size : epochs : peak learning rate [: target, grade or norwood]) is cross-fitted over the same
 # five person folds as `inference.train scalp` uses, in parallel; the one with the best
 # out-of-fold macro-F1 on the train split (then accuracy) is kept: its shipped network
 # and out-of-fold probabilities go to $OUT (scalp_cnn.pt, grade_cnn_oof.json), every
@@ -24,7 +24,7 @@ FOLDS=${FOLDS:-5}
 DEVICE=${DEVICE:-auto}
 LOG="$OUT/log.txt"
 RUNS=/tmp/grade_cnn_runs
-mkdir -p "$OUT" "$RUNS"
+rm -rf "$RUNS"; mkdir -p "$OUT" "$RUNS"
 
 if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -34,10 +34,11 @@ export PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NU
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv | tee -a "$LOG"
 
 for c in $CONFIGS; do
-    IFS=: read -r size epochs lr <<<"$c"
-    name="cnn_${size}_${epochs}_${lr}"
+    IFS=: read -r size epochs lr target <<<"$c"
+    target=${target:-grade}
+    name="cnn_${size}_${epochs}_${lr}_${target}"
     ( python3 -m inference.train.gpu grade-cnn --data "$DATA" --encoder "$ENCODER" --name "$name" --size "$size" \
-          --epochs "$epochs" --lr "$lr" --folds "$FOLDS" --device "$DEVICE" --out "$RUNS" >"$RUNS/$name.log" 2>&1
+          --epochs "$epochs" --lr "$lr" --target "$target" --folds "$FOLDS" --device "$DEVICE" --out "$RUNS" >"$RUNS/$name.log" 2>&1
       echo "[$name] exit $? at ${SECONDS}s" >>"$LOG" ) &
 done
 wait
@@ -49,7 +50,7 @@ runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 reports = []
 for f in sorted(runs.glob("*_oof.json")):
     r = json.loads(f.read_text())["report"]
-    reports.append({"name": f.name[: -len("_oof.json")]} | {k: r[k] for k in ("size", "epochs", "lr", "test_view", "oof_accuracy", "oof_macro_f1", "oof_confusion", "seconds")})
+    reports.append({"name": f.name[: -len("_oof.json")]} | {k: r.get(k) for k in ("size", "epochs", "lr", "target", "test_view", "oof_accuracy", "oof_macro_f1", "oof_confusion", "seconds")})
 for log in sorted(runs.glob("*.log")):
     if not (runs / (log.stem + "_oof.json")).exists():
         print(log.stem, "FAILED:", log.read_text()[-1500:])

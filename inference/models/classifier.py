@@ -73,6 +73,8 @@ class ImageClassifier:
         self.size = int(cfg.get("size", DEFAULT_SIZE))
         self.center_crop = float(cfg.get("center_crop", 1.0))
         self.flips = tuple(cfg.get("flips", ()))
+        # a network trained on finer classes (Norwood levels) sums its outputs into ``classes``
+        self.output_groups = [list(g) for g in cfg.get("output_groups", ())]
         if not 0.0 < self.center_crop <= 1.0 or set(self.flips) - set(FLIP_AXES):
             raise ValueError(f"bad test-time view: center_crop={self.center_crop}, flips={self.flips}")
 
@@ -102,7 +104,7 @@ class ImageClassifier:
         cfg = ckpt["config"]
         if module is not None:  # an older export without the config in its metadata
             return cls(module, cfg, device)
-        net = build_mobilenet(len(cfg["classes"]))
+        net = build_mobilenet(int(cfg.get("outputs", len(cfg["classes"]))))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
         return cls(net, cfg, device)
 
@@ -124,5 +126,8 @@ class ImageClassifier:
 
                 with torch.inference_mode():
                     p = torch.softmax(self.net(torch.from_numpy(x).to(self.device)).float(), 1).cpu().numpy()
-            out.append(p.reshape(views, -1, p.shape[1]).mean(0))
+            p = p.reshape(views, -1, p.shape[1]).mean(0)
+            if self.output_groups:
+                p = np.stack([p[:, g].sum(1) for g in self.output_groups], 1)
+            out.append(p)
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)

@@ -294,7 +294,8 @@ def pack_crops(args: argparse.Namespace) -> dict:
             name = f"{len(index):04d}.jpg"
             c = cv2.resize(c, (CROPS_PACK, CROPS_PACK), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(out / "crops" / name), cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            index.append({"file": r["filename"], "grade": r["grade3"], "group": group_of(r["filename"]), "crop": name})
+            index.append({"file": r["filename"], "grade": r["grade3"], "norwood": r["norwood_level"], "group": group_of(r["filename"]),
+                          "crop": name})
     (out / "index.json").write_text(json.dumps(index))
     return {"crops": len(index), "mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
 
@@ -324,9 +325,11 @@ def grade_cnn(args: argparse.Namespace) -> dict:
            for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
     enc.setdefault("classifier.1.weight", torch.zeros(1000, 1280))  # the packed start has no ImageNet head; the CNN replaces it
     enc.setdefault("classifier.1.bias", torch.zeros(1000))
-    cfg = G.GradeCNNConfig(epochs=args.epochs, folds=args.folds, seed=args.seed, device=device, size=args.size, lr=args.lr)
+    cfg = G.GradeCNNConfig(epochs=args.epochs, folds=args.folds, seed=args.seed, device=device, size=args.size, lr=args.lr,
+                           target=args.target)
+    y_train = np.array([G.NORWOOD_LEVELS.index(e["norwood"]) for e in index]) if args.target == "norwood" else y
     t0 = time.time()
-    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, trained_on=device_description(device))
+    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train, trained_on=device_description(device))
     report["seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -395,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--epochs", type=int, default=8)
     g.add_argument("--lr", type=float, default=5e-4)
     g.add_argument("--folds", type=int, default=5)
+    g.add_argument("--target", choices=("grade", "norwood"), default="grade", help="learn the grades, or the Norwood levels")
     g.add_argument("--device", default="auto")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))

@@ -42,6 +42,17 @@ TEST_VIEWS: tuple[tuple[float, tuple[str, ...]], ...] = (
 )
 
 
+# scalp_uze's Norwood levels and the grade each belongs to (labels.csv: grade3 follows the level)
+NORWOOD_GRADE = {"LEVEL_2": "LOW", "LEVEL_3": "MIDDLE", "LEVEL_4": "MIDDLE", "LEVEL_5": "HIGH", "LEVEL_6": "HIGH", "LEVEL_7": "HIGH"}
+NORWOOD_LEVELS = tuple(NORWOOD_GRADE)
+TARGETS = ("grade", "norwood")
+
+
+def norwood_groups() -> list[list[int]]:
+    """For each grade, the Norwood outputs whose probabilities add up to it."""
+    return [[i for i, lv in enumerate(NORWOOD_LEVELS) if NORWOOD_GRADE[lv] == g] for g in GRADES]
+
+
 @dataclass(frozen=True)
 class GradeCNNConfig:
     epochs: int = 8
@@ -53,6 +64,11 @@ class GradeCNNConfig:
     size: int = 224
     seed: int = 0
     device: str = "cpu"
+    target: str = "grade"  # what the network learns: the 3 grades, or the 6 Norwood levels summed into grades
+
+    @property
+    def outputs(self) -> int:
+        return len(NORWOOD_LEVELS) if self.target == "norwood" else len(GRADES)
 
 
 def store_size(size: int) -> int:
@@ -92,12 +108,12 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    net = build_mobilenet(len(GRADES), imagenet_state).to(cfg.device)
+    net = build_mobilenet(cfg.outputs, imagenet_state).to(cfg.device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = int(np.ceil(len(y) / cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(1, cfg.epochs * per_epoch), pct_start=0.15)
-    counts = np.bincount(y, minlength=len(GRADES)).astype(np.float64)
-    weight = torch.tensor(len(y) / (len(GRADES) * np.maximum(counts, 1)), dtype=torch.float32, device=cfg.device)
+    counts = np.bincount(y, minlength=cfg.outputs).astype(np.float64)
+    weight = torch.tensor(len(y) / (cfg.outputs * np.maximum(counts, 1)), dtype=torch.float32, device=cfg.device)
     net.train()
     for _ in range(cfg.epochs):
         order = rng.permutation(len(y))
@@ -117,8 +133,9 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
 
 def config_json(cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0], **meta) -> dict:
     center, flips = view
+    extra = {"target": "norwood", "outputs": cfg.outputs, "output_groups": norwood_groups()} if cfg.target == "norwood" else {}
     return {"classes": list(GRADES), "size": cfg.size, "arch": "torchvision mobilenet_v2",
-            "center_crop": center, "flips": list(flips), **meta}
+            "center_crop": center, "flips": list(flips), **extra, **meta}
 
 
 def predict(net, crops: np.ndarray, cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0]) -> np.ndarray:
@@ -143,7 +160,7 @@ def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCNNConfig,
-              imagenet_state: dict | None = None, views=TEST_VIEWS) -> CrossFit:
+              imagenet_state: dict | None = None, views=TEST_VIEWS, y_train: np.ndarray | None = None) -> CrossFit:
     """``cfg.folds`` networks, each graded on the person groups it never saw, under every
     candidate test-time view; the view with the best out-of-fold macro-F1 (then accuracy,
     then the earlier, cheaper one) is kept."""
@@ -153,7 +170,7 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
         test = fold == k
         if not test.any() or test.all():
             continue
-        net = train_grade_cnn(crops[~test], y[~test], cfg, imagenet_state)
+        net = train_grade_cnn(crops[~test], (y if y_train is None else y_train)[~test], cfg, imagenet_state)
         for v in views:
             oof[v][test] = predict(net, crops[test], cfg, v)
     scores = {v: _scores(y, p) for v, p in oof.items()}
@@ -162,7 +179,7 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
 
 
 def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCNNConfig,
-                   imagenet_state: dict | None = None, **meta):
+                   imagenet_state: dict | None = None, y_train: np.ndarray | None = None, **meta):
     """The training stage: cross-fit (out-of-fold probabilities, the test-time view), then the
     shipped network on every crop. Returns the network, its config (``config_json``), a
     report of the out-of-fold figures, and the out-of-fold probabilities (N x 3)."""
@@ -170,12 +187,13 @@ def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: Gr
 
     from inference.evaluate import classification_metrics
 
-    fit = cross_fit(crops, y, groups, cfg, imagenet_state)
+    y_train = y if y_train is None else y_train  # Norwood levels when cfg.target says so; scored on grades
+    fit = cross_fit(crops, y, groups, cfg, imagenet_state, y_train=y_train)
     m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in fit.oof.argmax(1)])
-    net = train_grade_cnn(crops, y, cfg, imagenet_state)
+    net = train_grade_cnn(crops, y_train, cfg, imagenet_state)
     cj = config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
                      epochs=cfg.epochs, photos=len(y), **meta)
-    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs, "size": cfg.size, "lr": cfg.lr,
+    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs, "size": cfg.size, "lr": cfg.lr, "target": cfg.target,
               "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
               "oof_by_view": [{"center_crop": v[0], "flips": list(v[1]), "macro_f1": f, "accuracy": a}
                               for v, (f, a) in fit.scores.items()],

@@ -71,6 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
     p.add_argument("--cnn-size", type=int, default=224, help="grade CNN input size (px)")
     p.add_argument("--cnn-lr", type=float, default=5e-4, help="grade CNN peak learning rate (one-cycle)")
+    p.add_argument("--cnn-target", choices=("grade", "norwood"), default="grade",
+                   help="grade CNN target: the 3 grades, or the 6 Norwood levels (summed into grades)")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
     p.add_argument("--reuse-grade-cnn", action="store_true",
@@ -519,8 +521,9 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
     y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
     groups = np.array([group_of(r["filename"]) for r in train_rows])
     cfg = G.GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=device, size=args.cnn_size,
-                           lr=args.cnn_lr)
-    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc)
+                           lr=args.cnn_lr, target=args.cnn_target)
+    y_train = np.array([G.NORWOOD_LEVELS.index(r["norwood_level"]) for r in train_rows]) if args.cnn_target == "norwood" else y
+    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train)
     save_classifier(out / SCALP_CNN, net, cj)
     export_classifier_onnx(net, cj, out / SCALP_CNN_ONNX)
     log.set("grade_cnn", report)
