@@ -157,7 +157,8 @@ def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed,
     assert len(index) == 12 and {e["grade"] for e in index} <= {"LOW", "MIDDLE", "HIGH"}
     assert cv2.imread(str(tmp_path / "scalp_crops" / "crops" / index[0]["crop"])).shape == (gpu.CROPS_PACK, gpu.CROPS_PACK, 3)
     proc = subprocess.run(base + ["grade-cnn", "--data", str(tmp_path / "scalp_crops"), "--encoder", str(out / "pretrained" / gpu.ENCODER_START),
-                                  "--size", "64", "--epochs", "1", "--folds", "2", "--device", "cpu", "--out", str(tmp_path / "cnn")],
+                                  "--size", "64", "--epochs", "1", "--folds", "2", "--device", "cpu", "--out", str(tmp_path / "cnn"),
+                                  "--target", "norwood"],
                           cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -167,4 +168,6 @@ def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed,
     assert saved["report"]["oof_macro_f1"] == report["oof_macro_f1"] and report["size"] == 64
     clf = ImageClassifier.load_files(tmp_path / "cnn" / "scalp_cnn.pt")
     assert clf.size == 64 and {"center_crop": clf.center_crop, "flips": list(clf.flips)} == report["test_view"]
+    assert report["target"] == "norwood" and clf.cfg["outputs"] == 6 and clf.classes == ("LOW", "MIDDLE", "HIGH")
+    assert {e["norwood"] for e in index} <= {"LEVEL_2", "LEVEL_3", "LEVEL_4", "LEVEL_5", "LEVEL_6", "LEVEL_7"}
     assert clf.probabilities([np.zeros((90, 90, 3), np.uint8)]).shape == (1, 3)
