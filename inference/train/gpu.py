@@ -156,13 +156,18 @@ def _data_yaml(root: Path) -> Path:
     return write_data_yaml(root.resolve(), tuple(json.loads((root / "names.json").read_text())))
 
 
-def _results(run_dir: Path) -> dict:
-    """Last and best rows of Ultralytics' results.csv (validation = the calibration fold)."""
+def _results_rows(run_dir: Path) -> list[dict]:
+    """Ultralytics' results.csv, one dict per epoch (none when the run wrote no file)."""
     path = run_dir / "results.csv"
     if not path.exists():
-        return {}
+        return []
     with open(path, newline="") as f:
-        rows = [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
+        return [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _results(run_dir: Path) -> dict:
+    """Last and best rows of Ultralytics' results.csv (validation = the calibration fold)."""
+    rows = _results_rows(run_dir)
     if not rows:
         return {}
     key = "metrics/mAP50(B)"
@@ -171,11 +176,11 @@ def _results(run_dir: Path) -> dict:
     return {"epochs": len(rows), "last": {k: rows[-1].get(k) for k in pick}, "best_map50": {k: best.get(k) for k in pick}}
 
 
-def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str]]:
+def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str], int]:
     """A packed set seen as one cross-fitting fold (symlinks under ``dst``, so concurrent runs
     keep their own label caches): train on the photos of every other fold, validate on this
     one's. ``fold`` -1: train on every photo (the shipped detector), validate on fold 0 only
-    because Ultralytics wants a val set. Returns the data.yaml and the held-out stems."""
+    because Ultralytics wants a val set. Returns the data.yaml, the held-out stems and the number of folds."""
     folds = json.loads((data / "folds.json").read_text())
     photos = {p.stem: p for p in sorted((data / "images").glob("*/*.webp"))}
     held = sorted(s for s, k in folds.items() if k == fold)
@@ -193,17 +198,13 @@ def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str]]:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(src.resolve())
     (dst / "names.json").write_text((data / "names.json").read_text())
-    return _data_yaml(dst), held
+    return _data_yaml(dst), held, len(set(folds.values()))
 
 
 def _curve(run_dir: Path) -> list[list[float]]:
     """Per epoch: the val set's mAP50 and mAP50-95 (a cross-fitted fold's held-out people)."""
-    path = run_dir / "results.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        rows = [{k.strip(): v.strip() for k, v in r.items()} for r in csv.DictReader(f)]
-    return [[round(float(r.get("metrics/mAP50(B)") or 0), 4), round(float(r.get("metrics/mAP50-95(B)") or 0), 4)] for r in rows]
+    return [[round(float(r.get("metrics/mAP50(B)") or 0), 4), round(float(r.get("metrics/mAP50-95(B)") or 0), 4)]
+            for r in _results_rows(run_dir)]
 
 
 def yolo(args: argparse.Namespace) -> dict:
@@ -217,8 +218,7 @@ def yolo(args: argparse.Namespace) -> dict:
     if args.fold is None:
         data = _data_yaml(Path(args.data))
     else:
-        data, held = fold_view(Path(args.data), args.fold, Path(args.runs) / args.name / "data")
-        n = len(set(json.loads((Path(args.data) / "folds.json").read_text()).values()))
+        data, held, n = fold_view(Path(args.data), args.fold, Path(args.runs) / args.name / "data")
         meta = fold_meta(args.fold if args.fold >= 0 else "all", n, args.fold_seed, held)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -398,10 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--epochs", type=int, default=8)
     g.add_argument("--lr", type=float, default=5e-4)
     g.add_argument("--folds", type=int, default=5)
-    g.add_argument("--target", choices=("grade", "norwood"), default="grade", help="learn the grades, or the Norwood levels")
     g.add_argument("--device", default="auto")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
+    from .grade_cnn import TARGETS
+
+    g.add_argument("--target", choices=TARGETS, default="grade", help="learn the grades, or the Norwood levels")
     a = p.parse_args(argv)
     report = {"pack": pack, "yolo": yolo, "unet": unet, "pack-crops": pack_crops, "grade-cnn": grade_cnn}[a.cmd](a)
     print(json.dumps(report, default=str), flush=True)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.models.classifier import ImageClassifier, build_mobilenet
-from inference.train.common import group_folds
 from inference.pipeline.types import GRADES
+from inference.train.common import group_folds
 
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
 # candidate test-time views (centre share of each side, flips), the first the plain one

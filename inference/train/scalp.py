@@ -38,6 +38,7 @@ from inference.pipeline.types import GRADES
 
 from . import scalp_labels as L
 from .common import RunLog, device_description, group_folds, pick_device, seed_everything
+from .grade_cnn import TARGETS
 from .segdata import SEG_CLASSES, SegSample, figaro_samples, lfw_samples, read_scalp_index
 from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_unet
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
@@ -71,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
     p.add_argument("--cnn-size", type=int, default=224, help="grade CNN input size (px)")
     p.add_argument("--cnn-lr", type=float, default=5e-4, help="grade CNN peak learning rate (one-cycle)")
-    p.add_argument("--cnn-target", choices=("grade", "norwood"), default="grade",
+    p.add_argument("--cnn-target", choices=TARGETS, default="grade",
                    help="grade CNN target: the 3 grades, or the 6 Norwood levels (summed into grades)")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
@@ -431,10 +432,13 @@ def run(args: argparse.Namespace) -> dict:
         y = np.array([GRADES.index(r["grade3"]) for r in calib_rows])
         # test-time flips: keep the set under which the detector alone grades the
         # calibration fold best (never looks at the valid split)
+        from inference.models.yolo import YoloDetector
+
         tried = {}
+        fold_dets = [YoloDetector(p, device=device) for p in fold_detectors]  # loaded once for the three flip sets
         for flips in (("none",), ("none", "h"), DEFAULT_FLIPS):
             if fold_detectors:  # each photo through the detector that never saw its person
-                x = oof_features(parts, fold_detectors, [fold_of[r["filename"]] for r in calib_rows], calib_rows, flips, device)
+                x = oof_features(parts, fold_dets, [fold_of[r["filename"]] for r in calib_rows], calib_rows, flips)
             else:
                 x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
             tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
@@ -486,19 +490,17 @@ def run(args: argparse.Namespace) -> dict:
     return log.data
 
 
-def oof_features(parts, fold_detectors: list[Path], fold: list[int], rows: list[dict], flips, device: str) -> np.ndarray:
+def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict], flips) -> np.ndarray:
     """The grader's features of ``rows``, each photo through its own fold's detector (with
     the shared segmenter), so the detector's grades are as unseen as at run time."""
-    from inference.models.yolo import YoloDetector
-
     _, segmenter, neutral = parts
     fold = np.asarray(fold)
     x = None
-    for k, path in enumerate(fold_detectors):
+    for k, detector in enumerate(fold_detectors):
         idx = np.flatnonzero(fold == k)
         if not len(idx):
             continue
-        xk, _ = features_for(ScalpModels(YoloDetector(path, device=device), segmenter, neutral, flips=flips), [rows[i] for i in idx])
+        xk, _ = features_for(ScalpModels(detector, segmenter, neutral, flips=flips), [rows[i] for i in idx])
         if x is None:
             x = np.zeros((len(rows), xk.shape[1]))
         x[idx] = xk
