@@ -151,6 +151,24 @@ def test_scalp_grader_with_the_grade_cnn_needs_its_probabilities():
         grade_scalp(g, det, m)  # the CNN was not loaded
 
 
+def test_a_grader_reads_the_features_it_names():
+    """A grader fitted without the detector's scores takes just its own columns, by name."""
+    from inference.pipeline.grade import CNN_FEATURES, MEASURE_FEATURES, LogisticGrader, grade_scalp, scalp_features, select
+    from inference.pipeline.types import Box, Detection, ScalpMeasurements
+
+    det = Detection(Box(0, 0, 100, 100), 2, "HIGH", 0.9, (0.0, 0.1, 0.9))
+    m = ScalpMeasurements(exposed_scalp_ratio=0.2, hair_pixels=8000, scalp_pixels=2000, region_fraction=0.4, regions=1)
+    cnn = np.array([0.7, 0.2, 0.1])
+    feats = MEASURE_FEATURES + CNN_FEATURES
+    assert scalp_features(det, m, cnn, feats).tolist() == [0.2, pytest.approx(np.log(0.25)), 0.4, 0.7, 0.2, 0.1]
+    w = np.zeros((3, len(feats)))
+    w[0, -3] = w[1, -2] = w[2, -1] = 5.0
+    g = LogisticGrader(feats, np.zeros(len(feats)), np.ones(len(feats)), w, np.zeros(3))
+    assert grade_scalp(g, det, m, cnn).best_guess == "LOW"  # the detector's HIGH is not among its features
+    with pytest.raises(ValueError, match="cnn_low"):
+        select(MEASURE_FEATURES, feats)
+
+
 def test_uncertain_threshold_is_where_the_kept_grades_become_reliable():
     from inference.train.scalp import uncertain_threshold
 

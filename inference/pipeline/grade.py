@@ -1,9 +1,10 @@
 """Grades: LOW / MIDDLE / HIGH with a confidence, or UNCERTAIN when the evidence is weak.
 
-The scalp grade is a small multinomial logistic model over the detector's class
-scores and the measured exposed-scalp ratio, fitted on photos the detector did
-not train on (see inference/train/scalp.py). Its parameters live in
-``weights/scalp_grader.json``.
+The scalp grade is a small multinomial logistic model over the U-Net's measurements
+(the exposed-scalp ratio inside the detected head region), the grade CNN's
+probabilities on that region and, where they were out of sample for the photos it
+was fitted on, the detector's class scores (see inference/train/scalp.py). Its
+parameters and the names of the features it uses live in ``weights/scalp_grader.json``.
 """
 from __future__ import annotations
 
@@ -16,18 +17,31 @@ import numpy as np
 
 from .types import GRADES, UNCERTAIN, Detection, GradeResult, ScalpMeasurements
 
-SCALP_FEATURES = ("det_low", "det_middle", "det_high", "det_score", "exposed_ratio", "exposed_logit", "region_fraction")
+DETECTOR_FEATURES = ("det_low", "det_middle", "det_high", "det_score")  # the detector's class scores and confidence
+MEASURE_FEATURES = ("exposed_ratio", "exposed_logit", "region_fraction")  # the U-Net's measurements in the region
+SCALP_FEATURES = DETECTOR_FEATURES + MEASURE_FEATURES
 # the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (scalp.py), when the grader uses them
 CNN_FEATURES = ("cnn_low", "cnn_middle", "cnn_high")
 MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
 
 
-def scalp_features(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None) -> np.ndarray:
-    """``SCALP_FEATURES``, then ``CNN_FEATURES`` when the CNN's probabilities are given."""
+def scalp_features(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None,
+                   names: tuple[str, ...] | None = None) -> np.ndarray:
+    """``SCALP_FEATURES``, then ``CNN_FEATURES`` when the CNN's probabilities are given;
+    with ``names``, just those features in that order (a grader's ``features``)."""
     s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
     r = min(max(m.exposed_scalp_ratio, 1e-3), 1 - 1e-3)
     base = [s[0], s[1], s[2], det.score if det else 0.0, m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction]
-    return np.array(base + ([] if cnn is None else [float(v) for v in cnn]), dtype=np.float64)
+    x = np.array(base + ([] if cnn is None else [float(v) for v in cnn]), dtype=np.float64)
+    return x if names is None else x[select(SCALP_FEATURES + (CNN_FEATURES if cnn is not None else ()), names)]
+
+
+def select(available: tuple[str, ...], names: tuple[str, ...]) -> list[int]:
+    """The columns of ``names`` among ``available`` feature columns."""
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValueError(f"features {missing} are not among {list(available)}")
+    return [available.index(n) for n in names]
 
 
 @dataclass
@@ -119,5 +133,5 @@ def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasureme
         reasons.append("no_region")
     if m.hair_pixels + m.scalp_pixels < MIN_MEASURED_PIXELS:
         reasons.append("too_little_measured")
-    p = grader.probabilities(scalp_features(det, m, cnn))[0]
+    p = grader.probabilities(scalp_features(det, m, cnn, grader.features))[0]
     return decide(p, grader.uncertain_below, tuple(reasons))

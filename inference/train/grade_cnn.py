@@ -1,10 +1,9 @@
 """The scalp grade CNN: a MobileNetV2 (ImageNet start) fine-tuned on the head crops.
 
-The detector's class scores come from a network that saw 360 of the 465 train photos,
-so the grader can only be fitted on the 105-photo calibration fold. This CNN is
-cross-fitted instead: ``cross_fit`` trains one copy per fold of person-number groups
-and grades each train photo with the copy that never saw it (out-of-fold), so its
-probabilities on the calibration fold are honest features for the grader; the shipped
+The detector's class scores come from a network that saw 360 of the 465 train photos.
+This CNN is cross-fitted instead: ``cross_fit`` trains one copy per fold of person-number
+groups and grades each train photo with the copy that never saw it (out-of-fold), so its
+probabilities on every train photo are honest features for the grader; the shipped
 network is trained on the whole train split (``train_grade_cnn``).
 
 Crops: the head region the detector finds, with the U-Net's margin

@@ -9,9 +9,10 @@ Stages (each timed, figures in ``build/scalp/run.json`` and printed):
    fold of people, and the shipped one on the whole train split;
 5. grade CNN on the detected head crops (``grade_cnn.py``): cross-fitted over the
    whole train split for out-of-fold probabilities, then trained on all of it;
-6. grader fitted on the photos the detector never saw (the calibration fold, or with
-   cross-fitting every train photo through its fold's detector; the CNN's out-of-fold
-   probabilities beside the detector's scores and the measurements);
+6. grader: a softmax regression on every train photo (``--grader-photos all``): the U-Net's
+   measurements and the CNN's out-of-fold probabilities, plus the detector's class scores
+   where they are out of fold too (``--detector-folds``); or (``calibration``) on the
+   calibration fold the detector never saw, with its scores;
 7. weights (fp16) and ONNX exports into ``weights/``;
 8. evaluation on the valid split.
 """
@@ -30,7 +31,7 @@ import torch
 
 from inference.datasets import person_number
 from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
-from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES, LogisticGrader, scalp_features
+from inference.pipeline.grade import CNN_FEATURES, MEASURE_FEATURES, SCALP_FEATURES, LogisticGrader, scalp_features, select
 from inference.pipeline.scalp import (
     DEFAULT_FLIPS, SCALP_CNN, SCALP_CNN_ONNX, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels,
 )
@@ -44,6 +45,7 @@ from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_u
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
 
 CALIB_FRACTION = 0.2
+GRADER_PHOTOS = ("all", "calibration")
 GRADE_CNN_OOF = "grade_cnn_oof.json"  # in the build folder: the CNN's out-of-fold probabilities per train photo
 CHECK_SUBSET = 48  # valid photos whose pseudo-masks are looked at and used for mask IoU
 
@@ -57,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold-detectors", default=None,
                    help="with --detector-folds: a folder of trained fold detectors (scalp_yolo_fold<K>.pt, "
                         "python -m inference.train.gpu yolo --fold K) instead of training them here")
+    p.add_argument("--grader-photos", choices=GRADER_PHOTOS, default="all",
+                   help="what the grader is fitted on: every train photo (measurements and the grade CNN's out-of-fold "
+                        "probabilities; the detector's scores only where cross-fitted), or the calibration fold the "
+                        "detector did not train on (its scores too; 20%% of the photos)")
     p.add_argument("--batch", type=int, default=16, help="YOLO batch size")
     p.add_argument("--segmenter", default=None, help="use this trained round-2 U-Net checkpoint instead of training round 2")
     p.add_argument("--seg-size", type=int, default=192, help="U-Net training crop size (px)")
@@ -259,6 +265,20 @@ def cross_fit_detectors(args, labels, rows, fold_of: dict[str, int], build: Path
     return paths
 
 
+def grader_photos(args, train_rows: list[dict], fold_of: dict[str, int], held_out: set[str]) -> tuple[set[str], bool]:
+    """The train photos the grader is fitted on, and whether the detector's scores on them are
+    out of sample: every photo (through its fold's detector when cross-fitted, else without
+    the detector's scores), or the calibration fold the one detector did not train on."""
+    if fold_of:
+        return set(fold_of), True
+    if args.grader_photos == "calibration":
+        return held_out, True
+    if args.cnn_epochs <= 0:
+        raise SystemExit("--grader-photos all fits the grader on the grade CNN's out-of-fold probabilities: "
+                         "train the CNN (--cnn-epochs > 0), cross-fit the detector, or use --grader-photos calibration")
+    return {r["filename"] for r in train_rows}, False
+
+
 def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
     feats, analyses = [], []
     for i in range(0, len(rows), batch):
@@ -391,8 +411,9 @@ def run(args: argparse.Namespace) -> dict:
 
     train_rows = [r for r in rows if r["split"] == "train"]
     fold_of = detector_folds(train_rows, args.detector_folds, args.seed) if args.detector_folds else {}
-    # the grader's photos: the calibration fold, or (cross-fitted detector) every train photo
-    calib = set(fold_of) or calibration_split(train_rows, CALIB_FRACTION, args.seed)
+    held_out = calibration_split(train_rows, CALIB_FRACTION, args.seed)  # the detector's val fold (one detector)
+    # the grader's photos, and whether the detector's scores on them are out of sample
+    calib, det_unseen = grader_photos(args, train_rows, fold_of, held_out)
     fold_detectors: list[Path] = []
     with log.timed("yolo"):
         tcy = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device=device if device != "cuda" else "0",
@@ -400,7 +421,7 @@ def run(args: argparse.Namespace) -> dict:
         if fold_of:
             fold_detectors = cross_fit_detectors(args, labels, rows, fold_of, build, out, tcy, shared, log)
         else:
-            data = build_yolo_set(labels, rows, calib, build / "yolo")  # also what `inference.train.gpu pack` packs
+            data = build_yolo_set(labels, rows, held_out, build / "yolo")  # also what `inference.train.gpu pack` packs
             if args.detector:
                 best = Path(args.detector)
                 log.set("detector_from", str(best))
@@ -436,7 +457,9 @@ def run(args: argparse.Namespace) -> dict:
 
         tried = {}
         fold_dets = [YoloDetector(p, device=device) for p in fold_detectors]  # loaded once for the three flip sets
-        for flips in (("none",), ("none", "h"), DEFAULT_FLIPS):
+        # with the detector's scores out of sample: the flips under which it alone grades these
+        # photos best (never looks at the valid split); else no flips (its scores are not used)
+        for flips in (("none",), ("none", "h"), DEFAULT_FLIPS) if det_unseen else (("none",),):
             if fold_detectors:  # each photo through the detector that never saw its person
                 x = oof_features(parts, fold_dets, [fold_of[r["filename"]] for r in calib_rows], calib_rows, flips)
             else:
@@ -447,10 +470,14 @@ def run(args: argparse.Namespace) -> dict:
         if cnn_oof is not None:  # the CNN's out-of-fold probabilities for these photos
             x = np.concatenate([x, np.array([cnn_oof[r["filename"]] for r in calib_rows])], 1)
             features = SCALP_FEATURES + CNN_FEATURES
+        if not det_unseen:  # the detector trained on most of these photos: its scores would be in-sample
+            keep = MEASURE_FEATURES + CNN_FEATURES
+            x, features = x[:, select(features, keep)], keep
         grader, choice = fit_grader(x, y, args.seed, features, groups=np.array([group_of(r["filename"]) for r in calib_rows]))
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
-        log.set("grader", {"calibration_photos": len(calib_rows), "detector_cross_fitted": bool(fold_detectors),
+        log.set("grader", {"photos": args.grader_photos, "calibration_photos": len(calib_rows),
+                           "detector_cross_fitted": bool(fold_detectors), "features": list(features),
                            "uncertain_below": grader.uncertain_below,
                            "flips": list(flips), "detector_alone_calib_accuracy": {"+".join(f): round(a, 4) for f, (a, _) in tried.items()},
                            **choice})
