@@ -202,3 +202,30 @@ def test_grader_cross_validation_keeps_a_person_in_one_fold():
     assert grouped["cv_grouped"] and grouped["cv_repeats"] == 5
     assert leaky["cv_accuracy"] > grouped["cv_accuracy"] + 0.1
     assert 0.40 <= g.uncertain_below <= 0.55
+
+
+def test_the_grader_design_check_scores_both_designs_on_the_calibration_photos():
+    """Where only the detector's scores carry the grade, the calibration-fold design (which
+    has them) beats the all-photo design (which drops them); where the CNN's carry it, both
+    are right on nearly every calibration photo."""
+    from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES
+    from inference.train.scalp import compare_grader_designs
+
+    rng = np.random.default_rng(0)
+    n = 150
+    y = np.arange(n) % 3
+    groups = np.array([f"p{i // 3}" for i in range(n)])
+    calib = np.array([int(g[1:]) % 5 == 0 for g in groups])
+    features = SCALP_FEATURES + CNN_FEATURES
+    chosen = {d: {"l2": 0.01, "class_weighted": False} for d in ("calibration", "all")}
+    informative = np.eye(3)[y] * 3 + rng.normal(0, 0.3, (n, 3))
+    noise = rng.normal(0, 1, (n, 10))
+    x_det = noise.copy()
+    x_det[:, :3] = informative
+    r = compare_grader_designs(x_det, features, y, groups, calib, chosen, seed=0, repeats=2)
+    assert r["photos"] == calib.sum() and r["repeats"] == 2
+    assert r["calibration"]["accuracy"] > 0.9 > 0.6 > r["all"]["accuracy"]
+    x_cnn = noise.copy()
+    x_cnn[:, -3:] = informative
+    r = compare_grader_designs(x_cnn, features, y, groups, calib, chosen, seed=0, repeats=2)
+    assert r["calibration"]["accuracy"] > 0.9 and r["all"]["accuracy"] > 0.9

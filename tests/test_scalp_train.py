@@ -51,6 +51,10 @@ def test_training_writes_every_artefact(trained):
         "exposed_ratio", "exposed_logit", "region_fraction", "cnn_low", "cnn_middle", "cnn_high"]
     assert metrics["grader"]["photos"] == "all" and metrics["grader"]["calibration_photos"] == 10
     assert metrics["grader"]["flips"] == ["none"]
+    # both grader designs scored on the same photos (the calibration fold), for the record
+    check = metrics["grader"]["design_check"]
+    assert 0 < check["photos"] < 10 and set(check) == {"photos", "repeats", "calibration", "all"}
+    assert all(0 <= check[d]["accuracy"] <= 1 and 0 <= check[d]["macro_f1"] <= 1 for d in ("calibration", "all"))
     # every candidate test-time view was scored out of fold, and the shipped config carries the best one
     views = metrics["grade_cnn"]["oof_by_view"]
     assert len(views) == 5

@@ -304,29 +304,14 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
     cross-validated probabilities, not from the refitted grader's own photos."""
     from inference.evaluate import classification_metrics
 
-    counts = np.bincount(y, minlength=3).astype(float)
-    balanced = counts.sum() / (3 * np.maximum(counts, 1))
-    splits = []
-    for r in range(repeats):
-        rng = np.random.default_rng(seed + r)
-        if groups is None:
-            splits.append(rng.permutation(len(y)) % 5)
-        else:
-            uniq = np.unique(groups)
-            fold_of = dict(zip(uniq, rng.permutation(len(uniq)) % 5))
-            splits.append(np.array([fold_of[g] for g in groups]))
+    balanced = balanced_weights(y)
+    splits = cv_splits(len(y), groups, repeats, seed)
     scores, oof = {}, {}
     for l2 in (0.01, 0.05, 0.2, 1.0):
         for weighted in (False, True):
             runs = []
             for folds in splits:
-                p = np.zeros((len(y), 3))
-                for k in range(5):
-                    tr, te = folds != k, folds == k
-                    if not te.any():
-                        continue
-                    g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=balanced if weighted else None)
-                    p[te] = g.probabilities(x[te])
+                p = cv_probabilities(x, y, folds, features, l2, balanced if weighted else None)
                 m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in p.argmax(1)])
                 runs.append((p, m["macro_f1"], m["accuracy"]))
             scores[(l2, weighted)] = (round(float(np.mean([f for _, f, _ in runs])), 4),
@@ -339,6 +324,67 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
     rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
     return g, {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc, "cv_repeats": repeats,
                "cv_grouped": groups is not None, "cv_uncertain_rate": round(rate, 4)}
+
+
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    counts = np.bincount(y, minlength=3).astype(float)
+    return counts.sum() / (3 * np.maximum(counts, 1))
+
+
+def cv_splits(n: int, groups: np.ndarray | None, repeats: int, seed: int, k: int = 5) -> list[np.ndarray]:
+    """``repeats`` assignments of ``n`` photos to ``k`` folds, whole groups (people) per fold when given."""
+    splits = []
+    for r in range(repeats):
+        rng = np.random.default_rng(seed + r)
+        if groups is None:
+            splits.append(rng.permutation(n) % k)
+        else:
+            uniq = np.unique(groups)
+            fold_of = dict(zip(uniq, rng.permutation(len(uniq)) % k))
+            splits.append(np.array([fold_of[g] for g in groups]))
+    return splits
+
+
+def cv_probabilities(x: np.ndarray, y: np.ndarray, folds: np.ndarray, features: tuple[str, ...], l2: float,
+                     class_weight: np.ndarray | None) -> np.ndarray:
+    """Each photo's grade probabilities from a grader fitted on the other folds."""
+    p = np.zeros((len(y), 3))
+    for k in np.unique(folds):
+        tr, te = folds != k, folds == k
+        if not tr.any():  # one group only: nothing to fit on
+            p[te] = 1 / 3
+            continue
+        g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=class_weight)
+        p[te] = g.probabilities(x[te])
+    return p
+
+
+DESIGN_CHECK_REPEATS = 20
+
+
+def compare_grader_designs(x: np.ndarray, features: tuple[str, ...], y: np.ndarray, groups: np.ndarray,
+                           calib: np.ndarray, chosen: dict, seed: int, repeats: int = DESIGN_CHECK_REPEATS) -> dict:
+    """The two grader designs graded on the same photos, the calibration fold the detector
+    never saw: (a) fitted on that fold alone with the detector's scores, (b) fitted on every
+    train photo without them (``--grader-photos all``). Grouped CV over ``repeats`` splits
+    of all photos, each design with its own CV-chosen L2 and class weighting (``chosen``:
+    design -> fit_grader's choice); mean accuracy and macro-F1 on the fold's photos."""
+    from inference.evaluate import classification_metrics
+
+    keep = select(features, MEASURE_FEATURES + CNN_FEATURES)
+    out = {}
+    for design, sub, cols in (("calibration", calib, list(range(len(features)))), ("all", np.ones(len(y), bool), keep)):
+        c = chosen[design]
+        xs, ys = x[sub][:, cols], y[sub]
+        accs, f1s = [], []
+        for folds in cv_splits(len(ys), groups[sub], repeats, seed):
+            p = np.zeros((len(y), 3))
+            p[sub] = cv_probabilities(xs, ys, folds, tuple(features[i] for i in cols), c["l2"],
+                                      balanced_weights(ys) if c["class_weighted"] else None)
+            m = classification_metrics([GRADES[i] for i in y[calib]], [GRADES[i] for i in p[calib].argmax(1)])
+            accs.append(m["accuracy"]); f1s.append(m["macro_f1"])
+        out[design] = {"accuracy": round(float(np.mean(accs)), 4), "macro_f1": round(float(np.mean(f1s)), 4)}
+    return {"photos": int(calib.sum()), "repeats": repeats} | out
 
 
 def uncertain_threshold(p: np.ndarray, y: np.ndarray) -> float:
@@ -470,17 +516,26 @@ def run(args: argparse.Namespace) -> dict:
         if cnn_oof is not None:  # the CNN's out-of-fold probabilities for these photos
             x = np.concatenate([x, np.array([cnn_oof[r["filename"]] for r in calib_rows])], 1)
             features = SCALP_FEATURES + CNN_FEATURES
+        groups = np.array([group_of(r["filename"]) for r in calib_rows])
+        x_all, features_all = x, features
         if not det_unseen:  # the detector trained on most of these photos: its scores would be in-sample
             keep = MEASURE_FEATURES + CNN_FEATURES
             x, features = x[:, select(features, keep)], keep
-        grader, choice = fit_grader(x, y, args.seed, features, groups=np.array([group_of(r["filename"]) for r in calib_rows]))
+        grader, choice = fit_grader(x, y, args.seed, features, groups=groups)
+        design_check = None
+        if not det_unseen and cnn_oof is not None:  # how the calibration-fold design would have done on its own photos
+            in_fold = np.array([r["filename"] in held_out for r in calib_rows])
+            chosen = {"calibration": fit_grader(x_all[in_fold], y[in_fold], args.seed, features_all, groups=groups[in_fold])[1],
+                      "all": choice}
+            design_check = compare_grader_designs(x_all, features_all, y, groups, in_fold, chosen, args.seed)
+            print("  grader designs on the calibration fold's photos:", json.dumps(design_check))
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
         log.set("grader", {"photos": args.grader_photos, "calibration_photos": len(calib_rows),
                            "detector_cross_fitted": bool(fold_detectors), "features": list(features),
                            "uncertain_below": grader.uncertain_below,
                            "flips": list(flips), "detector_alone_calib_accuracy": {"+".join(f): round(a, 4) for f, (a, _) in tried.items()},
-                           **choice})
+                           **choice, "design_check": design_check})
 
     with log.timed("export"):
         from inference.models.unet import load_unet
