@@ -57,7 +57,7 @@ def test_hangul_renders_real_glyphs():
 
 
 def test_every_korean_character_the_legend_uses_is_in_the_font():
-    texts = [*GRADE_KO.values(), *draw.BOX_KO.values(), "검출 영역", "판정: · 신뢰도", scalp_headline(0.34)]
+    texts = [*GRADE_KO.values(), *draw.BOX_KO.values(), draw.SCALP_REGION_KO, "검출 영역", "판정: · 신뢰도", scalp_headline(0.34)]
     texts += [label for p in PALETTES.values() for label, _ in p.values()]
     box = glyph(MISSING[0])
     chars = sorted({c for t in texts for c in t if "\uac00" <= c <= "\ud7a3"})
@@ -123,3 +123,11 @@ def test_grade_lines():
     assert draw.grade_line(GradeResult("UNCERTAIN", 0.4, "LOW")) == "판정: 판단 어려움"
     assert draw.grade_line(None) is None
     assert GRADE_KO == {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
+
+
+def test_a_scalp_box_is_tagged_as_the_region_not_with_the_detectors_grade():
+    """The legend shows the grader's grade; the box says what it is, so the two cannot disagree."""
+    det = Detection(Box(0, 0, 10, 10), 2, "HIGH", 0.87, (0.05, 0.08, 0.87))
+    assert draw.box_tag("scalp", det) == "두피 영역 0.87"
+    assert draw.box_tag("face", Detection(Box(0, 0, 10, 10), 0, "acne", 0.5)) == "병변 0.50"
+    assert draw.box_tag("scalp", Detection(Box(0, 0, 10, 10), -1, "image", 0.0)) == "사진 전체 0.00"

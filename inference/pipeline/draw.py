@@ -48,6 +48,9 @@ FONT_FILE = "NotoSansKR-Regular.otf"
 
 GRADE_KO = {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
 BOX_KO = {**GRADE_KO, "acne": "병변", "lesion": "병변", "image": "사진 전체"}
+# a scalp box's tag: the region, not the detector's own grade class (the grader, which the
+# legend shows, does not rest on it: inference/pipeline/grade.py), so the two never disagree
+SCALP_REGION_KO = "두피 영역"
 
 # domain -> mask class -> (Korean label, RGB); classes not listed are not painted
 PALETTES: dict[str, dict[str, tuple[str, tuple[int, int, int]]]] = {
@@ -192,7 +195,13 @@ class _Legend:
 MAX_BOX_LABELS = 3  # more boxes than this (lesions) are drawn without their tags: the legend names them
 
 
-def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox: int, width: int) -> None:
+def box_tag(domain: str, det: Detection) -> str:
+    """The text on a box: what it is (a lesion, the scalp region, the whole photo) and its score."""
+    name = SCALP_REGION_KO if domain == "scalp" and det.label in GRADE_KO else BOX_KO.get(det.label, det.label)
+    return f"{name} {det.score:.2f}"
+
+
+def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox: int, width: int, domain: str) -> None:
     lw = max(2, width // 320)
     f = font(max(14, min(28, width // 40)))
     tagged = len(dets) <= MAX_BOX_LABELS
@@ -201,7 +210,7 @@ def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox:
         d.rectangle([x1, y1, x2, y2], outline=BOX_COLOR, width=lw)
         if not tagged:
             continue
-        text = f"{BOX_KO.get(det.label, det.label)} {det.score:.2f}"
+        text = box_tag(domain, det)
         tw, th = int(f.getlength(text)), f.size
         ty = y1 - th - 8 if y1 - th - 8 >= 0 else y1 + lw
         d.rectangle([x1, ty, x1 + tw + 8, ty + th + 8], fill=BOX_COLOR)
@@ -221,7 +230,7 @@ def annotate(rgb: np.ndarray, a: Annotation) -> np.ndarray:
     ox = (cw - pw) // 2
     canvas.paste(Image.fromarray(photo), (ox, 0))
     d = ImageDraw.Draw(canvas)
-    _draw_boxes(d, a.detections, pw / w, ox, cw)
+    _draw_boxes(d, a.detections, pw / w, ox, cw, a.domain)
     d.rectangle([0, ph, cw, ph + legend.height], fill=PANEL_BG)
     legend.draw(d, ph)
     return fit_telegram(np.asarray(canvas))

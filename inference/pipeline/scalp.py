@@ -1,9 +1,10 @@
 """The scalp chain on a batch of photos: detect -> segment -> measure -> grade.
 
-The grade combines the detector's class scores for the head region, the U-Net's
-measurements and, where ``weights/scalp_cnn.pt`` is shipped, the grade CNN's
-probabilities on the same region (a MobileNetV2 fine-tuned on head crops,
-``inference/train/grade_cnn.py``), in one logistic grader (``scalp_grader.json``).
+The detector finds the head region; the grade combines the U-Net's measurements in it,
+the grade CNN's probabilities on the same region (a MobileNetV2 fine-tuned on head
+crops, ``inference/train/grade_cnn.py``) and, in graders fitted where they were out of
+sample, the detector's class scores, in one logistic grader (``scalp_grader.json``,
+which names the features it uses).
 
 Example (needs the trained weights in ``weights/``):
     >>> from inference.pipeline.scalp import ScalpModels
