@@ -534,7 +534,8 @@ def run(args: argparse.Namespace) -> dict:
         log.set("grader", {"photos": args.grader_photos, "calibration_photos": len(calib_rows),
                            "detector_cross_fitted": bool(fold_detectors), "features": list(features),
                            "uncertain_below": grader.uncertain_below,
-                           "flips": list(flips), "detector_alone_calib_accuracy": {"+".join(f): round(a, 4) for f, (a, _) in tried.items()},
+                           "flips": list(flips), "detector_alone_calib_accuracy":  # in-sample where the detector trained on these photos: not shown
+                               {"+".join(f): round(a, 4) for f, (a, _) in tried.items()} if det_unseen else None,
                            **choice, "design_check": design_check})
 
     with log.timed("export"):
