@@ -333,16 +333,9 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
 
 def cv_splits(n: int, groups: np.ndarray | None, repeats: int, seed: int, k: int = 5) -> list[np.ndarray]:
     """``repeats`` assignments of ``n`` photos to ``k`` folds, whole groups (people) per fold when given."""
-    splits = []
-    for r in range(repeats):
-        rng = np.random.default_rng(seed + r)
-        if groups is None:
-            splits.append(rng.permutation(n) % k)
-        else:
-            uniq = np.unique(groups)
-            fold_of = dict(zip(uniq, rng.permutation(len(uniq)) % k))
-            splits.append(np.array([fold_of[g] for g in groups]))
-    return splits
+    if groups is not None:
+        return [group_folds(groups, k, seed + r) for r in range(repeats)]
+    return [np.random.default_rng(seed + r).permutation(n) % k for r in range(repeats)]
 
 
 def cv_probabilities(x: np.ndarray, y: np.ndarray, folds: np.ndarray, features: tuple[str, ...], l2: float,
@@ -531,7 +524,7 @@ def run(args: argparse.Namespace) -> dict:
             print("  grader designs on the calibration fold's photos:", json.dumps(design_check))
         grader.flips = flips
         (out / SCALP_GRADER).write_text(json.dumps(grader.to_json(), indent=1))
-        log.set("grader", {"photos": args.grader_photos, "calibration_photos": len(calib_rows),
+        log.set("grader", {"photos": "all" if fold_of else args.grader_photos, "calibration_photos": len(calib_rows),
                            "detector_cross_fitted": bool(fold_detectors), "features": list(features),
                            "uncertain_below": grader.uncertain_below,
                            "flips": list(flips), "detector_alone_calib_accuracy":  # in-sample where the detector trained on these photos: not shown
