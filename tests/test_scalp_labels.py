@@ -204,6 +204,26 @@ def test_grader_cross_validation_keeps_a_person_in_one_fold():
     assert 0.40 <= g.uncertain_below <= 0.55
 
 
+def test_the_grader_reports_its_cross_validated_accuracy_per_view():
+    """One view whose feature carries the grade, one whose feature is noise: the per-view
+    figures come from the held-out photos and show which view the grade fails on."""
+    from inference.train.scalp import fit_grader
+
+    rng = np.random.default_rng(2)
+    n = 120
+    y = rng.integers(0, 3, n)
+    views = np.array(["Top-Down", "Back"] * (n // 2))
+    signal = np.eye(3)[y] * 3 + rng.normal(scale=0.5, size=(n, 3))
+    x = np.where((views == "Top-Down")[:, None], signal, rng.normal(size=(n, 3)))
+    _, report = fit_grader(x, y, 0, ("a", "b", "c"), groups=np.arange(n) // 2, views=views)
+    per_view = report["cv_accuracy_per_view"]
+    assert {v: r["n"] for v, r in per_view.items()} == {"Back": 60, "Top-Down": 60}
+    assert per_view["Top-Down"]["accuracy"] > 0.9 > 0.6 > per_view["Back"]["accuracy"]
+    # the per-view figures average back to the overall one (equal view sizes)
+    assert abs(np.mean([r["accuracy"] for r in per_view.values()]) - report["cv_accuracy"]) < 0.01
+    assert "cv_accuracy_per_view" not in fit_grader(x, y, 0, ("a", "b", "c"))[1]
+
+
 def test_the_grader_design_check_scores_both_designs_on_the_calibration_photos():
     """Where only the detector's scores carry the grade, the calibration-fold design (which
     has them) beats the all-photo design (which drops them); where the CNN's carry it, both

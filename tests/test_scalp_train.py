@@ -43,6 +43,10 @@ def test_training_writes_every_artefact(trained):
     assert summary["valid"]["n"] == 10 and 0 <= summary["valid"]["accuracy"] <= 1
     metrics = json.loads((out / "scalp_metrics.json").read_text())
     assert set(metrics["timings_s"]) >= {"unet_round1", "labels", "unet_round2", "yolo", "grade_cnn", "grader", "export", "evaluate"}
+    # every stage starts with as many torch threads as the first (Ultralytics' CPU trainer
+    # sets one fewer than the cores and left it so for the stages after the detector)
+    threads = metrics["torch_threads"]
+    assert set(threads) == set(metrics["timings_s"]) and len(set(threads.values())) == 1, (threads, metrics["timings_s"])
     # the grader stacks the grade CNN's out-of-fold probabilities (every train photo graded once)
     assert metrics["grade_cnn"]["photos"] == 10 and 0 <= metrics["grade_cnn"]["oof_accuracy"] <= 1
     # by default on every train photo: the measurements and the CNN's out-of-fold probabilities,
@@ -51,6 +55,10 @@ def test_training_writes_every_artefact(trained):
         "exposed_ratio", "exposed_logit", "region_fraction", "cnn_low", "cnn_middle", "cnn_high"]
     assert metrics["grader"]["photos"] == "all" and metrics["grader"]["calibration_photos"] == 10
     assert metrics["grader"]["flips"] == ["none"]
+    # the grader's cross-validated accuracy per view covers every train photo once
+    per_view = metrics["grader"]["cv_accuracy_per_view"]
+    assert sum(v["n"] for v in per_view.values()) == 10 and set(per_view) <= {"Top-Down", "Back", "Front", "Left", "Right"}
+    assert all(0 <= v["accuracy"] <= 1 for v in per_view.values())
     # both grader designs scored on the same photos (the calibration fold), for the record
     check = metrics["grader"]["design_check"]
     assert 0 < check["photos"] < 10 and set(check) == {"photos", "repeats", "calibration", "all"}

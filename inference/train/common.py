@@ -58,9 +58,11 @@ class RunLog:
     def timed(self, stage: str):
         t0 = time.time()
         print(f"[{time.strftime('%H:%M:%S')}] {stage} ...", flush=True)
+        threads = torch.get_num_threads()  # a library that changes it slows every later stage
         yield
         dt = time.time() - t0
         self.data.setdefault("timings_s", {})[stage] = round(dt, 1)
+        self.data.setdefault("torch_threads", {})[stage] = threads
         print(f"[{time.strftime('%H:%M:%S')}] {stage} done in {dt:.0f}s", flush=True)
         self.save()
 

@@ -295,13 +295,16 @@ GRADER_CV_REPEATS = 5  # 105 photos: one 5-fold split's choice changes with its 
 
 
 def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str, ...] = SCALP_FEATURES,
-               groups: np.ndarray | None = None, repeats: int = GRADER_CV_REPEATS) -> tuple[LogisticGrader, dict]:
+               groups: np.ndarray | None = None, repeats: int = GRADER_CV_REPEATS,
+               views: np.ndarray | None = None) -> tuple[LogisticGrader, dict]:
     """Softmax regression on the calibration fold; the L2 strength and class weighting
     chosen by 5-fold cross-validation on that fold, repeated over ``repeats`` splits (mean
     macro-F1, then accuracy), then refitted on all of it. ``groups``: one person's photos
     stay in one fold (as everywhere else in this training), so the choice is not made on
     views of people the grader has seen. The UNCERTAIN threshold comes from the
-    cross-validated probabilities, not from the refitted grader's own photos."""
+    cross-validated probabilities, not from the refitted grader's own photos. ``views``
+    (one per photo): the chosen setting's cross-validated accuracy is also reported per
+    view, to show where the grade fails on photos the grader did not fit."""
     from inference.evaluate import classification_metrics
 
     balanced = balanced_weights(y)
@@ -322,8 +325,13 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
     ps = oof[(l2, weighted)]
     g.uncertain_below = uncertain_threshold(np.concatenate(ps), np.tile(y, len(ps)))
     rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
-    return g, {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc, "cv_repeats": repeats,
-               "cv_grouped": groups is not None, "cv_uncertain_rate": round(rate, 4)}
+    report = {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc, "cv_repeats": repeats,
+              "cv_grouped": groups is not None, "cv_uncertain_rate": round(rate, 4)}
+    if views is not None:
+        hit = np.mean([p.argmax(1) == y for p in ps], 0)  # each photo's share of correct repeats
+        report["cv_accuracy_per_view"] = {str(v): {"n": int((views == v).sum()), "accuracy": round(float(hit[views == v].mean()), 4)}
+                                          for v in sorted(set(views.tolist()))}
+    return g, report
 
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
@@ -514,7 +522,8 @@ def run(args: argparse.Namespace) -> dict:
         if not det_unseen:  # the detector trained on most of these photos: its scores would be in-sample
             keep = MEASURE_FEATURES + CNN_FEATURES
             x, features = x[:, select(features, keep)], keep
-        grader, choice = fit_grader(x, y, args.seed, features, groups=groups)
+        grader, choice = fit_grader(x, y, args.seed, features, groups=groups,
+                                    views=np.array([r["view"] for r in calib_rows]))
         design_check = None
         if not det_unseen and cnn_oof is not None:  # how the calibration-fold design would have done on its own photos
             in_fold = np.array([r["filename"] in held_out for r in calib_rows])
@@ -559,7 +568,7 @@ def run(args: argparse.Namespace) -> dict:
         log.set("valid_metrics", metrics)
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
     (out / "scalp_metrics.json").write_text(json.dumps(
-        {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "unet_round1", "unet_round2", "labels", "grade_cnn", "grader",
+        {k: log.data.get(k) for k in ("device", "timings_s", "torch_threads", "total_minutes", "unet_round1", "unet_round2", "labels", "grade_cnn", "grader",
                                       "weights_mb", "valid_metrics")}
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
         indent=1, ensure_ascii=False, default=float))
