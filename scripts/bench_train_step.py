@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from inference.train.grade_cnn import _augment, build_mobilenet  # noqa: E402
+from inference.train.grade_cnn import _augment, build_mobilenet, store_size  # noqa: E402
 
 
 def seconds_per_batch(channels_last: bool, crops: np.ndarray, size: int, steps: int) -> float:
@@ -47,7 +47,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--rounds", type=int, default=2, help="alternations of the two layouts")
     a = p.parse_args()
-    crops = np.random.default_rng(0).integers(0, 255, (a.batch, a.size + a.size // 7, a.size + a.size // 7, 3), np.uint8)
+    side = store_size(a.size)  # crops are kept larger than the input, as in training
+    crops = np.random.default_rng(0).integers(0, 255, (a.batch, side, side, 3), np.uint8)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch} at {a.size} px")
     res = {False: [], True: []}
     for _ in range(a.rounds):

@@ -28,6 +28,7 @@ Example (a few random crops, one epoch):
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,8 +168,6 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
     """``cfg.folds`` networks, each graded on the person groups it never saw, under every
     candidate test-time view; the view with the best out-of-fold macro-F1 (then accuracy,
     then the earlier, cheaper one) is kept."""
-    import time
-
     fold = group_folds(groups, cfg.folds, cfg.seed)
     oof = {v: np.zeros((len(y), len(GRADES)), np.float64) for v in views}
     for k in range(cfg.folds):
@@ -190,8 +189,6 @@ def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: Gr
     """The training stage: cross-fit (out-of-fold probabilities, the test-time view), then the
     shipped network on every crop. Returns the network, its config (``config_json``), a
     report of the out-of-fold figures, and the out-of-fold probabilities (N x 3)."""
-    import time
-
     from inference.evaluate import classification_metrics
 
     y_train = y if y_train is None else y_train  # Norwood levels when cfg.target says so; scored on grades
