@@ -1,6 +1,6 @@
 """Run the whole stack on loopback: local Bot API, inference service, fault proxy, bot.
 
-Used by ``tests/test_bot_e2e.py`` and ``scripts/bench_bot.py`` (and handy by
+Used by ``tests/bot/test_e2e.py`` and ``scripts/bench_bot.py`` (and handy by
 hand). Nothing here talks to api.telegram.org.
 
 * :func:`inference_service`: the REAL service (``inference.service.app.create_app``)

@@ -20,4 +20,4 @@ PG_TEST_DIR=$(mktemp -d)
 TEST_POSTGRES_DSN=$(scripts/postgres.sh start "$PG_TEST_DIR")
 export TEST_POSTGRES_DSN YOLO_OFFLINE=1
 trap 'scripts/postgres.sh stop "$PG_TEST_DIR" >/dev/null 2>&1 || true; rm -rf "$PG_TEST_DIR"' EXIT
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q -m "" "$@"

@@ -4,7 +4,7 @@
     python requirements.py pyproject.toml bot         # without the model stack (no torch)
 
 The bot imports no torch, Ultralytics, ONNX or prometheus-client, the service no Telegram,
-database or template package; tests/test_deploy.py follows the imports of ``python -m bot``
+database or template package; tests/deploy/test_deploy.py follows the imports of ``python -m bot``
 and ``python -m inference serve`` and checks that each image keeps every package its entry
 point needs. Standard library only: it runs in the image's build stage before anything is
 installed.

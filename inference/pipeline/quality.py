@@ -20,7 +20,7 @@ divided by the variance after a further Gaussian blur of ``REBLUR_SIGMA`` px.
 Blurring an already blurred photo changes little (ratio near 1); a sharp photo
 loses its fine detail (ratio well above 2).
 
-Calibration (``tests/test_quality.py`` re-checks it on the photos in
+Calibration (``tests/inference/pipeline/test_quality.py`` re-checks it on the photos in
 ``../shared``): over the 598 scalp_uze and 1,274 ACNE04 photos, the mean
 brightness ran from 19 to 188 (0.5th percentile 39), the blown-out share up to
 0.32, and the sharpness ratio from 1.9 up (1st percentile 2.9); the same photos

@@ -8,7 +8,7 @@
   neither the token nor the service key is ever printed;
 * a part that dies stops the rest (status 1); a port in use is a clear error.
 
-The browser side of the web chat is ``tests/test_webchat_browser.py``.
+The browser side of the web chat is ``tests/localchat/test_webchat_browser.py``.
 """
 from __future__ import annotations
 

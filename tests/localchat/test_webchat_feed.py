@@ -2,7 +2,7 @@
 
 The local Bot API server runs in this process; the bot's side is played with
 python-telegram-bot's ``telegram.Bot`` against it, the user's with the control
-API. The browser itself is tested in ``tests/test_webchat_browser.py``.
+API. The browser itself is tested in ``tests/localchat/test_webchat_browser.py``.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ from packaging.utils import canonicalize_name
 
 from bot.webhook import HEALTH_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 COMPOSE = DEPLOY / "compose.yaml"

@@ -1,10 +1,10 @@
 """Tests for bot.storage: every behavioural check runs against both backends.
 
 ``backend`` is parametrized: ``[sqlite]`` is a real SQLite file in tmp_path, ``[postgres]`` a
-fresh database on a real PostgreSQL server (``tests/pg_server.py``: ``TEST_POSTGRES_DSN``, or a
+fresh database on a real PostgreSQL server (``tests/fakes/postgres.py``: ``TEST_POSTGRES_DSN``, or a
 throwaway server started by ``scripts/postgres.sh``; skipped without one, failed under CI=true).
 Checks of one backend's own mechanics (SQLite's WAL and pragmas) run on that backend only;
-PostgreSQL's replica behaviour is in tests/test_storage_pg.py.
+PostgreSQL's replica behaviour is in tests/bot/test_storage_pg.py.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_database, require_postgres
+from tests.fakes.postgres import fresh_database, require_postgres
 
 from bot.storage import (
     SCHEMA_VERSION,
@@ -33,7 +33,7 @@ from bot.storage import (
     make_dedupe_key,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 ALICE = 111_111_001
 BOB = 222_222_002

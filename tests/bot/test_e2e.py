@@ -538,7 +538,7 @@ async def test_bot_killed_mid_job_then_restarted_answers_once(tg, user, settings
 
     async def start_bot() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", env=env, cwd=Path(__file__).resolve().parent.parent,
+            sys.executable, "-m", "bot", env=env, cwd=Path(__file__).resolve().parents[2],
             stdout=log_path.open("ab"), stderr=asyncio.subprocess.STDOUT)
 
     proxy.hold()

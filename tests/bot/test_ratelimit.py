@@ -1,7 +1,7 @@
 """bot/ratelimit.py: Telegram's flood limits, kept by two "replicas" together.
 
 The replicas are two :class:`SharedRateLimiter` instances, each with its own connection pool
-to one real PostgreSQL database (tests/pg_server.py: skipped without a server, failed under
+to one real PostgreSQL database (tests/fakes/postgres.py: skipped without a server, failed under
 CI=true). Every request records when it went out; the checks count sends in sliding windows,
 with a small tolerance for a busy 2-core machine (lateness only ever spreads sends out).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_database, require_postgres
+from tests.fakes.postgres import fresh_database, require_postgres
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 

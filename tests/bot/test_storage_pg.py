@@ -1,7 +1,7 @@
 """PostgreSQL only: several bot replicas on one database (the storage's shared behaviour is
-checked on both backends in tests/test_storage.py, whose ``[postgres]`` cases run there).
+checked on both backends in tests/bot/test_storage.py, whose ``[postgres]`` cases run there).
 
-Each test gets a fresh database on a real server (tests/pg_server.py: ``TEST_POSTGRES_DSN``,
+Each test gets a fresh database on a real server (tests/fakes/postgres.py: ``TEST_POSTGRES_DSN``,
 or a throwaway server from ``scripts/postgres.sh``; skipped without one, failed under CI=true).
 Every "replica" is its own :class:`PostgresStorage` with its own pool and owner lock, as a
 separate process would have.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from pg_server import fresh_database, require_postgres
+from tests.fakes.postgres import fresh_database, require_postgres
 
 from bot.settings import Settings, SettingsError
 from bot.storage import (

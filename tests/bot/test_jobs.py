@@ -3,7 +3,7 @@ Bot and a scripted inference client.
 
 Real SQLite storage in tmp_path; no network. The several-replica checks (reminders swept by
 two replicas at once, jobs of a dead replica taken over) also run on a fresh database of a real
-PostgreSQL server (tests/pg_server.py: skipped without one, failed under CI=true). The
+PostgreSQL server (tests/fakes/postgres.py: skipped without one, failed under CI=true). The
 end-to-end behaviour through the local Bot API server and the real service is in
 test_bot_e2e.py.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from pg_server import fresh_database, require_postgres
+from tests.fakes.postgres import fresh_database, require_postgres
 from telegram.error import Forbidden, NetworkError
 
 from bot import jobs
