@@ -16,9 +16,9 @@ One async repository interface, :class:`Storage`, with two backends::
 Design rules, kept by both backends:
 
 * Every public method is written once, in :class:`bot.storage.base.Storage`;
-  all SQL lives in the dialect classes (portable statements in
-  :class:`bot.storage.base.SQL`, overrides in each backend) and the migration
-  lists, which keep the same version numbers.
+  all SQL text lives in :mod:`bot.storage.sql`: the portable statements, each
+  dialect's overrides, and the migration lists (which keep the same version
+  numbers). The backend modules are drivers only.
 * The public interface speaks Python types only: ``int`` ids, aware UTC
   ``datetime`` objects, ``dict`` measurements, and frozen dataclasses
   (:class:`User`, :class:`Job`, :class:`Result`, :class:`Reminder`).
@@ -27,9 +27,7 @@ Design rules, kept by both backends:
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .base import Storage
 from .model import (
@@ -47,6 +45,7 @@ from .model import (
     utcnow,
 )
 from .sqlite import SqliteStorage
+from .urls import POSTGRES_SCHEMES, is_postgres_url, redact_url
 
 if TYPE_CHECKING:
     from .postgres import PostgresStorage
@@ -73,24 +72,6 @@ __all__ = [
     "utcnow",
 ]
 
-#: URL schemes that mean PostgreSQL (libpq's and SQLAlchemy-style spellings).
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres_url(target: str | os.PathLike[str]) -> bool:
-    """True for a ``postgresql://`` / ``postgres://`` URL (a path never is one)."""
-    return isinstance(target, str) and target.strip().lower().startswith(POSTGRES_SCHEMES)
-
-
-def redact_url(url: str) -> str:
-    """A database URL with its password (user-info or ``password=``) replaced by ``***``."""
-    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
-
 
 async def open_storage(target: str | os.PathLike[str]) -> Storage:
     """Open the database ``target``: a PostgreSQL URL, or else the path of a SQLite file.
@@ -102,6 +83,9 @@ async def open_storage(target: str | os.PathLike[str]) -> Storage:
 
         return await PostgresStorage.open(str(target).strip())
     return await SqliteStorage.open(target)
+
+
+Storage._opener = open_storage  # Storage.open(target) == open_storage(target)
 
 
 def __getattr__(name: str) -> Any:  # PostgresStorage without importing asyncpg up front

@@ -1,7 +1,7 @@
-"""The repository, written once: :class:`Storage` and the portable SQL (:class:`SQL`).
+"""The repository, written once: :class:`Storage`, the interface both backends share.
 
 Every public method lives here and runs the statements of its backend's
-dialect (a subclass of :class:`SQL`) through a handful of driver hooks
+dialect (:mod:`bot.storage.sql`) through a handful of driver hooks
 (``_write``, ``_read``, ``_exec``, ``_one``, ``_all``, ``_scalar``,
 ``_changed``, ``_time``, ``_lock_user``). The backends are
 :class:`bot.storage.sqlite.SqliteStorage` and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -29,244 +29,19 @@ from .model import (
     Reminder,
     Result,
     User,
-    from_db_time,
+    job_from_row,
     make_dedupe_key,
-    req_time,
+    reminder_from_row,
+    result_from_row,
+    user_from_row,
     utcnow,
 )
+from .sql import SQL
 
-__all__ = ["SQL", "Storage"]
+__all__ = ["Storage"]
 
-
-class SQL:
-    """The statements both dialects run as they are (named parameters, ``:name``).
-
-    Standard SQL only: ``ON CONFLICT`` upserts, partial indexes, ``COALESCE``.
-    A backend's subclass adds its connection / schema statements and overrides
-    the few that differ (PostgreSQL: casts, booleans, row locks).
-    """
-
-    # --- schema (dialect specific, set by the subclass) ---
-    CREATE_SCHEMA_VERSION: ClassVar[str]
-    CURRENT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_version"
-    RECORD_VERSION = "INSERT INTO schema_version (version, applied_at) VALUES (:version, :now)"
-
-    # --- users ---
-    UPSERT_USER = """
-        INSERT INTO users (user_id, chat_id, first_seen, language)
-        VALUES (:user_id, :chat_id, :now, :language)
-        ON CONFLICT (user_id) DO UPDATE SET
-            chat_id = excluded.chat_id,
-            language = COALESCE(excluded.language, users.language)
-    """
-    ENSURE_USER = """
-        INSERT INTO users (user_id, chat_id, first_seen, language)
-        VALUES (:user_id, :chat_id, :now, NULL)
-        ON CONFLICT (user_id) DO NOTHING
-    """
-    GET_USER = "SELECT * FROM users WHERE user_id = :user_id"
-
-    # --- jobs ---
-    INSERT_JOB = """
-        INSERT INTO jobs (user_id, chat_id, message_id, update_id, dedupe_key,
-                          file_id, file_unique_id, domain, status, attempts,
-                          next_attempt_at, created_at, updated_at)
-        VALUES (:user_id, :chat_id, :message_id, :update_id, :dedupe_key,
-                :file_id, :file_unique_id, :domain, 'pending', 0,
-                :now, :now, :now)
-        ON CONFLICT (dedupe_key) DO NOTHING
-    """
-    GET_JOB = "SELECT * FROM jobs WHERE job_id = :job_id"
-    GET_JOB_BY_KEY = "SELECT * FROM jobs WHERE dedupe_key = :dedupe_key"
-    # The oldest due pending job whose user has no running job and no older
-    # pending job (strict per-user order). :user_id NULL means any user.
-    # (PostgreSQL adds FOR NO KEY UPDATE SKIP LOCKED.)
-    NEXT_CLAIMABLE = """
-        SELECT j.job_id FROM jobs j
-        WHERE j.status = 'pending'
-          AND j.next_attempt_at <= :now
-          AND (:user_id IS NULL OR j.user_id = :user_id)
-          AND NOT EXISTS (SELECT 1 FROM jobs r
-                          WHERE r.user_id = j.user_id AND r.status = 'running')
-          AND NOT EXISTS (SELECT 1 FROM jobs o
-                          WHERE o.user_id = j.user_id AND o.status = 'pending'
-                            AND o.job_id < j.job_id)
-        ORDER BY j.job_id
-        LIMIT 1
-    """
-    MARK_RUNNING = """
-        UPDATE jobs SET status = 'running', updated_at = :now
-        WHERE job_id = :job_id AND status = 'pending'
-    """
-    SET_STATUS_MESSAGE = """
-        UPDATE jobs SET status_message_id = :status_message_id, updated_at = :now
-        WHERE job_id = :job_id
-    """
-    RESCHEDULE_JOB = """
-        UPDATE jobs SET status = 'pending', attempts = attempts + 1,
-                        last_error = :error, next_attempt_at = :next_attempt_at,
-                        updated_at = :now
-        WHERE job_id = :job_id AND status IN ('pending', 'running')
-    """
-    FINISH_JOB = """
-        UPDATE jobs SET status = :status,
-                        last_error = COALESCE(:error, last_error),
-                        updated_at = :now
-        WHERE job_id = :job_id AND status IN ('pending', 'running')
-    """
-    MARK_ANSWERED = """
-        UPDATE jobs SET answered_at = :now, updated_at = :now
-        WHERE job_id = :job_id AND answered_at IS NULL
-    """
-    RECOVER_RUNNING = """
-        UPDATE jobs SET status = 'pending', next_attempt_at = :now, updated_at = :now
-        WHERE status = 'running'
-    """
-    PENDING_JOBS = "SELECT * FROM jobs WHERE status = 'pending' ORDER BY job_id"
-    RUNNING_JOBS = "SELECT * FROM jobs WHERE status = 'running' ORDER BY job_id"
-
-    # --- results ---
-    # Inserts only while the job exists and belongs to the user (a job erased
-    # by /delete mid-flight yields no result row).
-    INSERT_RESULT = """
-        INSERT INTO results (job_id, user_id, domain, grade, confidence,
-                             measurements, model_version, annotated_file_id,
-                             created_at)
-        SELECT :job_id, :user_id, :domain, :grade, :confidence, :measurements,
-               :model_version, :annotated_file_id, :now
-        FROM jobs WHERE job_id = :job_id AND user_id = :user_id
-        ON CONFLICT (job_id) DO NOTHING
-    """
-    RESULT_FOR_JOB = "SELECT * FROM results WHERE job_id = :job_id"
-    GET_RESULT = "SELECT * FROM results WHERE result_id = :result_id AND user_id = :user_id"
-    SET_ANNOTATED = """
-        UPDATE results SET annotated_file_id = :annotated_file_id
-        WHERE result_id = :result_id AND user_id = :user_id
-    """
-    LIST_RESULTS = """
-        SELECT * FROM results
-        WHERE user_id = :user_id AND (:domain IS NULL OR domain = :domain)
-        ORDER BY created_at DESC, result_id DESC
-        LIMIT :limit OFFSET :offset
-    """
-    COUNT_RESULTS = """
-        SELECT COUNT(*) FROM results
-        WHERE user_id = :user_id AND (:domain IS NULL OR domain = :domain)
-    """
-    TREND_RESULTS = """
-        SELECT * FROM results
-        WHERE user_id = :user_id AND domain = :domain
-        ORDER BY created_at ASC, result_id ASC
-    """
-
-    # --- reminders ---
-    UPSERT_REMINDER = """
-        INSERT INTO reminders (user_id, chat_id, enabled, interval_days,
-                               next_due_at, updated_at)
-        VALUES (:user_id, :chat_id, 1, :interval_days, :next_due_at, :now)
-        ON CONFLICT (user_id) DO UPDATE SET
-            chat_id = excluded.chat_id,
-            enabled = 1,
-            interval_days = excluded.interval_days,
-            next_due_at = excluded.next_due_at,
-            updated_at = excluded.updated_at
-    """
-    GET_REMINDER = "SELECT * FROM reminders WHERE user_id = :user_id"
-    DISABLE_REMINDER = """
-        UPDATE reminders SET enabled = 0, next_due_at = NULL, updated_at = :now
-        WHERE user_id = :user_id AND enabled = 1
-    """
-    DUE_REMINDERS = """
-        SELECT * FROM reminders
-        WHERE enabled = 1 AND next_due_at <= :now
-        ORDER BY next_due_at, user_id
-    """
-    ENABLED_REMINDERS = (
-        "SELECT * FROM reminders WHERE enabled = 1 ORDER BY next_due_at, user_id"
-    )
-    BUMP_REMINDER = """
-        UPDATE reminders SET next_due_at = :next_due_at, updated_at = :now
-        WHERE user_id = :user_id AND enabled = 1
-    """
-    BUMP_REMINDER_IF = """
-        UPDATE reminders SET next_due_at = :next_due_at, updated_at = :now
-        WHERE user_id = :user_id AND enabled = 1 AND next_due_at = :expected
-    """
-
-    # --- privacy: children first, one transaction ---
-    DELETE_USER: tuple[tuple[str, str], ...] = (
-        ("results", "DELETE FROM results WHERE user_id = :user_id"),
-        ("jobs", "DELETE FROM jobs WHERE user_id = :user_id"),
-        ("reminders", "DELETE FROM reminders WHERE user_id = :user_id"),
-        ("users", "DELETE FROM users WHERE user_id = :user_id"),
-    )
-
-
-# --------------------------------------------------------------------------
-# Row mapping (rows: sqlite3 / aiosqlite Row or asyncpg Record, both by name)
-# --------------------------------------------------------------------------
-
-
-def _user(row: Mapping[str, Any]) -> User:
-    return User(
-        user_id=row["user_id"],
-        chat_id=row["chat_id"],
-        first_seen=req_time(row["first_seen"]),
-        language=row["language"],
-    )
-
-
-def _job(row: Mapping[str, Any]) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        user_id=row["user_id"],
-        chat_id=row["chat_id"],
-        message_id=row["message_id"],
-        update_id=row["update_id"],
-        dedupe_key=row["dedupe_key"],
-        file_id=row["file_id"],
-        file_unique_id=row["file_unique_id"],
-        domain=Domain(row["domain"]),
-        status=JobStatus(row["status"]),
-        attempts=row["attempts"],
-        next_attempt_at=req_time(row["next_attempt_at"]),
-        last_error=row["last_error"],
-        status_message_id=row["status_message_id"],
-        answered_at=from_db_time(row["answered_at"]),
-        created_at=req_time(row["created_at"]),
-        updated_at=req_time(row["updated_at"]),
-    )
-
-
-def _result(row: Mapping[str, Any]) -> Result:
-    return Result(
-        result_id=row["result_id"],
-        job_id=row["job_id"],
-        user_id=row["user_id"],
-        domain=Domain(row["domain"]),
-        grade=Grade(row["grade"]),
-        confidence=float(row["confidence"]),
-        measurements=json.loads(row["measurements"]),
-        model_version=row["model_version"],
-        annotated_file_id=row["annotated_file_id"],
-        created_at=req_time(row["created_at"]),
-    )
-
-
-def _reminder(row: Mapping[str, Any]) -> Reminder:
-    return Reminder(
-        user_id=row["user_id"],
-        chat_id=row["chat_id"],
-        enabled=bool(row["enabled"]),
-        interval_days=row["interval_days"],
-        next_due_at=from_db_time(row["next_due_at"]),
-        updated_at=req_time(row["updated_at"]),
-    )
-
-
-# --------------------------------------------------------------------------
-# The repository
-# --------------------------------------------------------------------------
+#: What :meth:`Storage.open` calls: takes a target, opens the backend it names.
+Opener = Callable[[str | os.PathLike[str]], Awaitable["Storage"]]
 
 
 class Storage(ABC):
@@ -287,6 +62,11 @@ class Storage(ABC):
 
     # ---- life cycle -------------------------------------------------------
 
+    #: The function behind :meth:`open`: :func:`bot.storage.open_storage`, installed by
+    #: ``bot/storage/__init__.py``. It knows the backends, and they import this module,
+    #: so this module cannot import it.
+    _opener: ClassVar[Opener | None] = None
+
     @classmethod
     async def open(cls, target: str | os.PathLike[str]) -> Storage:
         """Open (creating and migrating if needed) the database ``target`` (a URL or a path).
@@ -295,9 +75,10 @@ class Storage(ABC):
         :func:`bot.storage.open_storage`); a backend class's own ``open`` takes
         only its kind of target.
         """
-        from . import open_storage  # the factory imports the backends lazily
-
-        return await open_storage(target)
+        opener = Storage._opener
+        if opener is None:  # only while bot/storage/__init__.py is still being imported
+            raise RuntimeError("bot.storage is not initialised yet")
+        return await opener(target)
 
     @abstractmethod
     async def close(self) -> None:
@@ -401,12 +182,12 @@ class Storage(ABC):
             await self._exec(conn, self._sql.UPSERT_USER, params)
             row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
         assert row is not None
-        return _user(row)
+        return user_from_row(row)
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._read() as conn:
             row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
-        return None if row is None else _user(row)
+        return None if row is None else user_from_row(row)
 
     # ---- jobs -------------------------------------------------------------
 
@@ -456,12 +237,12 @@ class Storage(ABC):
             )
             row = await self._one(conn, self._sql.GET_JOB_BY_KEY, {"dedupe_key": key})
         assert row is not None
-        return _job(row), inserted == 0
+        return job_from_row(row), inserted == 0
 
     async def get_job(self, job_id: int) -> Job | None:
         async with self._read() as conn:
             row = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     async def claim_next_job(
         self, user_id: int | None = None, *, now: datetime | None = None
@@ -487,7 +268,7 @@ class Storage(ABC):
                 return None
             claimed = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
         assert claimed is not None
-        return _job(claimed)
+        return job_from_row(claimed)
 
     async def set_status_message(
         self, job_id: int, status_message_id: int | None, *, now: datetime | None = None
@@ -519,7 +300,7 @@ class Storage(ABC):
             if await self._changed(conn, self._sql.RESCHEDULE_JOB, params) != 1:
                 return None
             row = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     async def finish_job(
         self,
@@ -570,13 +351,13 @@ class Storage(ABC):
             await self._exec(conn, self._sql.RECOVER_RUNNING, {"now": ts})
             ids = [row["job_id"] for row in rows]
             recovered = [await self._one(conn, self._sql.GET_JOB, {"job_id": i}) for i in ids]
-        return [_job(row) for row in recovered if row is not None]
+        return [job_from_row(row) for row in recovered if row is not None]
 
     async def pending_jobs(self) -> list[Job]:
         """All pending jobs (due or not), oldest first."""
         async with self._read() as conn:
             rows = await self._all(conn, self._sql.PENDING_JOBS, {})
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     # ---- results ----------------------------------------------------------
 
@@ -622,7 +403,7 @@ class Storage(ABC):
             row = await self._one(conn, self._sql.RESULT_FOR_JOB, {"job_id": job_id})
         if row is None or row["user_id"] != user_id:
             return None
-        return _result(row)
+        return result_from_row(row)
 
     async def set_annotated_file_id(self, user_id: int, result_id: int, file_id: str) -> bool:
         """Store the Telegram file_id of the annotated photo once it was sent."""
@@ -634,7 +415,7 @@ class Storage(ABC):
         """The result of a job, if any (to re-send after a crash, not for users)."""
         async with self._read() as conn:
             row = await self._one(conn, self._sql.RESULT_FOR_JOB, {"job_id": job_id})
-        return None if row is None else _result(row)
+        return None if row is None else result_from_row(row)
 
     async def get_result(self, user_id: int, result_id: int) -> Result | None:
         """A result of this user; None if it does not exist or is another user's."""
@@ -642,7 +423,7 @@ class Storage(ABC):
             row = await self._one(
                 conn, self._sql.GET_RESULT, {"user_id": user_id, "result_id": result_id}
             )
-        return None if row is None else _result(row)
+        return None if row is None else result_from_row(row)
 
     async def list_results(
         self,
@@ -663,7 +444,7 @@ class Storage(ABC):
         }
         async with self._read() as conn:
             rows = await self._all(conn, self._sql.LIST_RESULTS, params)
-        return [_result(row) for row in rows]
+        return [result_from_row(row) for row in rows]
 
     async def count_results(self, user_id: int, domain: Domain | str | None = None) -> int:
         """How many results the user has (optionally in one domain), for paging."""
@@ -676,7 +457,7 @@ class Storage(ABC):
         params = {"user_id": user_id, "domain": Domain(domain).value}
         async with self._read() as conn:
             rows = await self._all(conn, self._sql.TREND_RESULTS, params)
-        return [_result(row) for row in rows]
+        return [result_from_row(row) for row in rows]
 
     # ---- reminders --------------------------------------------------------
 
@@ -714,12 +495,12 @@ class Storage(ABC):
             await self._exec(conn, self._sql.UPSERT_REMINDER, params)
             row = await self._one(conn, self._sql.GET_REMINDER, {"user_id": user_id})
         assert row is not None
-        return _reminder(row)
+        return reminder_from_row(row)
 
     async def get_reminder(self, user_id: int) -> Reminder | None:
         async with self._read() as conn:
             row = await self._one(conn, self._sql.GET_REMINDER, {"user_id": user_id})
-        return None if row is None else _reminder(row)
+        return None if row is None else reminder_from_row(row)
 
     async def disable_reminder(self, user_id: int, *, now: datetime | None = None) -> bool:
         """Switch the reminder off. False if there was no enabled reminder."""
@@ -733,13 +514,13 @@ class Storage(ABC):
         """Enabled reminders whose ``next_due_at`` is at or before ``now``."""
         async with self._read() as conn:
             rows = await self._all(conn, self._sql.DUE_REMINDERS, {"now": self._now(now)})
-        return [_reminder(row) for row in rows]
+        return [reminder_from_row(row) for row in rows]
 
     async def all_enabled_reminders(self) -> list[Reminder]:
         """Every enabled reminder (to re-schedule jobs after a restart)."""
         async with self._read() as conn:
             rows = await self._all(conn, self._sql.ENABLED_REMINDERS, {})
-        return [_reminder(row) for row in rows]
+        return [reminder_from_row(row) for row in rows]
 
     async def bump_reminder(
         self,

@@ -1,6 +1,8 @@
-"""What the storage layer speaks: enums, frozen records and time helpers (no SQL, no driver)."""
+"""What the storage layer speaks: enums, frozen records, their rows, time helpers (no SQL, no driver)."""
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -17,7 +19,11 @@ __all__ = [
     "Reminder",
     "Result",
     "User",
+    "job_from_row",
     "make_dedupe_key",
+    "reminder_from_row",
+    "result_from_row",
+    "user_from_row",
     "utcnow",
 ]
 
@@ -161,3 +167,65 @@ class Reminder:
     interval_days: int
     next_due_at: datetime | None
     updated_at: datetime
+
+
+# --------------------------------------------------------------------------
+# Row mapping (rows: sqlite3 / aiosqlite Row or asyncpg Record, both by name)
+# --------------------------------------------------------------------------
+
+
+def user_from_row(row: Mapping[str, Any]) -> User:
+    return User(
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        first_seen=req_time(row["first_seen"]),
+        language=row["language"],
+    )
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        message_id=row["message_id"],
+        update_id=row["update_id"],
+        dedupe_key=row["dedupe_key"],
+        file_id=row["file_id"],
+        file_unique_id=row["file_unique_id"],
+        domain=Domain(row["domain"]),
+        status=JobStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=req_time(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        status_message_id=row["status_message_id"],
+        answered_at=from_db_time(row["answered_at"]),
+        created_at=req_time(row["created_at"]),
+        updated_at=req_time(row["updated_at"]),
+    )
+
+
+def result_from_row(row: Mapping[str, Any]) -> Result:
+    return Result(
+        result_id=row["result_id"],
+        job_id=row["job_id"],
+        user_id=row["user_id"],
+        domain=Domain(row["domain"]),
+        grade=Grade(row["grade"]),
+        confidence=float(row["confidence"]),
+        measurements=json.loads(row["measurements"]),
+        model_version=row["model_version"],
+        annotated_file_id=row["annotated_file_id"],
+        created_at=req_time(row["created_at"]),
+    )
+
+
+def reminder_from_row(row: Mapping[str, Any]) -> Reminder:
+    return Reminder(
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        enabled=bool(row["enabled"]),
+        interval_days=row["interval_days"],
+        next_due_at=from_db_time(row["next_due_at"]),
+        updated_at=req_time(row["updated_at"]),
+    )

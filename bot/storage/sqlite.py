@@ -22,103 +22,11 @@ from typing import Any, Self
 
 import aiosqlite
 
-from .base import SQL, Storage
+from .base import Storage
 from .model import aware_utc
+from .sql import SQLITE_MIGRATIONS, SqliteSQL
 
 __all__ = ["SqliteStorage"]
-
-#: Ordered migrations: (version, statements). Append, never edit a shipped one;
-#: PostgreSQL keeps the same versions in ``postgres._MIGRATIONS``.
-_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (
-        1,
-        (
-            """
-            CREATE TABLE users (
-                user_id     BIGINT  PRIMARY KEY,
-                chat_id     BIGINT  NOT NULL,
-                first_seen  TEXT    NOT NULL,
-                language    TEXT
-            )
-            """,
-            """
-            CREATE TABLE jobs (
-                job_id             INTEGER PRIMARY KEY AUTOINCREMENT,
-                user_id            BIGINT  NOT NULL REFERENCES users(user_id),
-                chat_id            BIGINT  NOT NULL,
-                message_id         BIGINT  NOT NULL,
-                update_id          BIGINT,
-                dedupe_key         TEXT    NOT NULL UNIQUE,
-                file_id            TEXT    NOT NULL,
-                file_unique_id     TEXT    NOT NULL,
-                domain             TEXT    NOT NULL
-                                   CHECK (domain IN ('auto', 'scalp', 'face')),
-                status             TEXT    NOT NULL
-                                   CHECK (status IN ('pending', 'running', 'done',
-                                                     'failed', 'rejected')),
-                attempts           INTEGER NOT NULL DEFAULT 0,
-                next_attempt_at    TEXT    NOT NULL,
-                last_error         TEXT,
-                status_message_id  BIGINT,
-                answered_at        TEXT,
-                created_at         TEXT    NOT NULL,
-                updated_at         TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX jobs_due ON jobs (status, next_attempt_at)",
-            "CREATE INDEX jobs_user_status ON jobs (user_id, status, job_id)",
-            # At most one running job per user, enforced by the database.
-            "CREATE UNIQUE INDEX jobs_one_running_per_user ON jobs (user_id)"
-            " WHERE status = 'running'",
-            """
-            CREATE TABLE results (
-                result_id          INTEGER PRIMARY KEY AUTOINCREMENT,
-                job_id             BIGINT  NOT NULL UNIQUE REFERENCES jobs(job_id),
-                user_id            BIGINT  NOT NULL REFERENCES users(user_id),
-                domain             TEXT    NOT NULL CHECK (domain IN ('scalp', 'face')),
-                grade              TEXT    NOT NULL
-                                   CHECK (grade IN ('LOW', 'MIDDLE', 'HIGH', 'UNCERTAIN')),
-                confidence         REAL    NOT NULL,
-                measurements       TEXT    NOT NULL,
-                model_version      TEXT    NOT NULL,
-                annotated_file_id  TEXT,
-                created_at         TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX results_user_domain_time ON results (user_id, domain, created_at)",
-            "CREATE INDEX results_user_time ON results (user_id, created_at)",
-            """
-            CREATE TABLE reminders (
-                user_id        BIGINT  PRIMARY KEY REFERENCES users(user_id),
-                chat_id        BIGINT  NOT NULL,
-                enabled        INTEGER NOT NULL CHECK (enabled IN (0, 1)),
-                interval_days  INTEGER NOT NULL DEFAULT 30 CHECK (interval_days > 0),
-                next_due_at    TEXT,
-                updated_at     TEXT    NOT NULL
-            )
-            """,
-            "CREATE INDEX reminders_due ON reminders (enabled, next_due_at)",
-        ),
-    ),
-)
-
-
-class _SQL(SQL):
-    """SQLite: the portable statements plus the connection and schema ones."""
-
-    PRAGMAS = (
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA synchronous = FULL",
-        "PRAGMA busy_timeout = 10000",
-    )
-    BEGIN_WRITE = "BEGIN IMMEDIATE"
-    COMMIT = "COMMIT"
-    ROLLBACK = "ROLLBACK"
-    CREATE_SCHEMA_VERSION = (
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
 
 
 def _to_db_time(value: datetime) -> str:
@@ -129,7 +37,7 @@ def _to_db_time(value: datetime) -> str:
 class SqliteStorage(Storage):
     """The repository over one SQLite file. Create with :meth:`open`."""
 
-    _sql = _SQL
+    _sql = SqliteSQL
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         """Use :meth:`open`; this only wraps an already configured connection."""
@@ -141,7 +49,7 @@ class SqliteStorage(Storage):
     # ---- life cycle -------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> Self:  # type: ignore[override]
+    async def open(cls, path: str | os.PathLike[str]) -> Self:
         """Open (creating if needed) the database at ``path`` and migrate it.
 
         Creates the parent folder, switches on WAL and foreign keys, and applies
@@ -153,10 +61,10 @@ class SqliteStorage(Storage):
         conn = await aiosqlite.connect(path_str, isolation_level=None)
         try:
             conn.row_factory = aiosqlite.Row
-            for pragma in _SQL.PRAGMAS:
+            for pragma in SqliteSQL.PRAGMAS:
                 await conn.execute(pragma)
             storage = cls(conn, path_str)
-            await storage._migrate(_MIGRATIONS)
+            await storage._migrate(SQLITE_MIGRATIONS)
         except BaseException:
             await conn.close()
             raise
@@ -179,16 +87,16 @@ class SqliteStorage(Storage):
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """A serialized write transaction (BEGIN IMMEDIATE ... COMMIT)."""
         async with self._lock:
-            await self._conn.execute(_SQL.BEGIN_WRITE)
+            await self._conn.execute(SqliteSQL.BEGIN_WRITE)
             try:
                 yield self._conn
             except BaseException:
                 # SQLite may already have rolled back (e.g. disk full); keep
                 # the original error rather than "no transaction is active".
                 with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute(_SQL.ROLLBACK)
+                    await self._conn.execute(SqliteSQL.ROLLBACK)
                 raise
-            await self._conn.execute(_SQL.COMMIT)
+            await self._conn.execute(SqliteSQL.COMMIT)
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
