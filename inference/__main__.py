@@ -1,22 +1,26 @@
-"""Command line: the service, or the same pipeline on one photo without HTTP.
+"""Command line: the service, or the same flow on one photo without HTTP.
 
     python -m inference serve [--host 127.0.0.1] [--port 8090] [--device cuda|cpu] [--weights DIR] [--workers N]
     python -m inference analyze PHOTO [--domain auto|scalp|face] [--out annotated.jpg] [--device cpu]
 
-``analyze`` prints the service's JSON answer without the image (``annotated_jpeg``
-is written to ``--out`` when given). Exit status 0 when the photo was analysed
-(also when it failed the quality gate), 2 for input the service would answer
-with 4xx.
+``analyze`` prints the service's JSON answer without the image (``annotated_jpeg`` is
+written to ``--out`` when given). Exit status 0 when the photo was analysed (also when it
+failed the quality gate), 2 for input the service would answer with 4xx or settings it
+cannot use.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+EXIT_BAD_INPUT = 2
 
 
 def _settings(args: argparse.Namespace):
@@ -31,14 +35,25 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from inference.service.app import serve
+def _error(code: str, message: str) -> int:
+    print(json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False))
+    return EXIT_BAD_INPUT
 
-    return serve(_settings(args))
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from inference.service.serve import serve
+    from inference.service.settings import SettingsError
+
+    try:
+        settings = _settings(args)
+    except SettingsError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return serve(settings)
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
+def _stdout_to_stderr() -> Iterator[None]:
     """Libraries print while loading (Ultralytics: the model summary): keep stdout for the JSON."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -51,29 +66,32 @@ def _stdout_to_stderr():
         os.close(saved)
 
 
+async def _analyze(settings, data: bytes, domain: str, with_image: bool) -> dict:
+    from inference.service.flow import Flow
+
+    async with Flow(settings.replace(max_batch=1, io_threads=1)) as flow:
+        return await flow.analyze(data, domain, with_image=with_image)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Check the photo first (no model needed for bad input), then load the models and analyse it."""
-    import time
-
+    """The service's flow on one photo, in this process."""
     with _stdout_to_stderr():
-        from inference.pipeline.decode import DecodeError
-        from inference.service.runner import REQUEST_DOMAINS, Runner
-
-    t0 = time.perf_counter()
+        from inference.pipeline.common.decode import DecodeError, decode
+        from inference.service.flow import DomainUnavailable
+        from inference.service.settings import SettingsError
     try:
-        img, report, timings = Runner.decode(Path(args.photo).read_bytes())
+        settings = _settings(args)
+    except SettingsError as e:
+        return _error("bad_settings", str(e))
+    data = Path(args.photo).read_bytes()
+    try:
+        decode(data)  # bad input is refused before the models load
+        with _stdout_to_stderr():
+            result = asyncio.run(_analyze(settings, data, args.domain, bool(args.out)))
     except DecodeError as e:
-        print(json.dumps({"error": {"code": e.code, "message": e.message}}, ensure_ascii=False))
-        return 2
-    load_started = time.perf_counter()
-    with _stdout_to_stderr():
-        runner = Runner.setup(_settings(args))
-    if args.domain not in REQUEST_DOMAINS or not runner.available(args.domain):
-        print(json.dumps({"error": {"code": "domain_unavailable", "message": f"no {args.domain} models yet"}}))
-        return 2
-    t0 += time.perf_counter() - load_started  # the total leaves out loading the models, as in the service
-    with _stdout_to_stderr():
-        result = runner.run_decoded(img, report, timings, args.domain, with_image=bool(args.out), started=t0)
+        return _error(e.code, e.message)
+    except DomainUnavailable:
+        return _error("domain_unavailable", f"no {args.domain} models yet")
     jpeg = result.pop("annotated_jpeg")
     if args.out and jpeg:
         Path(args.out).write_bytes(base64.b64decode(jpeg))
@@ -82,15 +100,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inference", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m inference", description=(__doc__ or "").split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", default=None, help="default $INFERENCE_HOST or 127.0.0.1")
     s.add_argument("--port", type=int, default=None, help="default $INFERENCE_PORT or 8090")
     s.add_argument("--device", default=None, help="default $INFERENCE_DEVICE, else cuda when present, else cpu")
-    s.add_argument("--weights", default=None, help="default $WEIGHTS_DIR or weights/")
+    s.add_argument("--weights", default=None, help="default $WEIGHTS_DIR or ./weights")
     s.add_argument("--workers", type=int, default=None,
-                   help="service processes sharing the port (default $INFERENCE_WORKERS or 1; see inference/service/workers.py)")
+                   help="service processes sharing the port (default $INFERENCE_WORKERS or 1)")
     s.set_defaults(fn=cmd_serve)
     a = sub.add_parser("analyze", help="analyse one photo, print the JSON answer")
     a.add_argument("photo")

@@ -1,13 +1,27 @@
-"""Layouts of the labelled photo folders that training and evaluation read."""
+"""Where the training data lies, and the layouts of its labelled photo folders.
+
+Training, evaluation and the benchmark read it; the service never does.
+"""
 from __future__ import annotations
 
+import csv
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
 # where each dataset keeps its valid-split photos, under a datasets root that the caller names
 VALID_PHOTOS = {"scalp_uze": ("scalp_uze", "valid"), "acne04": ("acne04", "valid", "images")}
 _VIEW = re.compile(r"^(\d+)-?(Top-Down|Back|Front|Left|Right)[_.]")
+
+
+def shared_dir() -> Path:
+    """The read-only training data: ``$SHARED_DIR``, else ``../shared`` beside the working
+    directory (a checkout's root)."""
+    return Path(os.environ.get("SHARED_DIR") or "../shared")
 
 
 def view_of(filename: str) -> str:
@@ -26,3 +40,71 @@ def valid_photos(datasets_root: Path, dataset: str) -> list[Path]:
     """The valid-split JPEGs of ``dataset`` ("scalp_uze" or "acne04") under ``datasets_root``,
     sorted; empty when the folder is not there."""
     return sorted(Path(datasets_root).joinpath(*VALID_PHOTOS[dataset]).glob("*.jpg"))
+
+
+def read_scalp_rows(data: Path, split: str | None = None) -> list[dict]:
+    """Rows of a scalp_uze-style ``labels.csv`` whose image exists, with ``path`` and ``view``."""
+    rows = []
+    with open(data / "labels.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if split and r["split"] != split:
+                continue
+            p = data / r["split"] / r["filename"]
+            if p.exists():
+                rows.append({**r, "path": str(p), "view": view_of(r["filename"])})
+    return rows
+
+
+# -- ACNE04 (face) ------------------------------------------------------------------------
+
+def level_to_grade3(level: int) -> str:
+    return ("LOW", "MIDDLE", "HIGH", "HIGH")[int(level)]
+
+
+@dataclass(frozen=True)
+class AcneRow:
+    split: str
+    filename: str
+    image: Path
+    label: Path
+    level: int  # 0..3
+    grade3: str  # LOW / MIDDLE / HIGH
+    n_boxes: int  # as listed in image_severity.csv
+
+    @property
+    def stem(self) -> str:
+        return Path(self.filename).stem
+
+
+def read_acne_index(root: Path, split: str | None = None) -> list[AcneRow]:
+    """Rows of ``image_severity.csv`` whose image exists (``split`` to pick one)."""
+    rows = []
+    with open(Path(root) / "image_severity.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if split and r["split"] != split:
+                continue
+            img = Path(root) / r["split"] / "images" / r["filename"]
+            if not img.exists():
+                continue
+            level = int(str(r.get("acne04_level", "0")).strip()[-1])
+            grade = r.get("grade3") or level_to_grade3(level)
+            rows.append(AcneRow(r["split"], r["filename"], img, Path(root) / r["split"] / "labels" / (img.stem + ".txt"),
+                                level, grade, int(r.get("n_lesion_boxes") or 0)))
+    return rows
+
+
+def read_boxes(label: Path, width: int, height: int) -> np.ndarray:
+    """YOLO txt (any class ids) -> N x 4 float array of pixel boxes x1 y1 x2 y2."""
+    if not Path(label).exists():
+        return np.zeros((0, 4), np.float32)
+    out = []
+    for line in Path(label).read_text().split("\n"):
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        cx, cy, w, h = (float(v) for v in parts[1:5])
+        out.append(((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height))
+    b = np.array(out, np.float32).reshape(-1, 4)
+    b[:, [0, 2]] = b[:, [0, 2]].clip(0, width)
+    b[:, [1, 3]] = b[:, [1, 3]].clip(0, height)
+    return b

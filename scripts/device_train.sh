@@ -34,10 +34,10 @@ job() {  # name, then the arguments of python -m inference.train.gpu
     ( python3 -m inference.train.gpu "$@" 2>&1 | grep --line-buffered -v "━━━━" | sed -u "s/^/[$name] /" >>"$LOG"
       echo "[$name] exit ${PIPESTATUS[0]}" >>"$LOG" ) &
 }
-job face_a yolo --data "$DATA"/skin --name face_a --imgsz "$IMGSZ" $EXTRA --batch 32 --scale 0.5 --minutes "$MINUTES" --workers 4
-job face_b yolo --data "$DATA"/skin --name face_b --imgsz "$IMGSZ" $EXTRA --batch 32 --scale 0.25 --minutes "$MINUTES" --workers 4
+job face_a yolo --data "$DATA"/face --name face_a --imgsz "$IMGSZ" $EXTRA --batch 32 --scale 0.5 --minutes "$MINUTES" --workers 4
+job face_b yolo --data "$DATA"/face --name face_b --imgsz "$IMGSZ" $EXTRA --batch 32 --scale 0.25 --minutes "$MINUTES" --workers 4
 job scalp yolo --data "$DATA"/scalp --name scalp_yolo --imgsz "$IMGSZ" $EXTRA --batch 32 --flipud 0.5 --minutes "$MINUTES" --workers 3
-job unet unet --data "$DATA"/skin --name face_unet --steps 4000 --minutes "$MINUTES"
+job unet unet --data "$DATA"/face --name face_unet --steps 4000 --minutes "$MINUTES"
 wait
 echo "training done at ${SECONDS}s" | tee -a "$LOG"
 grep -h '^\[[a-z_]*\] {' "$LOG" | cut -c1-600

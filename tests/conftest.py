@@ -1,4 +1,9 @@
-"""Shared fixtures: the read-only training data beside the checkout, the shipped weights."""
+"""Shared fixtures: the read-only training data beside the checkout, the shipped weights.
+
+The product finds its weights through ``WEIGHTS_DIR`` and training code its data through
+``SHARED_DIR``; the tests set both to the checkout's (unless set already), so that they
+run from any working directory and the subprocesses they start inherit them.
+"""
 from __future__ import annotations
 
 import os
@@ -6,25 +11,25 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
+from tests.paths import ROOT, SHARED, WEIGHTS
 
-from inference.paths import PROJECT_ROOT, shared_dir, weights_dir  # noqa: E402
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("WEIGHTS_DIR", str(WEIGHTS))
+os.environ.setdefault("SHARED_DIR", str(SHARED))
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    d = shared_dir()
-    assert (d / "datasets").is_dir(), f"the training data folder {d} is missing (it lies beside the checkout)"
-    return d
+    assert (SHARED / "datasets").is_dir(), f"the training data folder {SHARED} is missing (it lies beside the checkout)"
+    return SHARED
 
 
 @pytest.fixture(scope="session")
 def weights() -> Path:
-    d = weights_dir()
-    assert (d / "scalp_yolo.pt").exists(), f"trained weights missing in {d}"
-    return d
+    assert (WEIGHTS / "scalp_yolo.pt").exists(), f"trained weights missing in {WEIGHTS}"
+    return WEIGHTS
 
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
-    return PROJECT_ROOT
+    return ROOT

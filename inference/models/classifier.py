@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .onnx_runtime import Backend, OnnxModule
+from .unet import preprocess_np, softmax_np
+
 if TYPE_CHECKING:  # torch only where the torch network is built or run
     import torch
 
@@ -30,7 +33,7 @@ DEFAULT_SIZE = 224
 FLIP_AXES = {"h": 3, "v": 2}  # test-time flips: the N x 3 x H x W axis each mirrors
 
 
-def build_mobilenet(n_classes: int, imagenet_state: dict | None = None) -> "torch.nn.Module":
+def build_mobilenet(n_classes: int, imagenet_state: dict | None = None) -> torch.nn.Module:
     """torchvision MobileNetV2 with an ``n_classes`` head (ImageNet features when given)."""
     import torch
     import torchvision
@@ -42,18 +45,18 @@ def build_mobilenet(n_classes: int, imagenet_state: dict | None = None) -> "torc
     return net
 
 
-def save_classifier(path: Path, net: "torch.nn.Module", cfg: dict, half: bool = True) -> None:
+def save_classifier(path: Path, net: torch.nn.Module, cfg: dict, half: bool = True) -> None:
     import torch
 
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     torch.save({"config": cfg, "state_dict": state}, path)
 
 
-def export_classifier_onnx(net: "torch.nn.Module", cfg: dict, path: Path) -> Path:
+def export_classifier_onnx(net: torch.nn.Module, cfg: dict, path: Path) -> Path:
     """ONNX with a dynamic batch axis, weights stored in fp16, the config in its metadata."""
     import torch
 
-    from inference.models.onnx_utils import add_metadata, store_weights_fp16
+    from .onnx_export import add_metadata, store_weights_fp16
 
     size = int(cfg.get("size", DEFAULT_SIZE))
     torch.onnx.export(net.cpu().float().eval(), torch.zeros(1, 3, size, size), str(path), input_names=["images"],
@@ -88,32 +91,27 @@ class ImageClassifier:
         return image[y0 : y0 + ch, x0 : x0 + cw]
 
     @classmethod
-    def load_files(cls, weights: Path, onnx: Path | None = None, device: str = "cpu", runtime: bool = False):
-        """``runtime``: the product's loader; then the ONNX export runs in ONNX Runtime where
-        ``runtime_onnx`` says so, with the config from its metadata and no torch (training and
-        its tests keep torch)."""
-        from inference.models.onnx_utils import OnnxModule, runtime_onnx
-
-        onnx_path = runtime_onnx(device, Path(onnx)) if runtime and onnx is not None else None
-        module = OnnxModule(onnx_path) if onnx_path is not None else None
+    def load(cls, weights: Path, backend: Backend | None = None) -> ImageClassifier:
+        """The classifier saved at ``weights`` (``.pt``); where ``backend`` runs ONNX, the export
+        beside it in ONNX Runtime with the config from its metadata, and no torch. None: torch
+        on the CPU, as training runs it."""
+        backend = backend or Backend.torch()
+        module = backend.module(Path(weights).with_suffix(".onnx"))
         if module is not None and "config" in module.metadata:  # no torch needed
-            return cls(module, json.loads(module.metadata["config"]), device)
+            return cls(module, json.loads(module.metadata["config"]), backend.device)
         import torch
 
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         cfg = ckpt["config"]
-        if module is not None:  # an older export without the config in its metadata
-            return cls(module, cfg, device)
+        if module is not None:  # an export without the config in its metadata
+            return cls(module, cfg, backend.device)
         net = build_mobilenet(int(cfg.get("outputs", len(cfg["classes"]))))
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-        return cls(net, cfg, device)
+        return cls(net, cfg, backend.device)
 
     def probabilities(self, images: list[np.ndarray], batch: int = 32) -> np.ndarray:
         """N x len(classes) softmax probabilities, each chunk of ``batch`` images (with their
         flipped copies) in one forward pass."""
-        from inference.models.onnx_utils import OnnxModule
-        from inference.models.unet import preprocess_np, softmax_np
-
         views = 1 + len(self.flips)
         out = []
         for i in range(0, len(images), batch):

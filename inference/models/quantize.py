@@ -19,7 +19,7 @@ marks a pixel, and int8 lowered its overlap with the labelled lesions (0.115 -> 
 
 The int8 file sits beside the float export (``scalp_yolo.onnx`` ->
 ``scalp_yolo.int8.onnx``); the product's loaders pick it on the CPU unless
-``INFERENCE_INT8=off`` (``inference.models.onnx_utils.runtime_onnx``). GPUs run the
+``INFERENCE_INT8=off`` (``inference.models.onnx_runtime.Backend``). GPUs run the
 float network in torch.
 
 Example (needs the weights and a few photos):
@@ -36,7 +36,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .onnx_utils import add_metadata, int8_path
+from .onnx_export import add_metadata
+from .onnx_runtime import int8_path
 
 CALIBRATION_PERCENTILE = 99.99
 CALIBRATION_PHOTOS = 48  # enough for stable ranges; calibration time grows linearly with it

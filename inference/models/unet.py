@@ -14,10 +14,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .onnx_runtime import Backend, OnnxModule
 
 if TYPE_CHECKING:  # torch is imported where a torch network is built or run, not by the ONNX CPU path
     import torch
@@ -39,7 +40,7 @@ class UNetConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "UNetConfig":
+    def from_json(cls, d: dict) -> UNetConfig:
         return cls(
             classes=tuple(d["classes"]),
             encoder=d.get("encoder", "mobilenet_v2"),
@@ -84,7 +85,7 @@ def preprocess_np(images_rgb: list[np.ndarray], size: int) -> np.ndarray:
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
 
-def preprocess(images_rgb: list[np.ndarray], size: int) -> "torch.Tensor":
+def preprocess(images_rgb: list[np.ndarray], size: int) -> torch.Tensor:
     """``preprocess_np`` as a tensor (for torch networks)."""
     import torch
 
@@ -98,48 +99,76 @@ def softmax_np(logits: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 @dataclass
-class SegmenterBundle:
+class UNetModel:
+    """A trained U-Net ready to run: its config, the network (a torch module or an
+    ``OnnxModule``) and the training's metadata."""
+
     cfg: UNetConfig
-    net: Any  # a torch module, or an OnnxModule
+    net: Any
     meta: dict = field(default_factory=dict)
+    device: str = "cpu"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.cfg.classes
+
+    @property
+    def size(self) -> int:
+        return self.cfg.image_size
+
+    def probabilities(self, crops: list[np.ndarray], size: int | None = None) -> list[np.ndarray]:
+        """Class probabilities (C x size x size) for each RGB crop, at the input side ``size``
+        (default: the size it was trained at), all crops in one forward pass."""
+        if not crops:
+            return []
+        size = size or self.size
+        if isinstance(self.net, OnnxModule):  # numpy only: the CPU service never imports torch
+            return list(softmax_np(self.net(preprocess_np(crops, size)), axis=1))
+        import torch
+
+        with torch.inference_mode():
+            x = preprocess(crops, size).to(self.device)
+            first = next(iter(self.net.parameters()), None)
+            if first is not None and first.dtype == torch.float16:
+                x = x.half()
+            return list(torch.softmax(self.net(x).float(), dim=1).cpu().numpy())
 
 
-def save_unet(path: Path, cfg: UNetConfig, net: "torch.nn.Module", meta: dict | None = None, half: bool = True) -> None:
+def save_unet(path: Path, cfg: UNetConfig, net: torch.nn.Module, meta: dict | None = None, half: bool = True) -> None:
     import torch
 
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     torch.save({"config": cfg.to_json(), "state_dict": state, "meta": meta or {}}, path)
 
 
-def load_unet(path: Path, device: str = "cpu", runtime: bool = False) -> SegmenterBundle:
-    """``runtime``: the product's loaders ask for it; then the ONNX export beside the weights
-    runs in ONNX Runtime where ``runtime_onnx`` says so (training code keeps torch)."""
-    from inference.models.onnx_utils import OnnxModule, runtime_onnx
-
-    onnx_path = runtime_onnx(device, Path(path).with_suffix(".onnx")) if runtime else None
-    module = OnnxModule(onnx_path) if onnx_path is not None else None
+def load_unet(path: Path, backend: Backend | None = None) -> UNetModel:
+    """The U-Net saved at ``path`` (``.pt``); where ``backend`` runs ONNX, the export beside
+    it in ONNX Runtime, its config read from the export's metadata (no torch). None: torch
+    on the CPU, as training runs it."""
+    backend = backend or Backend.torch()
+    module = backend.module(Path(path).with_suffix(".onnx"))
     if module is not None and "config" in module.metadata:  # written by export_onnx: no torch needed
         meta = module.metadata
-        return SegmenterBundle(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))
+        return UNetModel(UNetConfig.from_json(json.loads(meta["config"])), module, json.loads(meta.get("meta", "{}")))
     import torch
 
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = UNetConfig.from_json(ckpt["config"])
-    if module is not None:  # an older export without the config in its metadata
-        return SegmenterBundle(cfg, module, ckpt.get("meta", {}))
+    if module is not None:  # an export without the config in its metadata
+        return UNetModel(cfg, module, ckpt.get("meta", {}))
     net = build_unet(cfg)
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-    return SegmenterBundle(cfg, net.to(device).eval(), ckpt.get("meta", {}))
+    return UNetModel(cfg, net.to(backend.device).eval(), ckpt.get("meta", {}), backend.device)
 
 
-def export_onnx(net: "torch.nn.Module", cfg: UNetConfig, path: Path, half: bool = False, meta: dict | None = None) -> None:
+def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False, meta: dict | None = None) -> None:
     """ONNX with dynamic batch and spatial axes (any multiple of 32: the face pipeline runs
     the lesion U-Net on regions at another size than the whole photo's); ``half`` stores the
     weights in fp16. The config (and ``meta``) go into the file's metadata, so the service
     runs it without torch."""
     import torch
 
-    from .onnx_utils import add_metadata, store_weights_fp16
+    from .onnx_export import add_metadata, store_weights_fp16
 
     net = net.eval().cpu()
     dummy = torch.zeros(1, 3, cfg.image_size, cfg.image_size)
@@ -153,5 +182,3 @@ def export_onnx(net: "torch.nn.Module", cfg: UNetConfig, path: Path, half: bool 
     add_metadata(path, {"config": json.dumps(cfg.to_json()), "meta": json.dumps(meta or {}, default=str)})
 
 
-def load_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -13,20 +13,17 @@ Example:
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
-
-import ast
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 
-from inference.models.onnx_utils import OnnxModule, runtime_onnx
+from inference.types import Box, Detection
 
-if TYPE_CHECKING:  # torch is imported only where a torch model runs (the ONNX CPU path needs none)
-    import torch
-from inference.pipeline.types import Box, Detection
+from .onnx_runtime import Backend
 
 PAD_VALUE = 114
 
@@ -216,17 +213,18 @@ class YoloDetector:
     running the whole batch in one forward pass.
     """
 
-    def __init__(self, weights: Path, device: str = "cpu", imgsz: int | None = None, half: bool = False, runtime: bool = False):
-        """``runtime``: the product's loaders ask for it; then the ONNX export beside the
-        weights (its int8 twin where there is one) runs in ONNX Runtime where ``runtime_onnx``
-        says so, reading the class names and input size from the export's metadata, without
-        torch (training code keeps torch)."""
-        self.device = device
+    def __init__(self, weights: Path, backend: Backend | None = None, imgsz: int | None = None, half: bool = False):
+        """``backend``: where and how it runs (``onnx_runtime.Backend``; None: torch on the CPU,
+        as training runs it). Where the backend runs ONNX, the export beside the weights (or its
+        int8 twin) runs in ONNX Runtime with the class names and input size from its metadata,
+        and torch is never imported."""
+        backend = backend or Backend.torch()
+        self.device = device = backend.device
         self.half = half and device.startswith("cuda")
-        onnx_path = runtime_onnx(device, Path(weights).with_suffix(".onnx")) if runtime and not self.half else None
-        if onnx_path is not None:
-            self.model = OnnxModule(onnx_path)  # the same network, exported by the training run
-            meta = self.model.metadata
+        module = backend.module(Path(weights).with_suffix(".onnx")) if not self.half else None
+        if module is not None:
+            self.model: Any = module  # the same network, exported by the training run
+            meta = module.metadata
             names = ast.literal_eval(meta["names"])
             self.names = tuple(names[i] for i in range(len(names)))
             self.imgsz = int(imgsz or ast.literal_eval(meta.get("imgsz", "[640, 640]"))[0])

@@ -1,5 +1,5 @@
-"""The pure core: arrays in, dataclasses out.
+"""The pure core: arrays in, dataclasses out; no files read, nothing fitted.
 
-decode -> quality -> route -> detect -> segment -> measure -> grade -> draw,
-one module per step.
+``common/``: decode -> quality -> route, and draw; ``scalp/`` and ``face/``: each domain's
+chain of detect -> segment -> measure (count) -> grade, on models constructed elsewhere.
 """

@@ -1,6 +1,6 @@
 """Several service processes on one port: ``python -m inference serve --workers N``.
 
-One process runs its models on one thread (``app.py``): on a GPU host the per-photo
+One process runs its models on one thread (``flow.py``): on a GPU host the per-photo
 CPU work (decoding, the quality gate, the boxes' post-processing, drawing, JPEG) in
 that one process, not the GPU, limits throughput. ``--workers N`` (``INFERENCE_WORKERS``)
 runs N copies of the service, each with its own models and its own listening socket on
@@ -10,7 +10,7 @@ design) was tried first: on the 2-core machine one worker took twice the other's
 of 64 connections, because each worker's event loop is idle while its threads work
 and whichever wakes first accepts.
 
-This module is the supervisor (the parent process):
+This module is the supervisor (the parent process; each worker runs ``serve.serve_worker``):
 - it starts the workers (``multiprocessing``, spawn: each imports and loads afresh,
   nothing is forked half-made from the parent), restarts one that dies after it was
   serving, and stops everything, exit status 1, when one dies before it ever served
@@ -37,7 +37,11 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait as wait_for
+from typing import Any
+
+from inference.models.onnx_runtime import usable_cores
 
 from .settings import Settings
 
@@ -48,10 +52,6 @@ RESTART_DELAY_S = 1.0  # between a worker's death and its replacement
 log = logging.getLogger("inference.service.workers")
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def per_worker_settings(settings: Settings, workers: int, cores: int | None = None) -> Settings:
     """Each worker's share of the cores when ``threads`` is 0 (the default)."""
     if settings.threads > 0 or workers <= 1:
@@ -59,41 +59,13 @@ def per_worker_settings(settings: Settings, workers: int, cores: int | None = No
     return settings.replace(threads=max(1, (cores or usable_cores()) // workers))
 
 
-def _worker_main(settings: Settings, ready) -> None:
-    """One worker: the whole service (``create_app``) on its own ``SO_REUSEPORT`` socket."""
-    import asyncio
-
-    from .app import limit_malloc_arenas
-
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
-    limit_malloc_arenas()
-    asyncio.run(_serve_one(settings, ready))
-
-
-async def _serve_one(settings: Settings, ready) -> None:
-    import asyncio
-
-    from aiohttp import web
-
-    from .app import create_app
-
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=GRACEFUL_TIMEOUT_S - 5)
-    await runner.setup()  # loads the models (cleanup_ctx)
-    try:
-        await web.TCPSite(runner, settings.host, settings.port, reuse_port=True).start()
-        ready.set()  # serving: from now on a death is restarted
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()  # answers what is in flight, then stops the batcher
+WorkerMain = Callable[[Settings, Any], None]  # (settings, an Event to set once serving)
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, workers: int):
+    def __init__(self, settings: Settings, workers: int, target: WorkerMain):
         self.settings = per_worker_settings(settings, workers)
+        self.target = target
         self.workers = workers
         self.ctx = multiprocessing.get_context("spawn")
         self.procs: list = [None] * workers
@@ -102,7 +74,7 @@ class Supervisor:
 
     def _start(self, i: int) -> None:
         ev = self.ctx.Event()
-        p = self.ctx.Process(target=_worker_main, args=(self.settings, ev), name=f"inference-worker-{i}", daemon=False)
+        p = self.ctx.Process(target=self.target, args=(self.settings, ev), name=f"inference-worker-{i}", daemon=False)
         p.start()
         self.procs[i], self.ready[i] = p, ev
 
@@ -162,15 +134,16 @@ def _mark_dead(pid: int | None) -> None:
     multiprocess.mark_process_dead(pid)
 
 
-def serve_workers(settings: Settings, workers: int) -> int:
-    """Run ``workers`` service processes on ``settings.host:settings.port``; the exit status."""
+def serve_workers(settings: Settings, workers: int, target: WorkerMain) -> int:
+    """Run ``workers`` processes of ``target`` (one service each) on ``settings.host:settings.port``;
+    the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     made_dir = None
     if not os.environ.get(MULTIPROC_ENV):  # the spawned workers inherit it
         made_dir = tempfile.mkdtemp(prefix="inference-metrics-")
         os.environ[MULTIPROC_ENV] = made_dir
     try:
-        return Supervisor(settings, workers).run()
+        return Supervisor(settings, workers, target).run()
     finally:
         if made_dir is not None:
             shutil.rmtree(made_dir, ignore_errors=True)

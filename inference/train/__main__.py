@@ -1,4 +1,8 @@
-"""`python -m inference.train scalp|skin`: re-train from ../shared; `quantize`: the int8 CPU exports."""
+"""`python -m inference.train scalp|face`: re-train from the shared data; `quantize`: the int8 CPU exports.
+
+Paths default to the working directory's (a checkout's root): ``weights/`` for the
+outputs, ``build/`` for labels, runs and contact sheets, ``$SHARED_DIR`` or ``../shared``
+for the read-only data."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from inference.paths import PROJECT_ROOT, shared_dir
+from inference.datasets import shared_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,21 +20,21 @@ def main(argv: list[str] | None = None) -> int:
     from . import scalp
 
     scalp.add_arguments(s)
-    k = sub.add_parser("skin", help="lesion YOLO, lesion U-Net, count grader and scalp/face/neither router for acne")
-    from . import skin
+    k = sub.add_parser("face", help="lesion YOLO, lesion U-Net, count grader and scalp/face/neither router for acne")
+    from . import face
 
-    skin.add_arguments(k)
+    face.add_arguments(k)
     qz = sub.add_parser("quantize", help="re-make the int8 twins of the shipped detectors (for the CPU) without re-training")
     qz.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder (train photos calibrate)")
-    qz.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="the weights folder")
+    qz.add_argument("--out", default="weights", help="the weights folder")
     for q in (s, k):
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         q.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
         q.add_argument("--detector", default=None,
                        help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
         q.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder")
-        q.add_argument("--out", default=str(PROJECT_ROOT / "weights"), help="where the weights go")
-        q.add_argument("--build", default=str(PROJECT_ROOT / "build"), help="labels, runs and contact sheets")
+        q.add_argument("--out", default="weights", help="where the weights go")
+        q.add_argument("--build", default="build", help="labels, runs and contact sheets")
     a = p.parse_args(argv)
     if a.what == "scalp":
         data = scalp.run(a)
@@ -41,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import int8
 
         print(json.dumps(int8.run(Path(a.shared), Path(a.out)), ensure_ascii=False))
-    elif a.what == "skin":
-        data = skin.run(a)
+    elif a.what == "face":
+        data = face.run(a)
         v = data.get("valid_metrics") or {}
         r = data.get("router") or {}
         print(json.dumps({"valid": {k: v.get(k) for k in ("n", "map50", "map50_95", "precision", "recall", "fusion_precision",

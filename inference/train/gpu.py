@@ -1,7 +1,7 @@
 """Train the detectors (and the lesion U-Net) on a lent GPU machine, where ``../shared`` does not travel.
 
 The GPU machines of this workplace receive only the working tree (64 MiB in all). So the
-label sets that ``python -m inference.train scalp|skin`` builds here are packed into an
+label sets that ``python -m inference.train scalp|face`` builds here are packed into an
 ignored folder (WebP copies of the photos, the YOLO label files, the two pretrained
 starts), trained there under a wall-time budget, and the checkpoints come back to finish
 the pipelines here (calibration, grader, router, exports, evaluation)::
@@ -10,7 +10,7 @@ the pipelines here (calibration, grader, router, exports, evaluation)::
     # there (the device tool; carry .devdata and .whl):
     scripts/device_train.sh                                  # writes checkpoints and logs to $OUT
     # here again:
-    python -m inference.train skin  --detector OUT/face_yolo.pt --segmenter OUT/face_unet.pt
+    python -m inference.train face  --detector OUT/face_yolo.pt --segmenter OUT/face_unet.pt
     python -m inference.train scalp --reuse-round1 --detector OUT/scalp_yolo.pt --segmenter weights/scalp_unet.pt
 
 The scalp detector cross-fitted (``scripts/device_scalp_cv.sh``: one detector per person
@@ -19,14 +19,14 @@ fold of ``.devdata/scalp/folds.json`` and one on every photo, in parallel), then
     python -m inference.train scalp --reuse-round1 --detector-folds 5 --fold-detectors OUT \
         --detector OUT/scalp_yolo.pt --segmenter weights/scalp_unet.pt
 
-On a machine with a GPU *and* the data, ``python -m inference.train skin --device cuda
+On a machine with a GPU *and* the data, ``python -m inference.train face --device cuda
 --epochs 150 --batch 32`` does all of it in one command; this module only exists because
 the data cannot travel here.
 
 Example (a tiny CPU run, as the tests do)::
 
     python -m inference.train.gpu pack --out /tmp/dev --limit 8
-    python -m inference.train.gpu yolo --data /tmp/dev/skin --imgsz 64 --epochs 1 --device cpu --out /tmp/dev/out --name face_yolo
+    python -m inference.train.gpu yolo --data /tmp/dev/face --imgsz 64 --epochs 1 --device cpu --out /tmp/dev/out --name face_yolo
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ import sys
 import time
 from pathlib import Path
 
-from inference.paths import PROJECT_ROOT, shared_dir
+from inference.datasets import AcneRow, read_acne_index, shared_dir
 
-PACK_DIR = PROJECT_ROOT / ".devdata"
+PACK_DIR = Path(".devdata")
 WEBP_QUALITY = 75  # PSNR about 39 dB against the original JPEGs; ACNE04 + scalp_uze train in about 30 MB
 YOLO_START = "yolo_start.pt"  # yolov5nu_coco_backbone-neck.pt, renamed so Ultralytics never looks it up by name
 ENCODER_START = "mobilenet_v2_fp16.pth"
@@ -62,12 +62,12 @@ def _webp(src: Path, dst: Path, quality: int) -> None:
     dst.write_bytes(buf.tobytes())
 
 
-def pack_skin(shared: Path, out: Path, quality: int, limit: int = 0, seed: int = 0) -> dict:
-    """ACNE04 train split as the skin pipeline splits it: ``train`` (fit) and ``val`` (calibration fold)."""
-    from . import skin_labels as L
-    from .skin import CALIB_FRACTION
+def pack_face(shared: Path, out: Path, quality: int, limit: int = 0, seed: int = 0) -> dict:
+    """ACNE04 train split as the face training splits it: ``train`` (fit) and ``val`` (calibration fold)."""
+    from . import face_labels as L
+    from .face import CALIB_FRACTION
 
-    rows = L.read_acne_index(shared / "datasets/acne04", "train")
+    rows = read_acne_index(shared / "datasets/acne04", "train")
     if limit:
         rows = rows[:limit]
     calib = L.calibration_split(rows, CALIB_FRACTION, seed)
@@ -131,7 +131,7 @@ def pack(args: argparse.Namespace) -> dict:
     if args.font:  # the Korean font for drawing the annotated image (GPU benchmark), without its 9.6 MB wheel
         import importlib.resources
 
-        from inference.pipeline.draw import FONT_PACKAGE
+        from inference.pipeline.common.draw import FONT_PACKAGE
 
         site = out / "site" / FONT_PACKAGE
         site.mkdir(parents=True)
@@ -142,7 +142,7 @@ def pack(args: argparse.Namespace) -> dict:
 
     train_rows = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"]
     folds = {Path(f).stem: k for f, k in detector_folds(train_rows, args.folds, args.seed).items()}
-    report = {"skin": pack_skin(shared, out / "skin", args.quality, args.limit),
+    report = {"face": pack_face(shared, out / "face", args.quality, args.limit),
               "scalp": pack_scalp(Path(args.build) / "scalp" / "yolo", out / "scalp", args.quality, args.limit, folds)}
     report["mb"] = round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)
     return report
@@ -243,13 +243,13 @@ def unet(args: argparse.Namespace) -> dict:
     from inference.models.unet import UNetConfig, save_unet
     from inference.train.common import device_description, pick_device, seed_everything
 
-    from . import skin_labels as L
+    from . import face_labels as L
     from .unet_trainer import UNetTrainConfig, train_unet
 
     device = pick_device(args.device)
     seed_everything(args.seed)
     root = Path(args.data)
-    rows = [L.AcneRow("train", img.name, img, root / "labels" / "train" / (img.stem + ".txt"), 0, "LOW", 0)
+    rows = [AcneRow("train", img.name, img, root / "labels" / "train" / (img.stem + ".txt"), 0, "LOW", 0)
             for img in sorted((root / "images" / "train").iterdir())]
     enc = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
     cfg = UNetConfig(L.LESION_CLASSES, image_size=args.seg_infer_size)
@@ -275,13 +275,15 @@ def pack_crops(args: argparse.Namespace) -> dict:
     and person group (``scalp_crops/index.json``), for ``grade-cnn`` on a GPU machine."""
     import cv2
 
-    from .scalp import ScalpModels, _load_parts, _read_rgb, group_of
+    from inference.pipeline.scalp.chain import ScalpChain
+
+    from .scalp import _load_parts, _read_rgb, group_of
     from .segdata import read_scalp_index
 
     rows = [r for r in read_scalp_index(Path(args.shared) / "datasets/scalp_uze") if r["split"] == "train"]
     if args.limit:
         rows = rows[: args.limit]
-    models = ScalpModels(*_load_parts(Path(args.weights), "cpu"), flips=("none",))
+    models = ScalpChain(*_load_parts(Path(args.weights), "cpu"), flips=("none",))
     out = Path(args.out) / "scalp_crops"
     if out.exists():
         shutil.rmtree(out)
@@ -309,7 +311,7 @@ def grade_cnn(args: argparse.Namespace) -> dict:
     import torch
 
     from inference.models.classifier import save_classifier
-    from inference.pipeline.types import GRADES
+    from inference.types import GRADES
     from inference.train.common import device_description, pick_device, seed_everything
 
     from . import grade_cnn as G
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     k = sub.add_parser("pack", help="here: pack the YOLO sets and starts into .devdata/")
     k.add_argument("--shared", default=str(shared_dir()))
-    k.add_argument("--build", default=str(PROJECT_ROOT / "build"))
+    k.add_argument("--build", default="build")
     k.add_argument("--out", default=str(PACK_DIR))
     k.add_argument("--quality", type=int, default=WEBP_QUALITY)
     k.add_argument("--limit", type=int, default=0, help="photos per part (smoke tests)")
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--folds", type=int, default=5, help="scalp person folds written to scalp/folds.json (as --detector-folds)")
     k.add_argument("--seed", type=int, default=0, help="fold seed (as inference.train scalp --seed)")
     y = sub.add_parser("yolo", help="there: fine-tune YOLO on a packed set")
-    y.add_argument("--data", required=True, help="a packed set (.devdata/skin or .devdata/scalp)")
+    y.add_argument("--data", required=True, help="a packed set (.devdata/face or .devdata/scalp)")
     y.add_argument("--start", default=None, help=f"default: DATA/../pretrained/{YOLO_START}")
     y.add_argument("--name", required=True, help="checkpoint name (OUT/NAME.pt)")
     y.add_argument("--imgsz", type=int, default=640)
@@ -371,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     y.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="best: Ultralytics' fitness on the val set; last: the schedule's end (cross-fitting)")
     y.add_argument("--val", action=argparse.BooleanOptionalAction, default=True, help="validate every epoch")
-    u = sub.add_parser("unet", help="there: the lesion U-Net on tiles of a packed skin set")
+    u = sub.add_parser("unet", help="there: the lesion U-Net on tiles of a packed face set")
     u.add_argument("--data", required=True)
     u.add_argument("--encoder", default=None, help=f"default: DATA/../pretrained/{ENCODER_START}")
     u.add_argument("--name", default="face_unet")
@@ -384,10 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     for q in (y, u):
         q.add_argument("--device", default="auto")
         q.add_argument("--seed", type=int, default=0)
-        q.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
+        q.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
     c = sub.add_parser("pack-crops", help="here: the scalp train photos' head crops for grade-cnn (.devdata/scalp_crops)")
     c.add_argument("--shared", default=str(shared_dir()))
-    c.add_argument("--weights", default=str(PROJECT_ROOT / "weights"), help="the detector and U-Net that cut the crops")
+    c.add_argument("--weights", default="weights", help="the detector and U-Net that cut the crops")
     c.add_argument("--out", default=str(PACK_DIR))
     c.add_argument("--limit", type=int, default=0)
     g = sub.add_parser("grade-cnn", help="there: cross-fit and train the scalp grade CNN on packed crops")
@@ -400,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--folds", type=int, default=5)
     g.add_argument("--device", default="auto")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--out", default=os.environ.get("OUT", str(PROJECT_ROOT / "build" / "gpu_out")))
+    g.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
     from .grade_cnn import TARGETS
 
     g.add_argument("--target", choices=TARGETS, default="grade", help="learn the grades, or the Norwood levels")

@@ -7,7 +7,7 @@ probabilities on every train photo are honest features for the grader; the shipp
 network is trained on the whole train split (``train_grade_cnn``).
 
 Crops: the head region the detector finds, with the U-Net's margin
-(``ScalpModels.crops``, as the U-Net crops it), kept at ``CROP_STORE`` px for augmentation; the network sees
+(``ScalpChain.crops``, as the U-Net crops it), kept at ``CROP_STORE`` px for augmentation; the network sees
 ``size`` px, resized as at run time (``inference.models.unet.preprocess_np``).
 
 Test-time view: training cuts random 78-100% squares out of each crop, so at run time the
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.models.classifier import ImageClassifier, build_mobilenet
-from inference.pipeline.types import GRADES
+from inference.types import GRADES
 from inference.train.common import group_folds
 
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
@@ -157,7 +157,7 @@ class CrossFit:
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    from inference.evaluate import classification_metrics
+    from inference.evaluate.metrics import classification_metrics
 
     m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in p.argmax(1)])
     return round(m["macro_f1"], 4), round(m["accuracy"], 4)
@@ -189,7 +189,7 @@ def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: Gr
     """The training stage: cross-fit (out-of-fold probabilities, the test-time view), then the
     shipped network on every crop. Returns the network, its config (``config_json``), a
     report of the out-of-fold figures, and the out-of-fold probabilities (N x 3)."""
-    from inference.evaluate import classification_metrics
+    from inference.evaluate.metrics import classification_metrics
 
     y_train = y if y_train is None else y_train  # Norwood levels when cfg.target says so; scored on grades
     fit = cross_fit(crops, y, groups, cfg, imagenet_state, y_train=y_train)

@@ -12,7 +12,8 @@ import ast
 import time
 from pathlib import Path
 
-from inference.models.onnx_utils import OnnxModule, int8_path
+from inference.artifacts import SCALP_CNN, SCALP_SEGMENTER
+from inference.models.onnx_runtime import Backend, OnnxModule, int8_path
 from inference.models.quantize import calibration_photos, quantize_detector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -44,10 +45,10 @@ def quantize_scalp_segmenter(weights: Path, photo_paths: list[Path]) -> dict:
     """The int8 twin of ``scalp_unet.onnx``, calibrated on the head regions that the scalp
     models (as the product runs them) find in the calibration photos."""
     from inference.models.quantize import quantize_segmenter
-    from inference.pipeline.scalp import SCALP_SEGMENTER, ScalpModels
+    from inference.service.domains import load_scalp
 
     t0 = time.time()
-    models = ScalpModels.load(Path(weights))
+    models = load_scalp(Path(weights), Backend())
     crops = []
     for im in calibration_photos(photo_paths):
         _, dets = models.regions([im])[0]
@@ -61,16 +62,16 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
     """The int8 twin of ``scalp_cnn.onnx`` (the grade CNN), calibrated on the head crops that
     the scalp models find in the calibration photos; its classifier stays float."""
     from inference.models.quantize import quantize_classifier
-    from inference.pipeline.scalp import SCALP_CNN_ONNX, ScalpModels
+    from inference.service.domains import load_scalp
 
     t0 = time.time()
-    models = ScalpModels.load(Path(weights))
+    models = load_scalp(Path(weights), Backend())
     images = calibration_photos(photo_paths)
     crops = models.crops(images, models.regions(images))
     size = models.classifier.size if models.classifier is not None else 224
     if models.classifier is not None:  # calibrate on what the network sees (its test-time view)
         crops = [models.classifier.view(c) for c in crops]
-    dst = quantize_classifier(Path(weights) / SCALP_CNN_ONNX, crops, size)
+    dst = quantize_classifier(Path(weights) / Path(SCALP_CNN).with_suffix(".onnx").name, crops, size)
     return {"file": dst.name, "crops": len(crops), "size": size, "seconds": round(time.time() - t0, 1),
             "mb": round(dst.stat().st_size / 1e6, 2)}
 
@@ -82,8 +83,9 @@ NEITHER_SEED = 11  # the router's training "neither" photos are made with the ru
 def quantize_router(weights: Path, shared: Path, seed: int = 0) -> dict:
     """The int8 twin of ``router.onnx``, calibrated on train photos of both datasets and
     code-made "neither" photos (``ROUTER_CALIBRATION_PER_CLASS`` of each)."""
+    from inference.artifacts import ROUTER
     from inference.models.quantize import quantize_classifier
-    from inference.pipeline.router import ROUTER_ONNX, ROUTER_SIZE
+    from inference.models.router import ROUTER_SIZE
 
     from .route_trainer import neither_set
 
@@ -92,7 +94,7 @@ def quantize_router(weights: Path, shared: Path, seed: int = 0) -> dict:
     images = (calibration_photos(train_photos(shared, "scalp_yolo.onnx"), n)
               + calibration_photos(train_photos(shared, "face_yolo.onnx"), n)
               + [it.rgb for it in neither_set(n, seed + NEITHER_SEED)])
-    dst = quantize_classifier(Path(weights) / ROUTER_ONNX, images, ROUTER_SIZE)
+    dst = quantize_classifier(Path(weights) / Path(ROUTER).with_suffix(".onnx").name, images, ROUTER_SIZE)
     return {"file": dst.name, "images": len(images), "size": ROUTER_SIZE, "seconds": round(time.time() - t0, 1),
             "mb": round(dst.stat().st_size / 1e6, 2)}
 

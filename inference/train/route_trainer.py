@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from inference.models.unet import preprocess
-from inference.pipeline.router import ROUTER_CLASSES, ROUTER_SIZE, build_router_net
+from inference.models.router import ROUTER_CLASSES, ROUTER_SIZE, build_router_net
 
 STORE_SIDE = 288  # photos are kept in memory at this size for the augmentations
 
@@ -74,7 +74,7 @@ def read_rgb(path: Path) -> np.ndarray:
 def dataset_items(shared: Path, split: str, limit: int = 0) -> list[RouteItem]:
     """Scalp and face photos of one split (``limit`` per source for smoke tests)."""
     from .segdata import read_scalp_index
-    from .skin_labels import read_acne_index
+    from inference.datasets import read_acne_index
 
     scalp = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == split]
     face = read_acne_index(shared / "datasets/acne04", split)

@@ -29,19 +29,29 @@ import cv2
 import numpy as np
 import torch
 
+from inference.artifacts import SCALP_CNN, SCALP_DETECTOR, SCALP_GRADER, SCALP_METRICS, SCALP_SEGMENTER
 from inference.datasets import person_number
-from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, save_unet
-from inference.pipeline.grade import CNN_FEATURES, MEASURE_FEATURES, SCALP_FEATURES, LogisticGrader, scalp_features, select
-from inference.pipeline.scalp import (
-    DEFAULT_FLIPS, SCALP_CNN, SCALP_CNN_ONNX, SCALP_DETECTOR, SCALP_GRADER, SCALP_SEGMENTER, ScalpModels,
+from inference.evaluate.metrics import classification_metrics
+from inference.models.onnx_runtime import Backend
+from inference.models.unet import UNetConfig, save_unet
+from inference.models.unet import export_onnx as export_unet_onnx
+from inference.pipeline.scalp.chain import DEFAULT_FLIPS, ScalpChain
+from inference.pipeline.scalp.grade import (
+    CNN_FEATURES,
+    MEASURE_FEATURES,
+    SCALP_FEATURES,
+    LogisticGrader,
+    scalp_features,
+    select,
 )
-from inference.pipeline.types import GRADES
+from inference.types import GRADES
 
 from . import scalp_labels as L
 from .common import RunLog, device_description, group_folds, pick_device, seed_everything
+from .graders import fit_logistic
 from .grade_cnn import TARGETS
 from .segdata import SEG_CLASSES, SegSample, figaro_samples, lfw_samples, read_scalp_index
-from .unet_trainer import UNetTrainConfig, confusion_iou, predict_probs, train_unet
+from .unet_trainer import UNetTrainConfig, predict_probs, train_unet
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo, write_data_yaml
 
 CALIB_FRACTION = 0.2
@@ -279,7 +289,7 @@ def grader_photos(args, train_rows: list[dict], fold_of: dict[str, int], held_ou
     return {r["filename"] for r in train_rows}, False
 
 
-def features_for(models: ScalpModels, rows: list[dict], batch: int = 8):
+def features_for(models: ScalpChain, rows: list[dict], batch: int = 8):
     feats, analyses = [], []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
@@ -305,8 +315,6 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
     cross-validated probabilities, not from the refitted grader's own photos. ``views``
     (one per photo): the chosen setting's cross-validated accuracy is also reported per
     view, to show where the grade fails on photos the grader did not fit."""
-    from inference.evaluate import classification_metrics
-
     balanced = balanced_weights(y)
     splits = cv_splits(len(y), groups, repeats, seed)
     scores, oof = {}, {}
@@ -321,7 +329,7 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
                                       round(float(np.mean([a for _, _, a in runs])), 4))
             oof[(l2, weighted)] = [p for p, _, _ in runs]
     (l2, weighted), (f1, acc) = max(scores.items(), key=lambda kv: kv[1])
-    g = LogisticGrader.fit(x, y, features, l2=l2, class_weight=balanced if weighted else None)
+    g = fit_logistic(x, y, features, l2=l2, class_weight=balanced if weighted else None)
     ps = oof[(l2, weighted)]
     g.uncertain_below = uncertain_threshold(np.concatenate(ps), np.tile(y, len(ps)))
     rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
@@ -355,7 +363,7 @@ def cv_probabilities(x: np.ndarray, y: np.ndarray, folds: np.ndarray, features: 
         if not tr.any():  # one group only: nothing to fit on
             p[te] = 1 / 3
             continue
-        g = LogisticGrader.fit(x[tr], y[tr], features, l2=l2, class_weight=class_weight)
+        g = fit_logistic(x[tr], y[tr], features, l2=l2, class_weight=class_weight)
         p[te] = g.probabilities(x[te])
     return p
 
@@ -370,8 +378,6 @@ def compare_grader_designs(x: np.ndarray, features: tuple[str, ...], y: np.ndarr
     train photo without them (``--grader-photos all``). Grouped CV over ``repeats`` splits
     of all photos, each design with its own CV-chosen L2 and class weighting (``chosen``:
     design -> fit_grader's choice); mean accuracy and macro-F1 on the fold's photos."""
-    from inference.evaluate import classification_metrics
-
     keep = select(features, MEASURE_FEATURES + CNN_FEATURES)
     out = {}
     for design, sub, cols in (("calibration", calib, list(range(len(features)))), ("all", np.ones(len(y), bool), keep)):
@@ -425,7 +431,7 @@ def run(args: argparse.Namespace) -> dict:
         if args.reuse_round1 and r1.exists():
             from inference.models.unet import load_unet
 
-            net1 = load_unet(r1, device).net
+            net1 = load_unet(r1, Backend.torch(device)).net
             log.set("unet_round1_reused", str(r1))
         else:
             tc = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps, device=device, seed=args.seed)
@@ -446,7 +452,7 @@ def run(args: argparse.Namespace) -> dict:
         if args.segmenter:
             from inference.models.unet import load_unet
 
-            net2 = load_unet(Path(args.segmenter), device).net
+            net2 = load_unet(Path(args.segmenter), Backend.torch(device)).net
             log.set("segmenter_from", str(args.segmenter))
         else:
             tc2 = UNetTrainConfig(size=args.seg_size, steps=args.seg_steps2, device=device, seed=args.seed + 1, lr=1e-3)
@@ -483,11 +489,11 @@ def run(args: argparse.Namespace) -> dict:
             if args.reuse_grade_cnn and oof_file.is_file() and (out / SCALP_CNN).is_file():
                 saved = json.loads(oof_file.read_text())
                 cnn_oof = {f: np.array(p) for f, p in saved["oof"].items()}
-                if not (out / SCALP_CNN_ONNX).is_file():  # a network trained elsewhere (inference.train.gpu grade-cnn)
+                if not (out / SCALP_CNN).with_suffix(".onnx").is_file():  # a network trained elsewhere (inference.train.gpu grade-cnn)
                     from inference.models.classifier import ImageClassifier, export_classifier_onnx
 
-                    c = ImageClassifier.load_files(out / SCALP_CNN)
-                    export_classifier_onnx(c.net, c.cfg, out / SCALP_CNN_ONNX)
+                    c = ImageClassifier.load(out / SCALP_CNN)
+                    export_classifier_onnx(c.net, c.cfg, (out / SCALP_CNN).with_suffix(".onnx"))
                 log.set("grade_cnn", saved["report"] | {"reused": str(oof_file)})
             else:
                 cnn_oof = grade_cnn_stage(args, out, device, train_rows, enc, log)
@@ -503,14 +509,14 @@ def run(args: argparse.Namespace) -> dict:
         from inference.models.yolo import YoloDetector
 
         tried = {}
-        fold_dets = [YoloDetector(p, device=device) for p in fold_detectors]  # loaded once for the three flip sets
+        fold_dets = [YoloDetector(p, Backend.torch(device)) for p in fold_detectors]  # loaded once for the three flip sets
         # with the detector's scores out of sample: the flips under which it alone grades these
         # photos best (never looks at the valid split); else no flips (its scores are not used)
         for flips in (("none",), ("none", "h"), DEFAULT_FLIPS) if det_unseen else (("none",),):
             if fold_detectors:  # each photo through the detector that never saw its person
                 x = oof_features(parts, fold_dets, [fold_of[r["filename"]] for r in calib_rows], calib_rows, flips)
             else:
-                x, _ = features_for(ScalpModels(*parts, flips=flips), calib_rows)
+                x, _ = features_for(ScalpChain(*parts, flips=flips), calib_rows)
             tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
         flips = max(tried, key=lambda f: tried[f][0])
         x, features = tried[flips][1], SCALP_FEATURES
@@ -551,23 +557,26 @@ def run(args: argparse.Namespace) -> dict:
         photos = [Path(r["path"]) for r in train_rows]
         log.set("int8", {"detector": quantize_exported(out / "scalp_yolo.onnx", photos),
                          "segmenter": quantize_scalp_segmenter(out, photos),
-                         "grade_cnn": quantize_scalp_cnn(out, photos) if (out / SCALP_CNN_ONNX).is_file() else None})
+                         "grade_cnn": quantize_scalp_cnn(out, photos) if (out / SCALP_CNN).with_suffix(".onnx").is_file() else None})
         sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(out.glob("scalp_*"))}
         log.set("weights_mb", sizes)
 
     with log.timed("evaluate"):
-        from inference.evaluate import evaluate_scalp
+        from inference.evaluate.scalp import evaluate_scalp
+        from inference.service.domains import load_router, load_scalp
 
         valid = [r for r in rows if r["split"] == "valid"]
         check = set((build / "check_subset.txt").read_text().split()) if (build / "check_subset.txt").exists() else set()
         check -= {f for f, c in L.read_corrections().items() if c["drop_mask"]}  # hand checks made after labelling
-        from inference.evaluate import _router
-
-        metrics = evaluate_scalp(ScalpModels.load(out, device), valid, router=_router(out), reference_masks={
+        backend = Backend(device)  # as the service runs them
+        router = load_router(out, backend)
+        metrics = evaluate_scalp(load_scalp(out, backend), valid,
+                                 router=(lambda imgs: [d == "scalp" for d in router.classify(imgs)]) if router else None,
+                                 reference_masks={
             f: build / "masks" / (Path(f).stem + ".png") for f in check})
         log.set("valid_metrics", metrics)
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
-    (out / "scalp_metrics.json").write_text(json.dumps(
+    (out / SCALP_METRICS).write_text(json.dumps(
         {k: log.data.get(k) for k in ("device", "timings_s", "torch_threads", "total_minutes", "unet_round1", "unet_round2", "labels", "grade_cnn", "grader",
                                       "weights_mb", "valid_metrics")}
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},
@@ -585,7 +594,7 @@ def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict],
         idx = np.flatnonzero(fold == k)
         if not len(idx):
             continue
-        xk, _ = features_for(ScalpModels(detector, segmenter, neutral, flips=flips), [rows[i] for i in idx])
+        xk, _ = features_for(ScalpChain(detector, segmenter, neutral, flips=flips), [rows[i] for i in idx])
         if x is None:
             x = np.zeros((len(rows), xk.shape[1]))
         x[idx] = xk
@@ -599,7 +608,7 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
 
     from . import grade_cnn as G
 
-    models = ScalpModels(*_load_parts(out, device), flips=("none",))
+    models = ScalpChain(*_load_parts(out, device), flips=("none",))
     crops = []
     for i in range(0, len(train_rows), 8):
         imgs = [_read_rgb(r["path"]) for r in train_rows[i : i + 8]]
@@ -612,7 +621,7 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
     y_train = np.array([G.NORWOOD_LEVELS.index(r["norwood_level"]) for r in train_rows]) if args.cnn_target == "norwood" else y
     net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train)
     save_classifier(out / SCALP_CNN, net, cj)
-    export_classifier_onnx(net, cj, out / SCALP_CNN_ONNX)
+    export_classifier_onnx(net, cj, (out / SCALP_CNN).with_suffix(".onnx"))
     log.set("grade_cnn", report)
     print("  grade CNN, out of fold on train:", json.dumps({k: report[k] for k in ("test_view", "oof_accuracy", "oof_macro_f1")}))
     return {r["filename"]: p for r, p in zip(train_rows, oof)}
@@ -621,8 +630,10 @@ def grade_cnn_stage(args, out: Path, device: str, train_rows: list[dict], enc: d
 def _load_parts(out: Path, device: str):
     from inference.models.unet import load_unet
     from inference.models.yolo import YoloDetector
-    from inference.pipeline.segment import RegionSegmenter
+    from inference.pipeline.scalp.segment import RegionSegmenter
 
     neutral = LogisticGrader(SCALP_FEATURES, np.zeros(len(SCALP_FEATURES)), np.ones(len(SCALP_FEATURES)),
                              np.zeros((3, len(SCALP_FEATURES))), np.zeros(3))
-    return YoloDetector(out / SCALP_DETECTOR, device=device), RegionSegmenter(load_unet(out / SCALP_SEGMENTER, device), device), neutral
+    backend = Backend.torch(device)
+    detector = YoloDetector(out / SCALP_DETECTOR, backend)
+    return detector, RegionSegmenter(load_unet(out / SCALP_SEGMENTER, backend)), neutral

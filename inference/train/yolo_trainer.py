@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from inference.models.onnx_utils import store_weights_fp16  # noqa: E402  # never reach the network (no hub, no fonts, no AMP-check weights)
+from inference.models.onnx_export import store_weights_fp16  # noqa: E402  # never reach the network (no hub, no fonts, no AMP-check weights)
 
 
 @dataclass

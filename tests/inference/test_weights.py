@@ -1,16 +1,18 @@
 """The shipped scalp weights: sizes, ONNX agreement with PyTorch, and the pipeline on real photos."""
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import onnxruntime as ort
-import pytest
 import torch
 
+from inference.models.onnx_runtime import Backend
 from inference.models.unet import load_unet, preprocess
 from inference.models.yolo import YoloDetector
-from inference.pipeline.scalp import ScalpModels
-from inference.pipeline.types import GRADES, UNCERTAIN
+from inference.service.domains import load_scalp
+from inference.types import GRADES, UNCERTAIN
 
 MAX_BYTES = 16 * 1024 * 1024
 
@@ -37,21 +39,22 @@ def test_unet_onnx_agrees_with_pytorch(weights, shared):
     assert (ref - got).abs().mean() < 0.01
 
 
-def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared, monkeypatch):
+def test_grade_cnn_onnx_agrees_with_pytorch(weights, shared):
     """The shipped grade CNN on head-sized crops: the float ONNX export gives torch's
     probabilities (its int8 twin is checked in test_quantize.py), and the grader the
     pipeline loads uses it."""
     from inference.models.classifier import ImageClassifier
-
-    monkeypatch.setenv("INFERENCE_INT8", "off")
-    from inference.pipeline.grade import CNN_FEATURES, LogisticGrader
+    from inference.pipeline.scalp.grade import CNN_FEATURES, LogisticGrader
 
     crops = [im[60:560, 70:570] for im in _photos(shared)]
-    ref = ImageClassifier.load_files(weights / "scalp_cnn.pt").probabilities(crops)
-    got = ImageClassifier.load_files(weights / "scalp_cnn.pt", weights / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
+    ref = ImageClassifier.load(weights / "scalp_cnn.pt").probabilities(crops)
+    onnx = ImageClassifier.load(weights / "scalp_cnn.pt", Backend("cpu", int8=False))
+    assert onnx.net.path.name == "scalp_cnn.onnx"
+    got = onnx.probabilities(crops)
     np.testing.assert_allclose(got, ref, atol=0.02)  # fp16-stored weights, two runtimes
     assert (got.argmax(1) == ref.argmax(1)).all()
-    assert LogisticGrader.load(weights / "scalp_grader.json").features[-3:] == CNN_FEATURES
+    grader = LogisticGrader.from_json(json.loads((weights / "scalp_grader.json").read_text()))
+    assert grader.features[-3:] == CNN_FEATURES
 
 
 def test_yolo_onnx_agrees_with_pytorch(weights, shared):
@@ -67,7 +70,7 @@ def test_yolo_onnx_agrees_with_pytorch(weights, shared):
 
 
 def test_scalp_pipeline_on_real_photos(weights, shared):
-    models = ScalpModels.load(weights)
+    models = load_scalp(weights, Backend())
     photos = _photos(shared, 6)
     batch = models.analyze(photos)
     for rgb, a in zip(photos, batch):
@@ -91,7 +94,7 @@ def test_bald_crown_measures_more_exposed_scalp_than_full_hair(weights, shared):
 
     rows = [r for r in csv.DictReader(open(shared / "datasets/scalp_uze/labels.csv"))
             if r["split"] == "valid" and "Top-Down" in r["filename"]]
-    models = ScalpModels.load(weights)
+    models = load_scalp(weights, Backend())
     by_grade = {g: [] for g in GRADES}
     for r in rows:
         rgb = cv2.cvtColor(cv2.imread(str(shared / "datasets/scalp_uze/valid" / r["filename"])), cv2.COLOR_BGR2RGB)

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
+from tests.paths import ROOT, SHARED, WEIGHTS
 
-WEIGHTS = weights_dir()
-PHOTOS = shared_dir() / "datasets" / "scalp_uze" / "valid"
+WEIGHTS = WEIGHTS
+PHOTOS = SHARED / "datasets" / "scalp_uze" / "valid"
 
 
 def positive(x) -> bool:
@@ -35,7 +35,7 @@ def test_bench_small(tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "inference.bench", "--data", str(PHOTOS.parent.parent), "--n", "4", "--concurrency", "1,2", "--repeats", "1",
          "--device", "cpu", "--warmup", "2", "--json", str(out), "--quiet"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert p.returncode == 0, p.stderr[-3000:]
 

@@ -1,4 +1,4 @@
-"""`python -m inference.evaluate skin` on a folder laid out like ACNE04 (symlinks into ../shared),
+"""`python -m inference.evaluate face` on a folder laid out like ACNE04 (symlinks into ../shared),
 with a tiny model trained first into a temporary weights folder (the shipped weights may not exist)."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ KEYS = {"n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fu
 def tiny_weights(tmp_path_factory, shared, project_root):
     out = tmp_path_factory.mktemp("weights")
     build = tmp_path_factory.mktemp("build")
-    cmd = [sys.executable, "-m", "inference.train", "skin", "--limit", "6", "--epochs", "1", "--imgsz", "160", "--batch", "4",
+    cmd = [sys.executable, "-m", "inference.train", "face", "--limit", "6", "--epochs", "1", "--imgsz", "160", "--batch", "4",
            "--workers", "0", "--seg-steps", "2", "--seg-size", "128", "--seg-infer-size", "256", "--router-copies", "0",
            "--sheets", "4", "--device", "cpu", "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=600)
@@ -52,7 +52,7 @@ def small_set(tmp_path_factory, shared):
 
 
 def run_eval(project_root, *args):
-    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "skin", *args], cwd=project_root,
+    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "face", *args], cwd=project_root,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "SHARED_DIR": "/nonexistent"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.strip().splitlines()
@@ -76,6 +76,6 @@ def test_evaluate_one_split(small_set, tiny_weights, project_root):
 
 
 def test_evaluate_refuses_a_folder_without_labels(tmp_path, tiny_weights, project_root):
-    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "skin", "--data", str(tmp_path), "--weights", str(tiny_weights)],
+    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "face", "--data", str(tmp_path), "--weights", str(tiny_weights)],
                           cwd=project_root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from inference.evaluate import classification_metrics
+from inference.evaluate.metrics import classification_metrics
 
 
 def test_classification_metrics_by_hand():

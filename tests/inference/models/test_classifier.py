@@ -55,7 +55,7 @@ def test_flips_average_the_mirrored_copies(net):
 
 
 def test_center_crop_and_flips_match_in_onnx(net, tmp_path):
-    from inference.models.onnx_utils import OnnxModule
+    from inference.models.onnx_runtime import OnnxModule
 
     cfg = {"classes": CLASSES, "size": 32, "center_crop": 0.875, "flips": ["h"]}
     path = export_classifier_onnx(net, cfg, tmp_path / "c.onnx")
@@ -95,7 +95,7 @@ def test_cross_fit_keeps_the_view_with_the_best_out_of_fold_scores():
 def test_norwood_outputs_are_summed_into_grades_in_torch_and_onnx(tmp_path):
     """A network trained on the six Norwood levels (``--cnn-target norwood``) reports the
     three grades: each grade's probability is the sum of its levels', in both runtimes."""
-    from inference.models.onnx_utils import OnnxModule
+    from inference.models.onnx_runtime import OnnxModule
     from inference.train.grade_cnn import NORWOOD_GRADE, NORWOOD_LEVELS, GradeCNNConfig, config_json, norwood_groups
 
     assert norwood_groups() == [[0], [1, 2], [3, 4, 5]]

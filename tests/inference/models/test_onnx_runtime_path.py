@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from inference.models.yolo import nms
-from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
+from tests.paths import ROOT, SHARED, WEIGHTS
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -51,17 +51,17 @@ def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
     """A fresh process serves scalp and face photos with ONNX Runtime and never imports torch;
     the same photos through the torch networks get the same domain, grade and boxes; the int8
     twins (the CPU default) the same domains and, but for at most one photo, the same grades."""
-    if not (weights_dir() / "scalp_yolo.onnx").is_file():
+    if not (WEIGHTS / "scalp_yolo.onnx").is_file():
         pytest.skip("weights/*.onnx are missing")
-    photos = sorted((shared_dir() / "datasets/scalp_uze/valid").glob("*.jpg"))[:3] + sorted(
-        (shared_dir() / "datasets/acne04/valid/images").glob("*.jpg"))[:3]
+    photos = sorted((SHARED / "datasets/scalp_uze/valid").glob("*.jpg"))[:3] + sorted(
+        (SHARED / "datasets/acne04/valid/images").glob("*.jpg"))[:3]
     if len(photos) < 6:
         pytest.skip("the valid photos are missing")
     runs = {}
     # the float ONNX exports against torch (strict), then the int8 twins the CPU loads by default
     for run, backend, int8 in (("onnx", "onnx", "off"), ("torch", "torch", "off"), ("int8", "auto", "auto")):
         env = {**os.environ, "INFERENCE_BACKEND": backend, "INFERENCE_INT8": int8, "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
-        p = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, photos)], cwd=PROJECT_ROOT, env=env,
+        p = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, photos)], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stderr[-3000:]
         runs[run] = json.loads(p.stdout.strip().splitlines()[-1])

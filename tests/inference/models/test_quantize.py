@@ -9,18 +9,24 @@ import numpy as np
 import onnx
 import pytest
 
-from inference.models.onnx_utils import OnnxModule, int8_path, runtime_onnx
-from inference.models.quantize import classifier_float_nodes, detector_float_nodes, quantize_detector, segmenter_float_nodes
+from inference.models.onnx_runtime import Backend, OnnxModule, int8_path
+from inference.models.quantize import (
+    classifier_float_nodes,
+    detector_float_nodes,
+    quantize_detector,
+    segmenter_float_nodes,
+)
 from inference.models.unet import preprocess_np, softmax_np
 from inference.models.yolo import box_iou, letterbox, postprocess, to_batch
-from inference.paths import shared_dir, weights_dir
+from inference.service.settings import Settings, SettingsError
+from tests.paths import SHARED, WEIGHTS
 
-W = weights_dir()
+W = WEIGHTS
 DETECTORS = {"scalp_yolo.onnx": "scalp_uze/valid", "face_yolo.onnx": "acne04/valid/images"}
 
 
 def _photos(folder: str, n: int) -> list[np.ndarray]:
-    paths = sorted((shared_dir() / "datasets" / folder).glob("*.jpg"))[:: 7][:n]
+    paths = sorted((SHARED / "datasets" / folder).glob("*.jpg"))[:: 7][:n]
     if len(paths) < n:
         pytest.skip(f"../shared/datasets/{folder} is missing")
     return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
@@ -98,24 +104,31 @@ def test_shipped_int8_scalp_unet_agrees_with_the_float_export():
         assert (la == lb).mean() >= 0.95
 
 
-def test_runtime_picks_int8_on_the_cpu_unless_switched_off(tmp_path, monkeypatch):
+def test_runtime_picks_int8_on_the_cpu_unless_switched_off(tmp_path):
     f = tmp_path / "m.onnx"
     f.write_bytes(b"x")
-    monkeypatch.delenv("INFERENCE_BACKEND", raising=False)
-    monkeypatch.delenv("INFERENCE_INT8", raising=False)
-    assert runtime_onnx("cpu", f) == f  # no twin yet
+    assert Backend("cpu").onnx_file(f) == f  # no twin yet
     int8_path(f).write_bytes(b"x")
-    assert runtime_onnx("cpu", f) == int8_path(f)
+    assert Backend("cpu").onnx_file(f) == int8_path(f)
+    assert Backend("cpu", int8=False).onnx_file(f) == f
+    assert Backend("cuda").onnx_file(f) is None  # GPUs run torch
+    assert Backend("cpu", "torch").onnx_file(f) is None
+    assert Backend.torch().onnx_file(f) is None
+    assert Backend("cpu", "onnx").onnx_file(tmp_path / "absent.onnx") is None  # no export: torch
+
+
+def test_service_settings_read_the_backend_choice(monkeypatch):
+    monkeypatch.delenv("INFERENCE_BACKEND", raising=False)
     monkeypatch.setenv("INFERENCE_INT8", "off")
-    assert runtime_onnx("cpu", f) == f
-    monkeypatch.setenv("INFERENCE_INT8", "auto")
-    assert runtime_onnx("cuda", f) is None  # GPUs run torch
-    monkeypatch.setenv("INFERENCE_BACKEND", "torch")
-    assert runtime_onnx("cpu", f) is None
-    monkeypatch.setenv("INFERENCE_BACKEND", "auto")
+    s = Settings.from_env(device="cpu")
+    assert s.runtime() == Backend("cpu", "auto", False, 0)
     monkeypatch.setenv("INFERENCE_INT8", "sometimes")
-    with pytest.raises(ValueError, match="INFERENCE_INT8"):
-        runtime_onnx("cpu", f)
+    with pytest.raises(SettingsError, match="INFERENCE_INT8"):
+        Settings.from_env()
+    monkeypatch.setenv("INFERENCE_INT8", "auto")
+    monkeypatch.setenv("INFERENCE_BACKEND", "tpu")
+    with pytest.raises(SettingsError, match="INFERENCE_BACKEND"):
+        Settings.from_env()
 
 
 def test_quantize_detector_writes_a_working_twin(tmp_path):
@@ -154,11 +167,11 @@ def test_shipped_int8_grade_cnn_grades_like_the_float_export():
     """Head crops of valid photos, as the scalp chain cuts them: the same grade from both,
     with the classifier kept float."""
     _need("scalp_cnn.onnx", "scalp_cnn.int8.onnx")
-    from inference.pipeline.scalp import ScalpModels
+    from inference.service.domains import load_scalp
 
     fp, q = OnnxModule(W / "scalp_cnn.onnx"), OnnxModule(W / "scalp_cnn.int8.onnx")
     assert [n for n in classifier_float_nodes([n.name for n in onnx.load(str(W / "scalp_cnn.int8.onnx")).graph.node])]
-    models = ScalpModels.load(W)
+    models = load_scalp(W, Backend())
     images = _photos("scalp_uze/valid", 8)
     x = preprocess_np(models.crops(images, models.regions(images)), 224)
     pa, pb = softmax_np(fp(x)), softmax_np(q(x))

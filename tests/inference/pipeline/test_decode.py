@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.paths import shared_dir
-from inference.pipeline.decode import MAX_BYTES, MAX_PIXELS, MAX_WORKING_SIDE, DecodeError, decode
+from inference.pipeline.common.decode import MAX_BYTES, MAX_PIXELS, MAX_WORKING_SIDE, DecodeError, decode
+from tests.paths import SHARED
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -122,7 +122,7 @@ def test_large_photo_is_reduced_to_the_working_size():
 
 
 def test_a_real_photo():
-    photos = sorted((shared_dir() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
+    photos = sorted((SHARED / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
     if not photos:
         pytest.skip("../shared/datasets/scalp_uze/valid is not here")
     d = decode(photos[0].read_bytes())

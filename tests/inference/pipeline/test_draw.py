@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inference.pipeline import draw
-from inference.pipeline.draw import (
+from inference.pipeline.common import draw
+from inference.pipeline.common.draw import (
     CHAT_MAX_SIDE,
     GRADE_KO,
     PALETTES,
@@ -22,7 +22,7 @@ from inference.pipeline.draw import (
     render_jpeg,
     scalp_headline,
 )
-from inference.pipeline.types import Box, Detection, GradeResult
+from inference.types import Box, Detection, GradeResult
 
 MISSING = ("\ue000", "\ue001")  # private use: no font has these; both render as the missing-glyph box
 

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.paths import shared_dir, weights_dir
-from inference.pipeline import quality
-from inference.pipeline.decode import decode
-from inference.pipeline.quality import REASONS, RegionEvidence, check, region_reason
+from inference.pipeline.common import quality
+from inference.pipeline.common.decode import decode
+from inference.pipeline.common.quality import REASONS, RegionEvidence, check, region_reason
+from tests.paths import SHARED, WEIGHTS
 
-DATASETS = shared_dir() / "datasets"
+DATASETS = SHARED / "datasets"
 SCALP = sorted(DATASETS.glob("scalp_uze/*/*.jpg"))
 FACE = sorted(DATASETS.glob("acne04/*/images/*.jpg"))
 PASS_RATE = 0.98
@@ -111,7 +111,7 @@ def test_region_evidence():
 
 @pytest.fixture(scope="module")
 def scalp_models():
-    weights = weights_dir()  # weights/ unless $WEIGHTS_DIR says otherwise
+    weights = WEIGHTS  # weights/ unless $WEIGHTS_DIR says otherwise
     if not (weights / "scalp_yolo.pt").is_file():
         pytest.skip("weights/scalp_yolo.pt is missing (train with python -m inference.train scalp)")
     import torch

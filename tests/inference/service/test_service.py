@@ -26,18 +26,18 @@ from aiohttp import FormData
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
-from inference.pipeline.decode import MAX_BYTES
-from inference.pipeline.measure import measure_scalp
-from inference.pipeline.scalp import ScalpAnalysis
-from inference.pipeline.types import GRADES, UNCERTAIN, Box, Detection, GradeResult, Segmentation
+from inference.models.onnx_runtime import Backend
+from inference.pipeline.common.decode import MAX_BYTES
 from inference.service.app import CLIENT_MAX_SIZE, create_app
 from inference.service.batching import Busy, MicroBatcher, Stopped
-from inference.service.runner import Runner, scalp_output
+from inference.service.domains import Models, load_models, short_sha256
+from inference.service.flow import Flow
 from inference.service.settings import Settings
+from inference.types import GRADES, UNCERTAIN
+from tests.fakes.inference import StandInScalp, stand_in_models
+from tests.paths import ROOT, SHARED, WEIGHTS
 
-WEIGHTS = weights_dir()  # weights/ unless $WEIGHTS_DIR says otherwise
-PHOTOS = sorted((shared_dir() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
+PHOTOS = sorted((SHARED / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
 ANSWER_KEYS = {
     "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
     "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities",
@@ -45,42 +45,9 @@ ANSWER_KEYS = {
 MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions"}
 
 
-# -- a stand-in for the scalp models ----------------------------------------------
-
-
-class FakeScalp:
-    """Marks the middle of every photo as a detected head, half scalp and half hair."""
-
-    def __init__(self, delay: float = 0.0, empty: bool = False):
-        self.delay, self.empty, self.calls = delay, empty, []
-
-    def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
-        self.calls.append(len(images))
-        time.sleep(self.delay)
-        out = []
-        for im in images:
-            h, w = im.shape[:2]
-            labels = np.zeros((h, w), np.uint8)
-            if self.empty:
-                det = Detection(Box(0, 0, w, h), -1, "image", 0.0)
-                dets: tuple[Detection, ...] = ()
-            else:
-                labels[h // 4 : h // 2, w // 4 : 3 * w // 4] = 1
-                labels[h // 2 : 3 * h // 4, w // 4 : 3 * w // 4] = 2
-                det = Detection(Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4), 1, "MIDDLE", 0.9, (0.05, 0.9, 0.05))
-                dets = (det,)
-            x1, y1, x2, y2 = det.box.as_int()
-            bc = np.bincount(labels[y1:y2, x1:x2].ravel(), minlength=3)
-            seg = Segmentation(labels, ("background", "skin", "hair"), ({"background": int(bc[0]), "skin": int(bc[1]), "hair": int(bc[2])},))
-            m = measure_scalp(seg, [det], h * w)
-            g = GradeResult("MIDDLE", 0.8, "MIDDLE", {"LOW": 0.1, "MIDDLE": 0.8, "HIGH": 0.1})
-            out.append(ScalpAnalysis(dets, seg, m, g))
-        return out
-
-
-def fake_runner(model: FakeScalp | None = None) -> Runner:
-    hashes = {"scalp": {"scalp_yolo.pt": "0" * 8, "scalp_unet.pt": "1" * 8, "scalp_grader.json": "2" * 8}}
-    return Runner({"scalp": model or FakeScalp()}, {"scalp": scalp_output}, hashes, "cpu")
+def stand_in(chain: StandInScalp | None = None):
+    """A models factory: the stand-in scalp chain, always MIDDLE unless told otherwise."""
+    return lambda settings: stand_in_models(settings, chain or StandInScalp("MIDDLE"))
 
 
 def jpeg(rgb: np.ndarray, **kw) -> bytes:
@@ -126,7 +93,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 async def client(aiohttp_client, settings):
-    return await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner()))
+    return await aiohttp_client(create_app(settings, models_factory=stand_in()))
 
 
 # -- the answer's contract ---------------------------------------------------------
@@ -162,8 +129,8 @@ async def test_domain_choice(client):
 
 
 async def test_quality_failure_is_a_valid_answer(aiohttp_client, settings):
-    model = FakeScalp()
-    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner(model)))
+    model = StandInScalp("MIDDLE")
+    client = await aiohttp_client(create_app(settings, models_factory=stand_in(model)))
     status, body = await post(client, jpeg(np.zeros((480, 640, 3), np.uint8)))
     assert status == 200
     assert set(body) == ANSWER_KEYS
@@ -176,7 +143,7 @@ async def test_quality_failure_is_a_valid_answer(aiohttp_client, settings):
 
 
 async def test_no_subject_is_not_scalp_or_face(aiohttp_client, settings):
-    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: fake_runner(FakeScalp(empty=True))))
+    client = await aiohttp_client(create_app(settings, models_factory=stand_in(StandInScalp("MIDDLE", empty=True))))
     status, body = await post(client, noise_photo())
     assert status == 200
     assert body["quality"]["ok"] is False and body["quality"]["reasons"] == ["not_scalp_or_face"]
@@ -246,7 +213,7 @@ async def test_malformed_requests(client):
 
 
 async def test_api_key(aiohttp_client, settings):
-    app = create_app(dataclasses.replace(settings, api_key="s3cret-key"), runner_factory=lambda s: fake_runner())
+    app = create_app(dataclasses.replace(settings, api_key="s3cret-key"), models_factory=stand_in())
     client = await aiohttp_client(app)
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"}, {"Authorization": "Bearer"}):
         st, body = await post(client, noise_photo(), headers=headers)
@@ -293,8 +260,8 @@ async def test_metrics(client):
 
 
 async def test_concurrent_requests_share_a_forward_pass(aiohttp_client, settings):
-    model = FakeScalp()
-    app = create_app(dataclasses.replace(settings, max_wait_ms=300), runner_factory=lambda s: fake_runner(model))
+    model = StandInScalp("MIDDLE")
+    app = create_app(dataclasses.replace(settings, max_wait_ms=300), models_factory=stand_in(model))
     client = await aiohttp_client(app)
     results = await asyncio.gather(*(post(client, noise_photo(i)) for i in range(6)))
     assert all(st == 200 for st, _ in results)
@@ -303,7 +270,7 @@ async def test_concurrent_requests_share_a_forward_pass(aiohttp_client, settings
 
 async def test_queue_full_answers_busy(aiohttp_client, settings):
     s = dataclasses.replace(settings, max_batch=1, max_wait_ms=0, max_queue=1)
-    client = await aiohttp_client(create_app(s, runner_factory=lambda _: fake_runner(FakeScalp(delay=0.5))))
+    client = await aiohttp_client(create_app(s, models_factory=stand_in(StandInScalp("MIDDLE", delay=0.5))))
     results = await asyncio.gather(*(post(client, noise_photo(i)) for i in range(5)))
     codes = sorted(st for st, _ in results)
     assert 200 in codes and 503 in codes
@@ -391,12 +358,18 @@ async def test_batcher_runs_off_the_event_loop():
 
 
 @pytest.fixture(scope="module")
-def real_runner() -> Runner:
+def real_models() -> Models:
     if not (WEIGHTS / "scalp_yolo.pt").is_file():
         pytest.skip("weights/scalp_yolo.pt is missing: train it with python -m inference.train scalp")
     if len(PHOTOS) < 6:
-        pytest.skip(f"real scalp photos are missing in {shared_dir() / 'datasets/scalp_uze/valid'}")
-    return Runner.setup(Settings(weights=WEIGHTS, device="cpu", threads=1))
+        pytest.skip(f"real scalp photos are missing in {SHARED / 'datasets/scalp_uze/valid'}")
+    return load_models(Settings(weights=WEIGHTS, device="cpu", threads=1))
+
+
+async def one_at_a_time(models: Models, photos: list[bytes]) -> list[dict]:
+    """The reference answers: each photo alone in its forward pass, through the same flow."""
+    async with Flow(Settings(device="cpu", max_batch=1), lambda s: models) as flow:
+        return [await flow.analyze(d, with_image=False) for d in photos]
 
 
 def same_answer(a: dict, b: dict, tol: float = 2e-3) -> None:
@@ -416,8 +389,8 @@ def same_answer(a: dict, b: dict, tol: float = 2e-3) -> None:
 
 
 @pytest.mark.slow
-async def test_real_photo(aiohttp_client, settings, real_runner):
-    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+async def test_real_photo(aiohttp_client, settings, real_models):
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
     st, body = await post(client, PHOTOS[0].read_bytes())
     assert st == 200, body
     assert set(body) == ANSWER_KEYS
@@ -437,21 +410,21 @@ async def test_real_photo(aiohttp_client, settings, real_runner):
         for weights, runs in files.items():
             if weights.endswith(".pt"):
                 stem = weights.removesuffix(".pt")
-                int8 = (WEIGHTS / f"{stem}.int8.onnx").is_file() and os.environ.get("INFERENCE_INT8", "auto") != "off"
+                int8 = (WEIGHTS / f"{stem}.int8.onnx").is_file()
                 assert runs == (f"{stem}.int8.onnx" if int8 else f"{stem}.onnx"), (domain, weights, runs)
             else:
                 assert runs == weights
     assert health["running"]["face"]["face_unet.pt"] == "face_unet.onnx"  # the lesion U-Net stays float
 
 
-FACE_PHOTOS = sorted((shared_dir() / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))
+FACE_PHOTOS = sorted((SHARED / "datasets" / "acne04" / "valid" / "images").glob("*.jpg"))
 
 
 @pytest.mark.slow
-async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, real_runner):
+async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, real_models):
     if not FACE_PHOTOS:
         pytest.skip("ACNE04 photos are missing")
-    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
     st, body = await post(client, FACE_PHOTOS[3].read_bytes())
     assert st == 200, body
     assert (body["domain"], body["routing"]) == ("face", "router") and body["quality"]["ok"] is True
@@ -468,10 +441,10 @@ async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, r
 
 
 @pytest.mark.slow
-async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real_runner):
+async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real_models):
     from inference.train.route_trainer import neither_set
 
-    client = await aiohttp_client(create_app(settings, runner_factory=lambda s: real_runner))
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
     refused = 0
     for item in neither_set(12, seed=4242):
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(item.rgb, cv2.COLOR_RGB2BGR))
@@ -485,11 +458,10 @@ async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real
 
 
 @pytest.mark.slow
-async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_runner):
+async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_models):
     photos = [p.read_bytes() for p in PHOTOS[:: max(1, len(PHOTOS) // 6)][:6]]
-    alone = dataclasses.replace(real_runner, on_model_batch=None)
-    reference = [alone.run_one(d, with_image=False) for d in photos]  # one photo per forward pass
-    app = create_app(dataclasses.replace(settings, max_batch=8, max_wait_ms=500), runner_factory=lambda s: real_runner)
+    reference = await one_at_a_time(real_models, photos)
+    app = create_app(dataclasses.replace(settings, max_batch=8, max_wait_ms=500), models_factory=lambda s: real_models)
     client = await aiohttp_client(app)
     results = await asyncio.gather(*(post(client, d) for d in photos))
     s = await metric_samples(client)
@@ -502,17 +474,17 @@ async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_ru
 
 
 @pytest.mark.slow
-def test_analyze_cli(tmp_path, real_runner):
+def test_analyze_cli(tmp_path, real_models):
     out = tmp_path / "annotated.jpg"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
     p = subprocess.run(
         [sys.executable, "-m", "inference", "analyze", str(PHOTOS[0]), "--out", str(out), "--device", "cpu"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     body = json.loads(p.stdout)
     assert set(body) == ANSWER_KEYS - {"annotated_jpeg"}
-    same_answer(body, dataclasses.replace(real_runner, on_model_batch=None).run_one(PHOTOS[0].read_bytes(), with_image=False))
+    same_answer(body, asyncio.run(one_at_a_time(real_models, [PHOTOS[0].read_bytes()]))[0])
     assert Image.open(out).format == "JPEG"
 
 
@@ -521,7 +493,7 @@ def test_analyze_cli_bad_input(tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"not a photo")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
-    p = subprocess.run([sys.executable, "-m", "inference", "analyze", str(bad)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "inference", "analyze", str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "not_an_image"
 
 
@@ -537,16 +509,12 @@ def test_settings_from_env():
     assert Settings(device="cpu").resolved_device() == "cpu"
 
 
-def test_model_version_names_the_network_that_runs(monkeypatch):
+def test_model_version_names_the_network_that_runs():
     """On the CPU the ONNX export runs: the version hashes it with the .pt; under torch, the .pt alone."""
-    from inference.service.runner import short_sha256
-
     pt = WEIGHTS / "scalp_yolo.pt"
     if not (pt.is_file() and pt.with_suffix(".onnx").is_file()):
         pytest.skip("weights/scalp_yolo.pt and .onnx are missing")
-    monkeypatch.setenv("INFERENCE_BACKEND", "torch")
-    torch_version = short_sha256(pt, "cpu")
+    torch_version = short_sha256(pt, Backend("cpu", "torch"))
     assert torch_version == short_sha256(pt)
-    monkeypatch.setenv("INFERENCE_BACKEND", "onnx")
-    assert short_sha256(pt, "cpu") != torch_version
-    assert short_sha256(pt, "cuda") == torch_version  # a GPU runs torch
+    assert short_sha256(pt, Backend("cpu", "onnx")) != torch_version
+    assert short_sha256(pt, Backend("cuda")) == torch_version  # a GPU runs torch

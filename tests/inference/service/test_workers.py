@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference.paths import PROJECT_ROOT, shared_dir, weights_dir
 from inference.service.settings import Settings
 from inference.service.workers import per_worker_settings
+from tests.paths import ROOT, SHARED, WEIGHTS
 
-WEIGHTS = weights_dir()
-PHOTOS = sorted((shared_dir() / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
+WEIGHTS = WEIGHTS
+PHOTOS = sorted((SHARED / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
 
 
 def test_per_worker_threads():
@@ -51,7 +51,7 @@ def start(tmp_path: Path, port: int, weights: Path, workers: int = 2) -> subproc
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return subprocess.Popen(
         [sys.executable, "-m", "inference", "serve", "--port", str(port), "--workers", str(workers), "--device", "cpu"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
 

@@ -1,4 +1,4 @@
-"""`python -m inference.train skin` end to end on a few photos (one short epoch, a few U-Net steps)."""
+"""`python -m inference.train face` end to end on a few photos (one short epoch, a few U-Net steps)."""
 from __future__ import annotations
 
 import json
@@ -11,12 +11,14 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from inference.artifacts import FACE_DETECTOR, FACE_GRADER, FACE_SEGMENTER, ROUTER
+from inference.models.onnx_runtime import Backend
+from inference.models.router import ROUTER_CLASSES, Router
 from inference.models.unet import load_unet, preprocess
 from inference.models.yolo import YoloDetector
-from inference.pipeline.face import FACE_DETECTOR, FACE_GRADER, FACE_SEGMENTER, FaceModels
-from inference.pipeline.route import DOMAINS
-from inference.pipeline.router import ROUTER_CLASSES, SkinRouter
-from inference.pipeline.types import GRADES, UNCERTAIN
+from inference.pipeline.common.route import DOMAINS, route
+from inference.service.domains import load_face
+from inference.types import GRADES, UNCERTAIN
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +30,7 @@ TINY = ["--limit", "8", "--epochs", "1", "--imgsz", "160", "--imgsz-diagnostic",
 def trained(tmp_path_factory, shared, project_root):
     out = tmp_path_factory.mktemp("weights")
     build = tmp_path_factory.mktemp("build")
-    cmd = [sys.executable, "-m", "inference.train", "skin", *TINY, "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    cmd = [sys.executable, "-m", "inference.train", "face", *TINY, "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, build, proc.stdout
@@ -42,7 +44,7 @@ def test_training_writes_every_artefact(trained):
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["valid"]["n"] == 8 and 0 <= summary["valid"]["grade_accuracy"] <= 1
     assert summary["router_valid"]["n"] > 16
-    metrics = json.loads((out / "skin_metrics.json").read_text())
+    metrics = json.loads((out / "face_metrics.json").read_text())
     assert set(metrics["timings_s"]) >= {"labels", "yolo", "unet", "calibration", "router", "export", "evaluate"}
     assert metrics["labels"]["stats"]["train"]["boxes"] > 0
     assert set(metrics["valid_map_by_imgsz_diagnostic"]) == {"160", "192"}
@@ -50,15 +52,15 @@ def test_training_writes_every_artefact(trained):
     assert len(grader["thresholds"]) == 3 and 0 < grader["conf"] < 1
     card = (out / "MODEL_CARD.md").read_text()
     assert "academic use only" in card and "ACNE04" in card
-    assert (build / "skin" / "sheets" / "skin_train.png").exists()
-    assert len(list((build / "skin" / "yolo" / "labels").rglob("*.txt"))) == 8
+    assert (build / "face" / "sheets" / "face_train.png").exists()
+    assert len(list((build / "face" / "yolo" / "labels").rglob("*.txt"))) == 8
 
 
 def test_face_models_and_router_on_real_photos(trained, shared):
     out, _, _ = trained
     photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((shared / "datasets/acne04/valid/images").glob("*.jpg"))[:3]]
     photos.append(cv2.resize(photos[0], (480, 360)))  # any size and aspect
-    models = FaceModels.load(out)
+    models = load_face(out, Backend())
     batch = models.analyze(photos)
     for rgb, a in zip(photos, batch):
         assert a.grade.grade in GRADES + (UNCERTAIN,) and a.grade.best_guess in GRADES
@@ -67,12 +69,11 @@ def test_face_models_and_router_on_real_photos(trained, shared):
         assert a.measurements.lesion_count == len(a.detections)
     single = models.analyze(photos[:1])[0]
     assert single.measurements.lesion_count == batch[0].measurements.lesion_count
-    router = SkinRouter.load(out)
+    router = Router.load(out / ROUTER)
     p = router.probabilities(photos)
     assert p.shape == (4, len(ROUTER_CLASSES)) and np.allclose(p.sum(1), 1, atol=1e-4)
     assert set(router.classify(photos)) <= set(ROUTER_CLASSES)
-    assert set(router.route(photos)) <= set(DOMAINS)
-    for d, q in zip(router.decisions(photos), p):
+    for d, q in zip(route(photos, router), p):
         assert d.domain in DOMAINS and d.neither == (ROUTER_CLASSES[int(q.argmax())] == "neither")
 
 
@@ -87,7 +88,7 @@ def test_onnx_exports_load_and_run(trained, shared):
     xb, _ = det.preprocess([rgb, rgb])
     sess = ort.InferenceSession(str(out / "face_yolo.onnx"), providers=["CPUExecutionProvider"])
     assert sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0].shape == tuple(det.forward(xb).shape)
-    router = SkinRouter.load(out)
+    router = Router.load(out / ROUTER)
     xr = preprocess([rgb, rgb, rgb], router.size)
     with torch.no_grad():
         ref = torch.softmax(router.net(xr), 1).numpy()

@@ -51,8 +51,8 @@ def packed(tmp_path_factory, shared, project_root):
 
 def test_pack_writes_webp_copies_labels_and_starts(packed, shared):
     out, report = packed
-    assert report["skin"]["train"] + report["skin"]["val"] == 6 and report["scalp"] == {"train": 3, "val": 2, "folds": 2}
-    for s in ("skin", "scalp"):
+    assert report["face"]["train"] + report["face"]["val"] == 6 and report["scalp"] == {"train": 3, "val": 2, "folds": 2}
+    for s in ("face", "scalp"):
         for part in ("train", "val"):
             imgs = sorted((out / s / "images" / part).glob("*.webp"))
             labs = sorted((out / s / "labels" / part).glob("*.txt"))
@@ -60,7 +60,7 @@ def test_pack_writes_webp_copies_labels_and_starts(packed, shared):
             for p in imgs:
                 assert cv2.imread(str(p)) is not None
     # the WebP copy is close to the original photo (about 39 dB)
-    one = next((out / "skin" / "images" / "train").glob("*.webp"))
+    one = next((out / "face" / "images" / "train").glob("*.webp"))
     orig = cv2.imread(str(shared / "datasets/acne04/train/images" / (one.stem + ".jpg")))
     assert cv2.PSNR(orig, cv2.imread(str(one))) > 33
     assert json.loads((out / "scalp" / "names.json").read_text()) == ["LOW", "MIDDLE", "HIGH"]
@@ -79,9 +79,9 @@ def test_yolo_and_unet_runs_write_loadable_checkpoints(packed, tmp_path, project
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rep["calibration_fold"]["epochs"] == 1 and "metrics/mAP50(B)" in rep["calibration_fold"]["last"]
-    det = YoloDetector(tmp_path / "scalp_yolo.pt", device="cpu")
+    det = YoloDetector(tmp_path / "scalp_yolo.pt")
     assert det.names == ("LOW", "MIDDLE", "HIGH")
-    unet = [sys.executable, "-m", "inference.train.gpu", "unet", "--data", str(out / "skin"), "--steps", "2", "--batch", "2",
+    unet = [sys.executable, "-m", "inference.train.gpu", "unet", "--data", str(out / "face"), "--steps", "2", "--batch", "2",
             "--seg-size", "64", "--device", "cpu", "--out", str(tmp_path)]
     proc = subprocess.run(unet, cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -142,7 +142,7 @@ def test_yolo_fold_runs_hold_out_their_fold_and_record_it(packed, tmp_path, proj
         else:
             assert meta["fold"] == "all" and meta["held_out"] == [] and trained_on == set(folds)
         assert meta["folds"] == 2
-        assert YoloDetector(tmp_path / f"{name}.pt", device="cpu").names == ("LOW", "MIDDLE", "HIGH")
+        assert YoloDetector(tmp_path / f"{name}.pt").names == ("LOW", "MIDDLE", "HIGH")
 
 
 def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed, shared, weights, tmp_path, project_root):
@@ -166,7 +166,7 @@ def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed,
     assert sorted(saved["oof"]) == sorted(e["file"] for e in index)  # the format of build/scalp/grade_cnn_oof.json
     assert all(abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
     assert saved["report"]["oof_macro_f1"] == report["oof_macro_f1"] and report["size"] == 64
-    clf = ImageClassifier.load_files(tmp_path / "cnn" / "scalp_cnn.pt")
+    clf = ImageClassifier.load(tmp_path / "cnn" / "scalp_cnn.pt")
     assert clf.size == 64 and {"center_crop": clf.center_crop, "flips": list(clf.flips)} == report["test_view"]
     assert report["target"] == "norwood" and clf.cfg["outputs"] == 6 and clf.classes == ("LOW", "MIDDLE", "HIGH")
     assert {e["norwood"] for e in index} <= {"LEVEL_2", "LEVEL_3", "LEVEL_4", "LEVEL_5", "LEVEL_6", "LEVEL_7"}

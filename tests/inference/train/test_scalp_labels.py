@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from inference.train import scalp_labels as L
-from inference.train.segdata import HAIR, IGNORE, NOT_HAIR, SKIN, augment, figaro_samples, lfw_samples, read_scalp_index
 from inference.train.scalp import calibration_split, group_of
+from inference.train.segdata import HAIR, IGNORE, NOT_HAIR, SKIN, augment, figaro_samples, lfw_samples, read_scalp_index
 
 
 def test_lfw_and_figaro_labels_use_one_convention(shared):
@@ -133,42 +132,6 @@ def test_calibration_fold_holds_whole_groups(shared):
     assert not held & rest
 
 
-def test_scalp_grader_with_the_grade_cnn_needs_its_probabilities():
-    from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES, LogisticGrader, grade_scalp, scalp_features
-    from inference.pipeline.types import Box, Detection, ScalpMeasurements
-
-    det = Detection(Box(0, 0, 100, 100), 1, "MIDDLE", 0.6, (0.1, 0.6, 0.3))
-    m = ScalpMeasurements(exposed_scalp_ratio=0.2, hair_pixels=8000, scalp_pixels=2000, region_fraction=0.4, regions=1)
-    assert scalp_features(det, m).shape == (len(SCALP_FEATURES),)
-    assert scalp_features(det, m, np.array([0.1, 0.2, 0.7]))[-3:].tolist() == [0.1, 0.2, 0.7]
-    feats = SCALP_FEATURES + CNN_FEATURES
-    w = np.zeros((3, len(feats)))
-    w[0, -3] = w[1, -2] = w[2, -1] = 5.0  # this grader follows the CNN
-    g = LogisticGrader(feats, np.zeros(len(feats)), np.ones(len(feats)), w, np.zeros(3))
-    assert grade_scalp(g, det, m, np.array([0.05, 0.05, 0.9])).best_guess == "HIGH"
-    assert grade_scalp(g, det, m, np.array([0.9, 0.05, 0.05])).best_guess == "LOW"
-    with pytest.raises(ValueError):
-        grade_scalp(g, det, m)  # the CNN was not loaded
-
-
-def test_a_grader_reads_the_features_it_names():
-    """A grader fitted without the detector's scores takes just its own columns, by name."""
-    from inference.pipeline.grade import CNN_FEATURES, MEASURE_FEATURES, LogisticGrader, grade_scalp, scalp_features, select
-    from inference.pipeline.types import Box, Detection, ScalpMeasurements
-
-    det = Detection(Box(0, 0, 100, 100), 2, "HIGH", 0.9, (0.0, 0.1, 0.9))
-    m = ScalpMeasurements(exposed_scalp_ratio=0.2, hair_pixels=8000, scalp_pixels=2000, region_fraction=0.4, regions=1)
-    cnn = np.array([0.7, 0.2, 0.1])
-    feats = MEASURE_FEATURES + CNN_FEATURES
-    assert scalp_features(det, m, cnn, feats).tolist() == [0.2, pytest.approx(np.log(0.25)), 0.4, 0.7, 0.2, 0.1]
-    w = np.zeros((3, len(feats)))
-    w[0, -3] = w[1, -2] = w[2, -1] = 5.0
-    g = LogisticGrader(feats, np.zeros(len(feats)), np.ones(len(feats)), w, np.zeros(3))
-    assert grade_scalp(g, det, m, cnn).best_guess == "LOW"  # the detector's HIGH is not among its features
-    with pytest.raises(ValueError, match="cnn_low"):
-        select(MEASURE_FEATURES, feats)
-
-
 def test_uncertain_threshold_is_where_the_kept_grades_become_reliable():
     from inference.train.scalp import uncertain_threshold
 
@@ -228,7 +191,7 @@ def test_the_grader_design_check_scores_both_designs_on_the_calibration_photos()
     """Where only the detector's scores carry the grade, the calibration-fold design (which
     has them) beats the all-photo design (which drops them); where the CNN's carry it, both
     are right on nearly every calibration photo."""
-    from inference.pipeline.grade import CNN_FEATURES, SCALP_FEATURES
+    from inference.pipeline.scalp.grade import CNN_FEATURES, SCALP_FEATURES
     from inference.train.scalp import compare_grader_designs
 
     rng = np.random.default_rng(0)

@@ -91,29 +91,29 @@ def test_onnx_exports_load_and_run(trained, shared):
     assert sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0].shape == tuple(det.forward(xb).shape)
 
 
-def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared, monkeypatch):
+def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared):
     """The grade CNN's float ONNX export (fp16 weights) gives torch's probabilities, the
-    export step also made its int8 twin, and ``ScalpModels.load`` brings the CNN in because
+    export step also made its int8 twin, and the service's loader brings the CNN in because
     the grader uses it."""
     from inference.models.classifier import ImageClassifier
-    from inference.pipeline.scalp import ScalpModels
+    from inference.models.onnx_runtime import Backend
+    from inference.service.domains import load_scalp
 
     out, _, _ = trained
     assert (out / "scalp_cnn.int8.onnx").is_file()
-    monkeypatch.setenv("INFERENCE_INT8", "off")
     rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
     crops = [rgb[100:400, 120:500], rgb]
-    torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities(crops)
-    onnx_p = ImageClassifier.load_files(out / "scalp_cnn.pt", out / "scalp_cnn.onnx", "cpu", runtime=True).probabilities(crops)
+    torch_p = ImageClassifier.load(out / "scalp_cnn.pt").probabilities(crops)
+    onnx_p = ImageClassifier.load(out / "scalp_cnn.pt", Backend("cpu", int8=False)).probabilities(crops)
     np.testing.assert_allclose(onnx_p, torch_p, atol=0.02)  # fp16-stored weights, two runtimes
     np.testing.assert_allclose(onnx_p.sum(1), 1, atol=1e-5)
-    models = ScalpModels.load(out)
+    models = load_scalp(out, Backend())
     assert models.classifier is not None
     a = models.analyze([rgb])[0]
     assert a.grade.best_guess in ("LOW", "MIDDLE", "HIGH")
 
 
-def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path, monkeypatch):
+def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path):
     """``--reuse-grade-cnn`` refits the grader on the saved out-of-fold probabilities
     without training the CNN again (the shipped network is left as it was); with
     ``--grader-photos calibration`` on the fold the detector did not train on, with its scores."""
@@ -138,11 +138,12 @@ def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained,
     assert metrics["grader"]["photos"] == "calibration" and 0 < metrics["grader"]["calibration_photos"] < 10
     assert (out / "scalp_cnn.pt").read_bytes() == before
     from inference.models.classifier import ImageClassifier
+    from inference.models.onnx_runtime import Backend
 
-    monkeypatch.setenv("INFERENCE_INT8", "off")  # the float export itself, not its int8 twin
     rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
-    torch_p = ImageClassifier.load_files(out / "scalp_cnn.pt").probabilities([rgb])
-    onnx_p = ImageClassifier.load_files(out / "scalp_cnn.pt", out / "scalp_cnn.onnx", runtime=True).probabilities([rgb])
+    torch_p = ImageClassifier.load(out / "scalp_cnn.pt").probabilities([rgb])
+    # the float export itself, not its int8 twin
+    onnx_p = ImageClassifier.load(out / "scalp_cnn.pt", Backend("cpu", int8=False)).probabilities([rgb])
     np.testing.assert_allclose(onnx_p, torch_p, atol=0.02)  # the missing ONNX was exported from the reused network
     assert json.loads((out / "scalp_grader.json").read_text())["features"] == [
         "det_low", "det_middle", "det_high", "det_score", "exposed_ratio", "exposed_logit", "region_fraction",

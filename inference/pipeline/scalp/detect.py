@@ -12,8 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from inference.models.yolo import YoloDetector
-
-from .types import Detection
+from inference.types import Detection
 
 FLIPS = {
     "none": lambda im: im,
@@ -23,7 +22,8 @@ FLIPS = {
 }
 
 
-def detect(detector: YoloDetector, images: list[np.ndarray], conf: float, flips: tuple[str, ...] = ("none",)) -> list[list[Detection]]:
+def detect(detector: YoloDetector, images: list[np.ndarray], conf: float,
+           flips: tuple[str, ...] = ("none",)) -> list[list[Detection]]:
     """Detections per image, best first; the best one's class scores averaged over ``flips``."""
     if not images:
         return []

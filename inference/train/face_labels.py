@@ -1,4 +1,4 @@
-"""Labels for the skin (acne) models, made from ACNE04's lesion boxes.
+"""Labels for the face (acne) models, made from ACNE04's lesion boxes.
 
 ACNE04 (Roboflow export, ``../shared/datasets/acne04``) has one box per lesion
 (one class: the severity names of the original export are not lesion types) and
@@ -20,7 +20,6 @@ a per-image severity in ``image_severity.csv``. This module makes:
 """
 from __future__ import annotations
 
-import csv
 import random
 import shutil
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inference.datasets import AcneRow, read_boxes
 from inference.models.yolo import box_iou
-from inference.pipeline.face import MASK_FILL
+from inference.pipeline.face.count import MASK_FILL
 
 from .scalp_labels import contact_sheet
 from .segdata import IGNORE, SegSample
@@ -44,62 +44,9 @@ LEVELS = (0, 1, 2, 3)  # ACNE04 / Hayashi: mild, moderate, severe, very severe
 HAYASHI_THRESHOLDS = (5, 20, 50)  # lesions on one side of the face: level k when count > thresholds[k-1]
 
 
-def level_to_grade3(level: int) -> str:
-    return ("LOW", "MIDDLE", "HIGH", "HIGH")[int(level)]
-
-
 def level_of_count(count: float, thresholds=HAYASHI_THRESHOLDS) -> int:
     """Hayashi level from a lesion count: 0-5 mild, 6-20 moderate, 21-50 severe, over 50 very severe."""
     return int(sum(count > t for t in thresholds))
-
-
-@dataclass(frozen=True)
-class AcneRow:
-    split: str
-    filename: str
-    image: Path
-    label: Path
-    level: int  # 0..3
-    grade3: str  # LOW / MIDDLE / HIGH
-    n_boxes: int  # as listed in image_severity.csv
-
-    @property
-    def stem(self) -> str:
-        return Path(self.filename).stem
-
-
-def read_acne_index(root: Path, split: str | None = None) -> list[AcneRow]:
-    """Rows of ``image_severity.csv`` whose image exists (``split`` to pick one)."""
-    rows = []
-    with open(Path(root) / "image_severity.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            if split and r["split"] != split:
-                continue
-            img = Path(root) / r["split"] / "images" / r["filename"]
-            if not img.exists():
-                continue
-            level = int(str(r.get("acne04_level", "0")).strip()[-1])
-            grade = r.get("grade3") or level_to_grade3(level)
-            rows.append(AcneRow(r["split"], r["filename"], img, Path(root) / r["split"] / "labels" / (img.stem + ".txt"),
-                                level, grade, int(r.get("n_lesion_boxes") or 0)))
-    return rows
-
-
-def read_boxes(label: Path, width: int, height: int) -> np.ndarray:
-    """YOLO txt (any class ids) -> N x 4 float array of pixel boxes x1 y1 x2 y2."""
-    if not Path(label).exists():
-        return np.zeros((0, 4), np.float32)
-    out = []
-    for line in Path(label).read_text().split("\n"):
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        cx, cy, w, h = (float(v) for v in parts[1:5])
-        out.append(((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height))
-    b = np.array(out, np.float32).reshape(-1, 4)
-    b[:, [0, 2]] = b[:, [0, 2]].clip(0, width)
-    b[:, [1, 3]] = b[:, [1, 3]].clip(0, height)
-    return b
 
 
 def one_class_label(label: Path) -> str:

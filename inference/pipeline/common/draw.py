@@ -12,7 +12,7 @@ on the long side.
 
 Example:
     >>> import numpy as np
-    >>> from inference.pipeline.types import GradeResult
+    >>> from inference.types import GradeResult
     >>> a = Annotation("scalp", grade=GradeResult("MIDDLE", 0.71, "MIDDLE"), headline="두피 노출 비율 34%")
     >>> out = annotate(np.full((480, 640, 3), 128, np.uint8), a)
     >>> out.dtype.name, max(out.shape[:2]) <= CHAT_MAX_SIDE
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .types import Detection, GradeResult
+from inference.types import Detection, GradeResult
 
 # Telegram Bot API, sendPhoto: at most 10 MB, width + height at most 10000, ratio at most 20
 TELEGRAM_MAX_PHOTO_BYTES = 10 * 1000 * 1000
@@ -49,7 +49,7 @@ FONT_FILE = "NotoSansKR-Regular.otf"
 GRADE_KO = {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
 BOX_KO = {**GRADE_KO, "acne": "병변", "lesion": "병변", "image": "사진 전체"}
 # a scalp box's tag: the region, not the detector's own grade class (the grader, which the
-# legend shows, does not rest on it: inference/pipeline/grade.py), so the two never disagree
+# legend shows, does not rest on it: inference/pipeline/scalp/grade.py), so the two never disagree
 SCALP_REGION_KO = "두피 영역"
 
 # domain -> mask class -> (Korean label, RGB); classes not listed are not painted
@@ -88,6 +88,10 @@ def font(size: int) -> ImageFont.FreeTypeFont:
 
 def scalp_headline(exposed_scalp_ratio: float) -> str:
     return f"두피 노출 비율 {exposed_scalp_ratio * 100:.0f}%"
+
+
+def face_headline(lesion_count: int) -> str:
+    return f"병변 {lesion_count}개"
 
 
 def grade_line(g: GradeResult | None) -> str | None:

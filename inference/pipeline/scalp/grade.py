@@ -3,19 +3,19 @@
 The scalp grade is a small multinomial logistic model over the U-Net's measurements
 (the exposed-scalp ratio inside the detected head region), the grade CNN's
 probabilities on that region and, where they were out of sample for the photos it
-was fitted on, the detector's class scores (see inference/train/scalp.py). Its
-parameters and the names of the features it uses live in ``weights/scalp_grader.json``.
+was fitted on, the detector's class scores. Its parameters and the names of the
+features it uses live in ``scalp_grader.json`` (fitted by ``inference/train``).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .types import GRADES, UNCERTAIN, Detection, GradeResult, ScalpMeasurements
+from inference.types import GRADES, UNCERTAIN, Detection, GradeResult
+
+from .measure import ScalpMeasurements
 
 DETECTOR_FEATURES = ("det_low", "det_middle", "det_high", "det_score")  # the detector's class scores and confidence
 MEASURE_FEATURES = ("exposed_ratio", "exposed_logit", "region_fraction")  # the U-Net's measurements in the region
@@ -75,39 +75,12 @@ class LogisticGrader:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "LogisticGrader":
+    def from_json(cls, d: dict) -> LogisticGrader:
         return cls(
             tuple(d["features"]), np.array(d["mean"]), np.array(d["std"]),
             np.array(d["weight"]), np.array(d["bias"]), float(d.get("uncertain_below", 0.5)),
             tuple(d.get("flips", ("none",))),
         )
-
-    @classmethod
-    def load(cls, path: Path) -> "LogisticGrader":
-        return cls.from_json(json.loads(Path(path).read_text()))
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = 1e-2, class_weight: np.ndarray | None = None, steps: int = 500) -> "LogisticGrader":
-        """Maximum likelihood with an L2 penalty (torch L-BFGS; a few hundred rows)."""
-        import torch
-
-        mean, std = x.mean(0), x.std(0) + 1e-6
-        xt = torch.tensor((x - mean) / std, dtype=torch.float64)
-        yt = torch.tensor(y, dtype=torch.long)
-        k = len(GRADES)
-        w = torch.zeros(k, x.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-        cw = torch.tensor(class_weight if class_weight is not None else np.ones(k), dtype=torch.float64)
-        opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        return cls(features, mean, std, w.detach().numpy(), b.detach().numpy())
 
 
 def decide(p: np.ndarray, uncertain_below: float, reasons: tuple[str, ...] = ()) -> GradeResult:

@@ -1,13 +1,11 @@
-"""Segment the pixels inside detected regions with a U-Net (one forward pass for all crops)."""
+"""Segment the pixels inside the detected head region with the U-Net (one forward pass for all crops)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from inference.models.onnx_utils import OnnxModule
-from inference.models.unet import SegmenterBundle, preprocess, preprocess_np, softmax_np
-
-from .types import Detection, Segmentation
+from inference.models.unet import UNetModel
+from inference.types import Detection, Segmentation
 
 CROP_MARGIN = 0.08  # context around each box, as a fraction of its size
 
@@ -31,11 +29,10 @@ class RegionSegmenter:
     Labels: 0 outside every region, else the U-Net's class index.
     """
 
-    def __init__(self, bundle: SegmenterBundle, device: str = "cpu"):
-        self.bundle = bundle
-        self.device = device
-        self.size = bundle.cfg.image_size
-        self.classes = bundle.cfg.classes
+    def __init__(self, unet: UNetModel):
+        self.unet = unet
+        self.size = unet.size
+        self.classes = unet.classes
 
     def crops(self, rgb: np.ndarray, dets: list[Detection]) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         h, w = rgb.shape[:2]
@@ -49,25 +46,10 @@ class RegionSegmenter:
 
     def predict(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Class probabilities (C x size x size) for each crop."""
-        return self.predict_at(crops, self.size)
+        return self.unet.probabilities(crops, self.size)
 
-    def predict_at(self, crops: list[np.ndarray], size: int) -> list[np.ndarray]:
-        """Class probabilities (C x size x size) for each crop, at the input side ``size``."""
-        if not crops:
-            return []
-        net = self.bundle.net
-        if isinstance(net, OnnxModule):  # numpy only: the CPU service never imports torch
-            return list(softmax_np(net(preprocess_np(crops, size)), axis=1))
-        import torch
-
-        with torch.inference_mode():
-            x = preprocess(crops, size).to(self.device)
-            first = next(iter(net.parameters()), None)
-            if first is not None and first.dtype == torch.float16:
-                x = x.half()
-            return list(torch.softmax(net(x).float(), dim=1).cpu().numpy())
-
-    def paste(self, rgb_shape: tuple[int, ...], dets: list[Detection], placed: list[tuple[tuple[int, int, int, int], np.ndarray]]) -> Segmentation:
+    def paste(self, rgb_shape: tuple[int, ...], dets: list[Detection],
+              placed: list[tuple[tuple[int, int, int, int], np.ndarray]]) -> Segmentation:
         h, w = rgb_shape[:2]
         n = len(self.classes)
         best = np.zeros((h, w), np.float32)

@@ -1,6 +1,6 @@
-"""`python -m inference.train skin`: labels, lesion YOLO, lesion U-Net, fusion, grader, router, exports, metrics.
+"""`python -m inference.train face`: labels, lesion YOLO, lesion U-Net, fusion, grader, router, exports, metrics.
 
-Stages (each timed, figures in ``build/skin/run.json`` and printed):
+Stages (each timed, figures in ``build/face/run.json`` and printed):
 1. labels: the YOLO set (train split minus a calibration fold), lesion masks
    (an ellipse in each box), label statistics, a contact sheet;
 2. YOLO (one class) fine-tuned from ``yolov5nu_coco_backbone-neck.pt``;
@@ -11,8 +11,8 @@ Stages (each timed, figures in ``build/skin/run.json`` and printed):
    confidence (best F1), the fusion (kept only if it raises F1 there), the
    count thresholds and the UNCERTAIN confidence (``face_grader.json``);
 5. router (scalp / face / neither) on scalp_uze + ACNE04 + a code-made set;
-6. weights (fp16) and ONNX exports into ``weights/``, the model card's skin section;
-7. evaluation on the valid split (``inference.evaluate_skin``).
+6. weights (fp16) and ONNX exports into ``weights/``, the model card's face section;
+7. evaluation on the valid split (``inference.evaluate.face``).
 
 Defaults fit a 2-core CPU in about an hour (measured: a YOLO epoch at 640 px,
 batch 16, 792 photos, 4.8 min + 0.5 min validation; a U-Net step 3.4 s; router
@@ -30,14 +30,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.models.unet import UNetConfig, export_onnx as export_unet_onnx, load_unet, save_unet
-from inference.pipeline.face import (
-    FACE_DETECTOR, FACE_GRADER, FACE_SEGMENTER, BoxMerge, CountGrader, FaceModels, FusionParams, fuse,
-)
-from inference.pipeline.router import ROUTER_CLASSES, ROUTER_ONNX, ROUTER_SIZE, ROUTER_WEIGHTS, SkinRouter, save_router
+from inference.artifacts import FACE_DETECTOR, FACE_GRADER, FACE_METRICS, FACE_SEGMENTER, MODEL_CARD, ROUTER, ROUTER_METRICS
+from inference.datasets import read_acne_index
+from inference.evaluate.face import collect, detector_passes, face_metrics
+from inference.evaluate.metrics import MAP_CONF, MAP_IOU, MAP_MAX_DET, average_precision, boxes_of, precision_recall
+from inference.models.onnx_runtime import Backend
+from inference.models.router import ROUTER_CLASSES, ROUTER_SIZE, Router, save_router
+from inference.models.unet import UNetConfig, load_unet, save_unet
+from inference.models.unet import export_onnx as export_unet_onnx
+from inference.models.yolo import YoloDetector
+from inference.pipeline.face.chain import FaceChain
+from inference.pipeline.face.count import FusionParams, fuse
+from inference.pipeline.face.detect import BoxMerge
+from inference.pipeline.face.grade import CountGrader
 
-from . import skin_labels as L
+from . import face_labels as L
 from .common import RunLog, device_description, pick_device, seed_everything
+from .graders import fit_count_grader
 from .unet_trainer import UNetTrainConfig, train_unet
 from .yolo_trainer import YoloTrainConfig, export_onnx as export_yolo_onnx, slim_checkpoint, train_yolo
 
@@ -48,9 +57,7 @@ MERGE_GRID = tuple(BoxMerge("cluster", iou, 0.005) for iou in (0.45, 0.5, 0.55, 
 FUSION_GRID = {"confirm_prob": (2.0, 0.3, 0.4, 0.5, 0.6, 0.7), "blob_prob": (2.0, 0.5, 0.6, 0.7, 0.8, 0.9),
                "blob_min_area": (40.0, 120.0)}
 FUSION_MIN_GAIN = 0.005  # F1 on the calibration fold the fusion must add to be used
-MODEL_CARD = "MODEL_CARD.md"
-ROUTER_METRICS = "router_metrics.json"
-CARD_BEGIN, CARD_END = "<!-- skin:begin -->", "<!-- skin:end -->"
+CARD_BEGIN, CARD_END = "<!-- face:begin -->", "<!-- face:end -->"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,7 +89,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def choose_conf(items: list[dict], grid=CONF_GRID) -> tuple[float, list]:
     """The detector confidence with the best F1 (IoU 0.5) on the calibration fold."""
-    from inference.evaluate_skin import _boxes, precision_recall
     from inference.models.yolo import peak_score
 
     table = []
@@ -90,7 +96,7 @@ def choose_conf(items: list[dict], grid=CONF_GRID) -> tuple[float, list]:
         per = []
         for it in items:
             kept = [d for d in it["cands"] if peak_score(d) >= c]
-            per.append((*_boxes(kept), it["gt"]))
+            per.append((*boxes_of(kept), it["gt"]))
         table.append((float(c), precision_recall(per)))
     best = max(table, key=lambda t: (t[1]["f1"], -abs(t[0] - 0.25)))
     return best[0], table
@@ -100,19 +106,18 @@ def choose_merge(detector, rows, grid=MERGE_GRID, batch: int = 8) -> tuple[BoxMe
     """NMS (as the evaluation's mAP counts it, Ultralytics' way) or weighted box clustering
     at one of ``grid``'s IoUs: whichever gives the best mAP50 on ``rows`` (the calibration
     fold). One forward pass per photo; each candidate only re-runs the post-processing."""
-    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision, detector_passes
     from inference.models.yolo import postprocess
 
     passes = []
     for chunk, imgs, raw, metas in detector_passes(detector, rows, batch):
         raw = raw if isinstance(raw, np.ndarray) else raw.detach().float().cpu().numpy()
-        passes.append((raw, metas, [L.read_boxes(r.label, im.shape[1], im.shape[0]) for r, im in zip(chunk, imgs)]))
+        passes.append((raw, metas, [L.readboxes_of(r.label, im.shape[1], im.shape[0]) for r, im in zip(chunk, imgs)]))
 
     def score(method: str, iou: float, conf: float) -> dict:
         per = []
         for raw, metas, gts in passes:
             dets = postprocess(raw, metas, detector.names, conf=conf, iou=iou, max_det=MAP_MAX_DET, merge=method)
-            per += [(*_boxes(d), gt) for d, gt in zip(dets, gts)]
+            per += [(*boxes_of(d), gt) for d, gt in zip(dets, gts)]
         return average_precision(per)
 
     # NMS is scored as the evaluation scores it (IoU 0.7 from 0.001); the product then keeps
@@ -125,13 +130,12 @@ def choose_merge(detector, rows, grid=MERGE_GRID, batch: int = 8) -> tuple[BoxMe
 
 def choose_fusion(items: list[dict], conf: float) -> tuple[FusionParams, dict]:
     """The fusion parameters with the best F1 at ``conf``; used only when they beat the detector alone."""
-    from inference.evaluate_skin import _boxes, precision_recall
 
     def score(params: FusionParams) -> dict:
         per = []
         for it in items:
             f, _ = fuse(it["cands"], it["lesion_prob"], conf, params)
-            per.append((*_boxes(f), it["gt"]))
+            per.append((*boxes_of(f), it["gt"]))
         return precision_recall(per)
 
     alone = score(FusionParams())
@@ -155,16 +159,15 @@ def map_by_imgsz(weights: Path, rows, sizes, device: str, batch: int = 8) -> dic
     """Diagnostic only (never used to choose anything): the detector's mAP on ``rows`` at
     several run-time input sizes. ACNE04's train photos are enlarged copies (median box side
     31.5 px against 26.9 px in valid); a larger run-time size shows whether that shift costs."""
-    from inference.evaluate_skin import MAP_CONF, MAP_IOU, MAP_MAX_DET, _boxes, average_precision, detector_passes
     from inference.models.yolo import YoloDetector, postprocess
 
     out = {}
     for size in sizes:
-        det = YoloDetector(weights, device=device, imgsz=size)
+        det = YoloDetector(weights, Backend.torch(device), imgsz=size)
         per = []
         for chunk, imgs, raw, metas in detector_passes(det, rows, batch):
             for r, im, d in zip(chunk, imgs, postprocess(raw, metas, det.names, MAP_CONF, MAP_IOU, MAP_MAX_DET)):
-                per.append((*_boxes(d), L.read_boxes(r.label, im.shape[1], im.shape[0])))
+                per.append((*boxes_of(d), L.readboxes_of(r.label, im.shape[1], im.shape[0])))
         out[str(size)] = average_precision(per)
     return out
 
@@ -182,7 +185,7 @@ def counts_for(items: list[dict], conf: float, params: FusionParams) -> np.ndarr
 
 # ---------------------------------------------------------------- the model card
 
-CARD_TEXT = """## Skin (acne) models: `face_yolo`, `face_unet`, `face_grader.json`, and the router
+CARD_TEXT = """## Face (acne) models: `face_yolo`, `face_unet`, `face_grader.json`, and the router
 
 - **Data**: ACNE04 (Wu et al., ICCV 2019, "Joint Acne Image Grading and Counting"), Roboflow "Acne04 Detection" v5 export: 1,274 clinical photos of one side of the face, one lesion class. **The ACNE04 authors grant it for academic use only: `face_yolo.*`, `face_unet.*` and `face_grader.json` are for research and non-commercial use only.** The router (`router.*`) is trained on ACNE04 and scalp_uze (CC BY 4.0, "uze / Roboflow Universe") as well: the same restriction applies to it.
 - **Detector** `face_yolo.pt` / `.onnx`: Ultralytics YOLOv5nu (AGPL-3.0), one class `acne`, fine-tuned from the COCO backbone and neck at {imgsz} px. Overlapping boxes: {merge} (chosen by mAP50 on the calibration fold).
@@ -195,7 +198,7 @@ CARD_TEXT = """## Skin (acne) models: `face_yolo`, `face_unet`, `face_grader.jso
 
 
 def write_model_card(out: Path, fields: dict) -> Path:
-    """Replace (or append) the skin section of ``weights/MODEL_CARD.md``."""
+    """Replace (or append) the face section of ``weights/MODEL_CARD.md``."""
     path = out / MODEL_CARD
     text = path.read_text() if path.exists() else "# Model card\n"
     section = CARD_BEGIN + "\n" + CARD_TEXT.format(**{k: ("n/a" if v is None else v) for k, v in fields.items()}) + CARD_END
@@ -220,20 +223,20 @@ def train_router_stage(args, shared: Path, out: Path, device: str, log: RunLog, 
     net = train_router(train, enc, tc)
     cfg = {"classes": list(ROUTER_CLASSES), "size": ROUTER_SIZE, "arch": "torchvision mobilenet_v2",
            "trained": time.strftime("%Y-%m-%d"), "data": "scalp_uze + acne04 + code-made neither"}
-    save_router(out / ROUTER_WEIGHTS, net, cfg)
-    router = SkinRouter.load(out, device)
+    save_router(out / ROUTER, net, cfg)
+    router = Router.load(out / ROUTER, Backend.torch(device))
+    router_onnx = (out / ROUTER).with_suffix(".onnx")
     report = routing_report(router, valid, package_images()["people"])
     report["train_counts"] = {c: sum(it.label == i for it in train) for i, c in enumerate(ROUTER_CLASSES)}
     # ONNX (dynamic batch), weights stored in fp16
-    from inference.models.onnx_utils import store_weights_fp16
+    from inference.models.onnx_export import add_metadata, store_weights_fp16
 
     dummy = torch.zeros(1, 3, ROUTER_SIZE, ROUTER_SIZE)
-    torch.onnx.export(router.net.cpu().eval(), dummy, str(out / ROUTER_ONNX), input_names=["images"], output_names=["logits"],
+    torch.onnx.export(router.net.cpu().eval(), dummy, str(router_onnx), input_names=["images"], output_names=["logits"],
                       dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
-    store_weights_fp16(out / ROUTER_ONNX)
-    from inference.models.onnx_utils import add_metadata
+    store_weights_fp16(router_onnx)
 
-    add_metadata(out / ROUTER_ONNX, {"config": json.dumps(cfg)})  # the service runs it without torch
+    add_metadata(router_onnx, {"config": json.dumps(cfg)})  # the service runs it without torch
     from .int8 import quantize_router
 
     report["int8"] = quantize_router(out, shared, args.seed)
@@ -251,7 +254,7 @@ def run(args: argparse.Namespace) -> dict:
     seed_everything(args.seed)
     shared = Path(args.shared)
     out = Path(args.out)
-    build = Path(args.build) / "skin"
+    build = Path(args.build) / "face"
     build.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(build / "run.json", {"device": device_description(device), "args": {k: v for k, v in vars(args).items() if k != "func"}})
@@ -263,7 +266,7 @@ def run(args: argparse.Namespace) -> dict:
         log.set("total_minutes", round((time.time() - t_start) / 60, 1))
         return log.data
 
-    rows = L.read_acne_index(shared / "datasets/acne04")
+    rows = read_acne_index(shared / "datasets/acne04")
     if args.limit:
         rows = [r for s in ("train", "valid") for r in [r for r in rows if r.split == s][: args.limit]]
     train_rows = [r for r in rows if r.split == "train"]
@@ -274,7 +277,7 @@ def run(args: argparse.Namespace) -> dict:
 
     with log.timed("labels"):
         data = L.build_yolo_set(train_rows, calib, build / "yolo")
-        sheet = L.write_contact_sheet(train_rows, build / "sheets" / "skin_train.png", args.sheets, args.seed)
+        sheet = L.write_contact_sheet(train_rows, build / "sheets" / "face_train.png", args.sheets, args.seed)
         log.set("labels", {"photos": len(rows), "train": len(fit_rows), "calibration": len(calib_rows), "valid": len(valid_rows),
                            "contact_sheet": str(sheet) if sheet else None, "stats": L.label_stats(rows)})
 
@@ -304,11 +307,7 @@ def run(args: argparse.Namespace) -> dict:
                   meta={"trained": time.strftime("%Y-%m-%d"), "data": "acne04 box ellipses (academic use only)", "tile": args.seg_tile})
 
     with log.timed("calibration"):
-        from inference.evaluate_skin import collect
-        from inference.models.yolo import YoloDetector
-        from inference.pipeline.segment import RegionSegmenter
-
-        detector = YoloDetector(out / FACE_DETECTOR, device=device)
+        detector = YoloDetector(out / FACE_DETECTOR, Backend.torch(device))
         merge, merge_table = choose_merge(detector, calib_rows)
         if args.box_merge == "nms":
             merge = BoxMerge()
@@ -318,14 +317,14 @@ def run(args: argparse.Namespace) -> dict:
         print("  box merge on the calibration fold (mAP50):",
               ", ".join(f"{m.method} {m.iou}: {r['map50']}" for m, r in merge_table), "->", merge)
         # a provisional grader: low operating confidence so every candidate is kept for the grids
-        models = FaceModels(detector, RegionSegmenter(load_unet(out / FACE_SEGMENTER, device), device),
-                            CountGrader(conf=0.05, merge=merge))
+        models = FaceChain(detector, load_unet(out / FACE_SEGMENTER, Backend.torch(device)),
+                           CountGrader(conf=0.05, merge=merge))
         items = collect(models, calib_rows)
         conf, conf_table = choose_conf(items)
         fusion, fusion_report = choose_fusion(items, conf)
         counts = counts_for(items, conf, fusion)
         levels = np.array([it["row"].level for it in items])
-        grader = CountGrader.fit(counts, levels, conf, fusion, merge)
+        grader = fit_count_grader(counts, levels, conf, fusion, merge)
         grader.meta = {"calibration_photos": len(items), "trained": time.strftime("%Y-%m-%d"),
                        "calibration_accuracy3": round(float(np.mean([min(grader.level(c), 2) == min(l, 2) for c, l in zip(counts, levels)])), 4) if len(items) else None,
                        "calibration_accuracy4": round(float(np.mean([grader.level(c) == l for c, l in zip(counts, levels)])), 4) if len(items) else None}
@@ -351,10 +350,11 @@ def run(args: argparse.Namespace) -> dict:
         log.set("weights_mb", sizes)
 
     with log.timed("evaluate"):
-        from inference.evaluate_skin import collect, load_router, skin_metrics
+        from inference.service.domains import load_face, load_router
 
-        models = FaceModels.load(out, device)
-        metrics = skin_metrics(models, collect(models, valid_rows, router=load_router(out, device)))
+        backend = Backend(device)  # as the service runs them
+        models = load_face(out, backend)
+        metrics = face_metrics(models, collect(models, valid_rows, router=load_router(out, backend)))
         log.set("valid_metrics", metrics)
         if args.imgsz_diagnostic:
             log.set("valid_map_by_imgsz_diagnostic", map_by_imgsz(out / FACE_DETECTOR, valid_rows, args.imgsz_diagnostic, device))
@@ -365,7 +365,7 @@ def run(args: argparse.Namespace) -> dict:
         for r in valid_rows[: max(args.sheets, 1)]:
             a = models.analyze([cv2.cvtColor(cv2.imread(str(r.image)), cv2.COLOR_BGR2RGB)])[0]
             preds[r.filename] = np.array([[d.box.x1, d.box.y1, d.box.x2, d.box.y2] for d in a.detections]).reshape(-1, 4)
-        L.write_contact_sheet(valid_rows[: max(args.sheets, 1)], build / "sheets" / "skin_valid_predicted.png", args.sheets, args.seed, preds)
+        L.write_contact_sheet(valid_rows[: max(args.sheets, 1)], build / "sheets" / "face_valid_predicted.png", args.sheets, args.seed, preds)
 
     router = log.data.get("router") or {}
     write_model_card(out, {
@@ -375,7 +375,7 @@ def run(args: argparse.Namespace) -> dict:
         **{k: metrics.get(k) for k in ("n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall",
                                        "grade_accuracy", "grade_accuracy4", "routing_accuracy")}})
     log.set("total_minutes", round((time.time() - t_start) / 60, 1))
-    (out / "skin_metrics.json").write_text(json.dumps(
+    (out / FACE_METRICS).write_text(json.dumps(
         {k: log.data.get(k) for k in ("device", "timings_s", "total_minutes", "labels", "calibration", "router", "weights_mb", "valid_metrics",
                                       "valid_map_by_imgsz_diagnostic")}
         | {"args": {k: v for k, v in vars(args).items() if k not in ("shared", "out", "build", "func")}},

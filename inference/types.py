@@ -1,4 +1,6 @@
-"""Dataclasses passed between the pipeline steps."""
+"""Frozen dataclasses shared by the model families (``inference/models``) and the pipeline.
+
+Nothing here imports from the rest of the package: it is the bottom layer."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,10 +32,10 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def clip(self, w: int, h: int) -> "Box":
+    def clip(self, w: int, h: int) -> Box:
         return Box(min(max(self.x1, 0), w), min(max(self.y1, 0), h), min(max(self.x2, 0), w), min(max(self.y2, 0), h))
 
-    def expand(self, frac: float) -> "Box":
+    def expand(self, frac: float) -> Box:
         dx, dy = self.width * frac, self.height * frac
         return Box(self.x1 - dx, self.y1 - dy, self.x2 + dx, self.y2 + dy)
 
@@ -65,24 +67,6 @@ class Segmentation:
     classes: tuple[str, ...]
     # pixels of each class inside each region, region order as the detections
     region_pixels: tuple[dict[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class ScalpMeasurements:
-    exposed_scalp_ratio: float  # scalp skin / (scalp skin + hair) inside the region(s)
-    hair_pixels: int
-    scalp_pixels: int
-    region_fraction: float  # region area / image area
-    regions: int
-
-    def as_dict(self) -> dict:
-        return {
-            "exposed_scalp_ratio": round(self.exposed_scalp_ratio, 4),
-            "hair_pixels": self.hair_pixels,
-            "scalp_pixels": self.scalp_pixels,
-            "region_fraction": round(self.region_fraction, 4),
-            "regions": self.regions,
-        }
 
 
 @dataclass(frozen=True)

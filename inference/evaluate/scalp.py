@@ -1,0 +1,114 @@
+"""The scalp evaluation: the grade overall and per view, the routing, and mask IoU where
+reference masks are given; the chain is the one the service loads."""
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inference.datasets import VIEWS, read_scalp_rows
+from inference.pipeline.scalp.chain import ScalpChain
+from inference.service.domains import load_router, load_scalp
+from inference.types import GRADES, UNCERTAIN
+
+from .metrics import classification_metrics
+
+RouteCheck = Callable[[list[np.ndarray]], list[bool]]
+
+
+def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[str, Path] | None = None,
+                   batch: int = 8, router: RouteCheck | None = None) -> dict:
+    """Grade metrics overall and per view; mask IoU against reference masks where given."""
+    truth, guess, final, views, routed = [], [], [], [], []
+    inter = np.zeros(3)
+    union = np.zeros(3)
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        imgs = [cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
+        for r, a in zip(chunk, chain.analyze(imgs)):
+            truth.append(r["grade3"])
+            guess.append(a.grade.best_guess)
+            final.append(a.grade.grade)
+            views.append(r["view"])
+            ref = (reference_masks or {}).get(r["filename"])
+            if ref is not None and Path(ref).exists() and a.detections:
+                lab = cv2.imread(str(ref), cv2.IMREAD_UNCHANGED)
+                x1, y1, x2, y2 = a.detections[0].box.clip(lab.shape[1], lab.shape[0]).as_int()
+                t = lab[y1:y2, x1:x2]
+                p = a.segmentation.labels[y1:y2, x1:x2]
+                v = t < 3
+                for c in (1, 2):
+                    inter[c] += np.sum((t == c) & (p == c) & v)
+                    union[c] += np.sum(((t == c) | (p == c)) & v)
+        if router is not None:
+            routed += router(imgs)
+    out = classification_metrics(truth, guess)
+    sure = [k for k, g in enumerate(final) if g != UNCERTAIN]
+    out["uncertain_rate"] = round(1 - len(sure) / max(len(final), 1), 4)
+    out["accuracy_when_certain"] = (
+        round(float(np.mean([truth[k] == final[k] for k in sure])), 4) if sure else None
+    )
+    out["per_view"] = {}
+    for v in VIEWS:
+        ks = [k for k, vv in enumerate(views) if vv == v]
+        if ks:
+            m = classification_metrics([truth[k] for k in ks], [guess[k] for k in ks])
+            out["per_view"][v] = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                                  "confusion": m["confusion"]["matrix"]}
+    if reference_masks:
+        out["mask_iou_check_subset"] = {
+            "n": len(reference_masks),
+            "scalp_skin": round(float(inter[1] / max(union[1], 1)), 4),
+            "hair": round(float(inter[2] / max(union[2], 1)), 4),
+        }
+    out["routing_accuracy"] = round(float(np.mean(routed)), 4) if routed else None
+    return out
+
+
+def scalp_route_check(weights: Path, settings) -> RouteCheck | None:
+    """The product's router as a check: a photo counts as routed right when the router sends
+    it to the scalp chain ("face" and "neither" count as wrong); None without router weights,
+    so routing_accuracy is null rather than the default route's 100%."""
+    router = load_router(weights, settings.runtime())
+    if router is None:
+        return None
+    return lambda imgs: [d == "scalp" for d in router.classify(imgs)]
+
+
+SUMMARY_KEYS = ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain", "routing_accuracy")
+
+
+def main(a: Namespace, settings) -> int:
+    """The ``scalp`` subcommand; the last line printed is ``{"n", "accuracy", "macro_f1", "routing_accuracy"}``."""
+    rows = read_scalp_rows(a.data, a.split)
+    if not rows:
+        print(f"no labelled images found under {a.data}", file=sys.stderr)
+        return 2
+    chain = load_scalp(settings.weights, settings.runtime())
+    router = scalp_route_check(settings.weights, settings)
+    total_true, total_pred, routed = [], [], []
+    for split in sorted({r["split"] for r in rows}):
+        m = evaluate_scalp(chain, [r for r in rows if r["split"] == split], router=router)
+        print(f"[{split}] " + json.dumps({k: m[k] for k in SUMMARY_KEYS}))
+        print(f"[{split}] confusion (rows true, cols predicted {list(GRADES)}): {m['confusion']['matrix']}")
+        if a.details:
+            for v, pv in m["per_view"].items():
+                print(f"[{split}] {v:9s} n={pv['n']:3d} acc={pv['accuracy']} macro_f1={pv['macro_f1']} "
+                      f"confusion={pv['confusion']}")
+        cm = np.array(m["confusion"]["matrix"])
+        for i, t in enumerate(GRADES):
+            for j, g in enumerate(GRADES):
+                total_true += [t] * int(cm[i, j])
+                total_pred += [g] * int(cm[i, j])
+        if m["routing_accuracy"] is not None:
+            routed.append((m["routing_accuracy"], m["n"]))
+    overall = classification_metrics(total_true, total_pred)
+    ra = round(sum(a * n for a, n in routed) / sum(n for _, n in routed), 4) if routed else None
+    print(json.dumps({"n": overall["n"], "accuracy": overall["accuracy"], "macro_f1": overall["macro_f1"],
+                      "routing_accuracy": ra}))
+    return 0

@@ -1,0 +1,1 @@
+"""Steps every photo takes: decode -> quality gate -> route, and the drawing of the answer."""

@@ -1,0 +1,110 @@
+"""The face (acne) chain on a batch of photos: detect lesions -> U-Net -> count -> grade.
+
+* detect (``detect.py``): a one-class YOLO on the whole photo, letterboxed at the size it
+  was trained at (ACNE04 photos were downscaled to 640 px before labelling: a larger
+  input or tiles enlarge lesions beyond what it learnt); its overlapping boxes merged as
+  the grader says (``BoxMerge``);
+* segment (``segment.py``): the lesion U-Net on the region of the counted lesions (or the
+  whole photo where the fusion is on); its mask is drawn on the answer;
+* count (``count.py``): the lesions at the operating confidence, plus, only where the
+  grader says the fusion helped on the calibration fold, what the U-Net confirms or adds;
+* grade (``grade.py``): Hayashi levels from the count.
+
+The chain takes constructed models: loading them from files is the service's
+(``inference/service/domains.py``).
+
+Example (needs the trained weights):
+    >>> chain = FaceChain(detector, unet, grader)                       # doctest: +SKIP
+    >>> [a.measurements.lesion_count for a in chain.analyze([rgb])]     # doctest: +SKIP
+    [7]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inference.models.unet import UNetModel
+from inference.models.yolo import YoloDetector, peak_score
+from inference.types import Detection, GradeResult, Segmentation
+
+from .count import FaceMeasurements, FusionParams, fuse
+from .detect import candidates
+from .grade import LEVEL_NAMES, CountGrader
+from .segment import REGION_UNET_SIZE, lesion_index, lesion_region, lesion_segmentation
+
+
+@dataclass(frozen=True)
+class FaceAnalysis:
+    detections: tuple[Detection, ...]  # the counted lesions, best first
+    segmentation: Segmentation
+    measurements: FaceMeasurements
+    grade: GradeResult
+
+
+class FaceChain:
+    """Detector, lesion U-Net and count grader; ``analyze`` takes RGB arrays (any size)."""
+
+    def __init__(self, detector: YoloDetector, unet: UNetModel, grader: CountGrader, use_fusion: bool | None = None):
+        self.detector, self.unet, self.grader = detector, unet, grader
+        self.use_fusion = grader.fusion.enabled if use_fusion is None else use_fusion
+
+    def candidates(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        return candidates(self.detector, images, self.grader.merge, self.grader.conf)
+
+    def lesion_probabilities(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Per image: the U-Net's class probabilities at its input size (C x S x S)."""
+        return self.unet.probabilities(images)
+
+    def analyze(self, images: list[np.ndarray], fusion: bool | None = None) -> list[FaceAnalysis]:
+        """Detector, then the U-Net. With the fusion on, the U-Net sees the whole photo (it may
+        add lesions anywhere); without it, only the region of the counted lesions
+        (``lesion_region``), which costs about a third of the whole photo's pass."""
+        if not images:
+            return []
+        cands = self.candidates(images)
+        if self.use_fusion if fusion is None else fusion:
+            return [self.finish(im, c, p, True) for im, c, p in zip(images, cands, self.lesion_probabilities(images))]
+        li = lesion_index(self.unet.classes)
+        windows = [lesion_region(im.shape, fuse(c, None, self.grader.conf, FusionParams())[0])
+                   for im, c in zip(images, cands)]
+        todo = [i for i, win in enumerate(windows) if win is not None]
+        crops = []
+        for i in todo:
+            x1, y1, x2, y2 = windows[i]  # type: ignore[misc]
+            crops.append(images[i][y1:y2, x1:x2])
+        region_probs = dict(zip(todo, self.unet.probabilities(crops, REGION_UNET_SIZE)))
+        out = []
+        for i, (im, c) in enumerate(zip(images, cands)):
+            h, w = im.shape[:2]
+            probs = np.zeros((len(self.unet.classes), h, w), np.float32)
+            win = windows[i]
+            if win is not None:
+                x1, y1, x2, y2 = win
+                probs[li, y1:y2, x1:x2] = cv2.resize(region_probs[i][li], (x2 - x1, y2 - y1),
+                                                     interpolation=cv2.INTER_LINEAR)
+            out.append(self.finish(im, c, probs, False))
+        return out
+
+    def finish(self, rgb: np.ndarray, cands: list[Detection], probs: np.ndarray,
+               fusion: bool | None = None) -> FaceAnalysis:
+        """The steps after the two forward passes, for one photo."""
+        h, w = rgb.shape[:2]
+        use = self.use_fusion if fusion is None else fusion
+        classes = self.unet.classes
+        li = lesion_index(classes)
+        lesion_prob = cv2.resize(probs[li], (w, h), interpolation=cv2.INTER_LINEAR)
+        lesions, added = fuse(cands, lesion_prob, self.grader.conf, self.grader.fusion if use else FusionParams())
+        seg = lesion_segmentation(lesion_prob, lesions, classes, li)
+        count = len(lesions)
+        m = FaceMeasurements(
+            lesion_count=count,
+            detector_count=sum(1 for d in cands if peak_score(d) >= self.grader.conf),
+            added_by_unet=added,
+            lesion_pixel_fraction=float((seg.labels == li).mean()),
+            mean_score=float(np.mean([d.score for d in lesions])) if lesions else 0.0,
+            level=LEVEL_NAMES[self.grader.level(count)],
+            lesion_density=count / (h * w / 1e6),
+        )
+        return FaceAnalysis(tuple(lesions), seg, m, self.grader.grade(count))

@@ -1,0 +1,82 @@
+"""The scalp chain on a batch of photos: detect -> segment -> measure -> grade.
+
+The detector finds the head region; the U-Net labels its pixels hair or scalp skin; the
+grade combines the measurements in the region, the grade CNN's probabilities on the same
+crop (a MobileNetV2 fine-tuned on head crops) and, in graders fitted where they were out
+of sample, the detector's class scores, in one logistic grader that names the features it
+uses. The chain takes constructed models: loading them from files is the service's
+(``inference/service/domains.py``).
+
+Example (needs the trained weights):
+    >>> chain = ScalpChain(detector, RegionSegmenter(unet), grader, classifier=cnn)   # doctest: +SKIP
+    >>> [a.grade.grade for a in chain.analyze([rgb])]                                 # doctest: +SKIP
+    ['MIDDLE']
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.models.classifier import ImageClassifier
+from inference.models.yolo import YoloDetector
+from inference.types import Box, Detection, GradeResult, Segmentation
+
+from .detect import detect
+from .grade import LogisticGrader, grade_scalp
+from .measure import ScalpMeasurements, measure_scalp
+from .segment import RegionSegmenter
+
+DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
+DEFAULT_FLIPS = ("none", "h", "v", "hv")
+
+Region = tuple[Detection | None, list[Detection]]  # the best box (None: none found), the boxes measured
+
+
+@dataclass(frozen=True)
+class ScalpAnalysis:
+    detections: tuple[Detection, ...]
+    segmentation: Segmentation
+    measurements: ScalpMeasurements
+    grade: GradeResult
+
+
+class ScalpChain:
+    def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader,
+                 flips: tuple[str, ...] | None = None, classifier: ImageClassifier | None = None):
+        self.detector, self.segmenter, self.grader = detector, segmenter, grader
+        self.classifier = classifier  # the grade CNN, where the grader uses it
+        # the flips the grader was fitted with (stored beside its weights)
+        self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
+
+    def crops(self, images: list[np.ndarray], regions: list[Region]) -> list[np.ndarray]:
+        """The head region of each photo as the U-Net crops it (``RegionSegmenter.crops``):
+        what the grade CNN sees; the whole photo where the region is too small to crop."""
+        out = []
+        for im, (_, dets) in zip(images, regions):
+            c = self.segmenter.crops(im, dets[:1])
+            out.append(c[0][1] if c else im)
+        return out
+
+    def regions(self, images: list[np.ndarray]) -> list[Region]:
+        """The head region of each photo: the detector's best box, or the whole photo when none."""
+        out: list[Region] = []
+        for im, dets in zip(images, detect(self.detector, images, DETECT_CONF, self.flips)):
+            if dets:
+                out.append((dets[0], [dets[0]]))
+            else:
+                h, w = im.shape[:2]
+                out.append((None, [Detection(Box(0, 0, w, h), -1, "image", 0.0, ())]))
+        return out
+
+    def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
+        regions = self.regions(images)
+        segs = self.segmenter.segment(images, [r for _, r in regions])
+        cnn: list[np.ndarray | None] = (list(self.classifier.probabilities(self.crops(images, regions)))
+                                        if self.classifier is not None else [None] * len(images))
+        out = []
+        for im, (best, dets), seg, c in zip(images, regions, segs, cnn):
+            m = measure_scalp(seg, dets, im.shape[0] * im.shape[1])
+            grade = grade_scalp(self.grader, best, m, c)
+            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade))
+        return out

@@ -1,0 +1,39 @@
+"""Measure: what the scalp grade rests on, from the head region and its pixel labels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inference.types import Detection, Segmentation
+
+
+@dataclass(frozen=True)
+class ScalpMeasurements:
+    exposed_scalp_ratio: float  # scalp skin / (scalp skin + hair) inside the region(s)
+    hair_pixels: int
+    scalp_pixels: int
+    region_fraction: float  # region area / image area
+    regions: int
+
+    def as_dict(self) -> dict:
+        return {
+            "exposed_scalp_ratio": round(self.exposed_scalp_ratio, 4),
+            "hair_pixels": self.hair_pixels,
+            "scalp_pixels": self.scalp_pixels,
+            "region_fraction": round(self.region_fraction, 4),
+            "regions": self.regions,
+        }
+
+
+def measure_scalp(seg: Segmentation, dets: list[Detection], image_area: int) -> ScalpMeasurements:
+    """Exposed scalp = skin pixels / (skin + hair pixels) inside the detected head region(s)."""
+    skin = sum(c.get("skin", 0) for c in seg.region_pixels)
+    hair = sum(c.get("hair", 0) for c in seg.region_pixels)
+    area = sum(d.box.area for d in dets)
+    ratio = skin / (skin + hair) if skin + hair else 0.0
+    return ScalpMeasurements(
+        exposed_scalp_ratio=float(ratio),
+        hair_pixels=int(hair),
+        scalp_pixels=int(skin),
+        region_fraction=float(min(1.0, area / max(image_area, 1))),
+        regions=len(dets),
+    )

@@ -1,0 +1,144 @@
+"""One request's way through the service: decode -> quality gate -> route and the domain's
+chain (through the micro-batcher) -> draw -> encode.
+
+:class:`Flow` owns that order and the threads it runs on, in the lifecycle LitServe uses
+(setup, decode, batch, predict, unbatch, encode):
+
+* ``start`` (setup): one model thread loads the models (``domains.load_models``) and
+  later runs every batch; a pool of ``io_threads`` threads decodes and draws, bounding
+  the memory of large uploads being decoded at once; the event loop only waits.
+* ``analyze``: one photo's bytes -> the JSON answer. Concurrent calls share forward passes
+  (``batching.MicroBatcher`` calls ``predict.predict`` with up to ``max_batch`` photos).
+
+The aiohttp handler (``views.analyze``) and ``python -m inference analyze`` both call
+``Flow.analyze``. Bad input raises ``DecodeError`` (its ``code`` names it),
+``DomainUnavailable``, or the batcher's ``Busy`` / ``Stopped``; the caller maps them.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from inference.pipeline.common import quality as gate
+from inference.pipeline.common.decode import DecodedImage, decode
+from inference.pipeline.common.quality import QualityReport
+
+from .batching import MicroBatcher
+from .domains import Models, load_models
+from .encode import draw, encode, final_report
+from .predict import Job, OnModelBatch, Prediction, predict
+from .settings import Settings
+
+ModelsFactory = Callable[[Settings], Models]
+
+
+class DomainUnavailable(LookupError):
+    """The request asked for a domain whose models this server has not loaded."""
+
+
+def decode_and_check(data: bytes) -> tuple[DecodedImage, QualityReport, dict[str, float]]:
+    """Bytes -> photo and the quality gate's first verdict (raises ``DecodeError``), with timings in ms."""
+    t0 = time.perf_counter()
+    img = decode(data)
+    t1 = time.perf_counter()
+    report = gate.check(img.rgb)
+    t2 = time.perf_counter()
+    return img, report, {"decode": (t1 - t0) * 1000, "quality": (t2 - t1) * 1000}
+
+
+class Flow:
+    def __init__(self, settings: Settings, models_factory: ModelsFactory = load_models,
+                 on_model_batch: OnModelBatch | None = None):
+        self.settings = settings
+        self.models_factory = models_factory
+        self.on_model_batch = on_model_batch
+        self._models: Models | None = None
+        self._batcher: MicroBatcher[Job, Prediction] | None = None
+        self._model_thread: ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- setup ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the models on the model thread and start the batcher."""
+        s = self.settings
+        # one thread owns the models: it loads them and runs every batch. (Loading them in a
+        # thread of its own left a second OpenMP pool alive that slowed each forward pass by
+        # about a third on a 2-core machine.)
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
+        loop = asyncio.get_running_loop()
+        self._models = await loop.run_in_executor(self._model_thread, self.models_factory, s)
+        self._batcher = MicroBatcher(self._predict, max_batch=s.max_batch, max_wait_ms=s.max_wait_ms,
+                                     max_queue=s.max_queue, name="models", executor=self._model_thread)
+        self._pool = ThreadPoolExecutor(s.io_threads, thread_name_prefix="decode-draw")
+        await self._batcher.start()
+
+    async def stop(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.stop()
+        for pool in (self._model_thread, self._pool):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._batcher = self._model_thread = self._pool = None
+
+    async def __aenter__(self) -> Flow:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def models(self) -> Models:
+        if self._models is None:
+            raise RuntimeError("the flow has not been started")
+        return self._models
+
+    @property
+    def waiting(self) -> int:
+        """Photos waiting for a batch."""
+        return self._batcher.waiting if self._batcher is not None else 0
+
+    def _predict(self, jobs: list[Job]) -> list[Prediction]:
+        return predict(self.models, jobs, self.on_model_batch)
+
+    # -- one request --------------------------------------------------------------------
+
+    async def analyze(self, data: bytes, domain: str = "auto", with_image: bool = True) -> dict:
+        """The answer for one photo (see ``encode`` for a photo failing the quality gate)."""
+        t0 = time.perf_counter()
+        if not self.models.available(domain):
+            raise DomainUnavailable(domain)
+        batcher, pool = self._batcher, self._pool
+        assert batcher is not None and pool is not None
+        loop = asyncio.get_running_loop()
+        batcher.expect()  # a photo is on its way: a batch being formed may wait for it
+        try:
+            img, report, timings = await loop.run_in_executor(pool, decode_and_check, data)
+        except BaseException:
+            batcher.unexpect()
+            raise
+        pred: Prediction | None = None
+        if not report.ok:
+            batcher.unexpect()
+        else:
+            t1 = time.perf_counter()
+            pred = await batcher.submit(Job(img.rgb, domain), expected=True)
+            timings["queue"] = max(0.0, (time.perf_counter() - t1) * 1000 - pred.predict_ms)
+            timings["predict"] = pred.predict_ms
+        result = await loop.run_in_executor(pool, self._finish, img, report, pred, timings, domain, with_image)
+        result["timings_ms"]["total"] = round((time.perf_counter() - t0) * 1000, 1)
+        return result
+
+    def _finish(self, img: DecodedImage, report: QualityReport, pred: Prediction | None,
+                timings: dict[str, float], requested: str, with_image: bool) -> dict:
+        """Draw (a graded photo) and encode, on the I/O pool."""
+        t0 = time.perf_counter()
+        report = final_report(report, pred)
+        graded = pred is not None and pred.output is not None and report.ok
+        jpeg = draw(img, pred) if graded and with_image and pred is not None else None
+        domain = pred.domain if pred is not None else (requested if requested != "auto" else None)
+        timings = {**timings, "draw": (time.perf_counter() - t0) * 1000}
+        return encode(img, report, pred, jpeg, timings, self.models.model_version(domain), requested)

@@ -1,0 +1,82 @@
+"""Predict: a batch of gated photos -> one forward pass per network.
+
+The "auto" photos are routed first (one router pass for the batch); a photo the router
+calls neither is answered without a model (``not_scalp_or_face``); then each domain's
+chain analyses its photos in one call. Nothing here knows about HTTP, queues or threads:
+the micro-batcher (``batching.py``) calls ``predict`` on the model thread.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.pipeline.common.route import DEFAULT_DOMAIN, NEITHER, route
+
+from .domains import DomainOutput, Models
+
+REQUEST_DOMAINS = ("auto", "scalp", "face")
+
+OnModelBatch = Callable[[str, int, float], None]  # (domain, photos, seconds)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One gated photo waiting for the models."""
+
+    rgb: np.ndarray
+    domain: str = "auto"  # auto / scalp / face
+
+
+@dataclass(frozen=True)
+class Prediction:
+    domain: str | None  # None: the router saw neither a scalp nor a face
+    routing: str  # requested / router / default
+    output: DomainOutput | None  # None when ``rejected``
+    batch_size: int  # photos of this domain in the forward pass
+    predict_ms: float
+    rejected: str | None = None  # a quality reason decided by the router ("not_scalp_or_face")
+    route_probabilities: dict[str, float] | None = None
+
+
+def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None = None) -> list[Prediction]:
+    """All jobs at once: route the "auto" ones, then one ``analyze`` call per domain."""
+    domains = [j.domain for j in jobs]
+    routing = ["requested"] * len(jobs)
+    probs: list[dict[str, float] | None] = [None] * len(jobs)
+    out: list[Prediction | None] = [None] * len(jobs)
+    auto = [i for i, j in enumerate(jobs) if j.domain == "auto"]
+    route_ms = 0.0  # the router's pass is part of every routed photo's predict time
+    if auto:
+        t0 = time.perf_counter()
+        decisions = route([jobs[i].rgb for i in auto], models.router)
+        route_ms = (time.perf_counter() - t0) * 1000
+        how = "router" if models.router is not None else "default"
+        for i, dec in zip(auto, decisions):
+            probs[i] = dec.probabilities or None
+            if dec.neither:  # no model runs on a photo of neither
+                out[i] = Prediction(None, how, None, 0, route_ms, "not_scalp_or_face", probs[i])
+                domains[i] = NEITHER
+                continue
+            d, why = dec.domain, how
+            if d not in models.chains:  # the router chose a domain this server has no models for
+                d, why = (DEFAULT_DOMAIN if DEFAULT_DOMAIN in models.chains else next(iter(models.chains))), "default"
+            domains[i], routing[i] = d, why
+    for d in dict.fromkeys(domains):
+        if d == NEITHER:
+            continue
+        if d not in models.chains:
+            raise KeyError(f"no models loaded for domain {d!r}")
+        idx = [i for i, di in enumerate(domains) if di == d]
+        t0 = time.perf_counter()
+        analyses = models.chains[d].analyze([jobs[i].rgb for i in idx])
+        dt = time.perf_counter() - t0
+        if on_model_batch is not None:
+            on_model_batch(d, len(idx), dt)
+        for i, a in zip(idx, analyses):
+            ms = dt * 1000 + (route_ms if routing[i] != "requested" else 0.0)
+            out[i] = Prediction(d, routing[i], models.outputs[d](a), len(idx), ms, route_probabilities=probs[i])
+    assert all(p is not None for p in out)
+    return out  # type: ignore[return-value]

@@ -1,0 +1,97 @@
+"""Fitting the graders that the pipeline runs: the scalp's logistic grader and the face's
+count thresholds. The pipeline only reads what these produce (``to_json``)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from inference.pipeline.face.count import FusionParams
+from inference.pipeline.face.detect import BoxMerge
+from inference.pipeline.face.grade import HAYASHI, LEVEL_TO_GRADE, CountGrader
+from inference.pipeline.scalp.grade import LogisticGrader
+from inference.types import GRADES
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = 1e-2,
+                 class_weight: np.ndarray | None = None, steps: int = 500) -> LogisticGrader:
+    """Softmax regression on standardised features: maximum likelihood with an L2 penalty
+    (torch L-BFGS; a few hundred rows)."""
+    import torch
+
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.tensor((x - mean) / std, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.long)
+    k = len(GRADES)
+    w = torch.zeros(k, x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+    cw = torch.tensor(class_weight if class_weight is not None else np.ones(k), dtype=torch.float64)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return LogisticGrader(features, mean, std, w.detach().numpy(), b.detach().numpy())
+
+
+def fit_count_thresholds(counts: np.ndarray, levels: np.ndarray, max_count: int = 120) -> tuple[float, float, float]:
+    """Integer thresholds maximising the LOW/MIDDLE/HIGH accuracy (t1, t2), then the
+    4-level accuracy (t3); ties go to the thresholds closest to Hayashi's."""
+    c, lv = np.asarray(counts, np.float64), np.asarray(levels, int)
+    g3 = np.minimum(lv, 2)
+    cand = np.arange(0, max_count + 1)
+
+    def distance(t: float, ref: float) -> float:
+        return abs(math.log1p(t) - math.log1p(ref))
+
+    best, key = HAYASHI[:2], None
+    for t1 in cand[:60]:
+        lvl1 = c > t1
+        for t2 in cand[cand > t1][:100]:
+            pred = lvl1.astype(int) + (c > t2)
+            acc = (pred == g3).mean()
+            k = (round(acc, 9), -distance(t1, HAYASHI[0]) - distance(t2, HAYASHI[1]))
+            if key is None or k > key:
+                best, key = (float(t1), float(t2)), k
+    t1, t2 = best
+    key3, t3b = None, HAYASHI[2]
+    for t3 in cand[cand > t2]:
+        pred = (c > t1).astype(int) + (c > t2) + (c > t3)
+        k = (round((pred == lv).mean(), 9), -distance(t3, HAYASHI[2]))
+        if key3 is None or k > key3:
+            key3, t3b = k, float(t3)
+    return t1, t2, t3b
+
+
+def fit_count_grader(counts: np.ndarray, levels: np.ndarray, conf: float, fusion: FusionParams | None = None,
+                     merge: BoxMerge | None = None) -> CountGrader:
+    """Thresholds (``fit_count_thresholds``), the slope by likelihood, and the UNCERTAIN
+    confidence: the lowest in 0.40-0.60 where the kept photos reach 0.8 accuracy while
+    keeping at least 70% of them (as the scalp grader does)."""
+    g = CountGrader(fit_count_thresholds(counts, levels), conf=conf, fusion=fusion or FusionParams(),
+                    merge=merge or BoxMerge())
+    lv = np.asarray(levels, int)
+    best: tuple[float, float] | None = None
+    for s in np.geomspace(1.0, 30.0, 60):
+        g.slope = float(s)
+        p = g.level_probabilities(counts)[np.arange(len(lv)), lv]
+        ll = float(np.log(np.clip(p, 1e-6, 1)).sum())
+        if best is None or ll > best[0]:
+            best = (ll, float(s))
+    assert best is not None
+    g.slope = round(best[1], 4)
+    p3 = g.probabilities(counts)
+    y3 = np.minimum(lv, 2)
+    pred = np.array([LEVEL_TO_GRADE[g.level(c)] for c in counts], int)
+    conf3 = p3[np.arange(len(pred)), pred]
+    g.uncertain_below = 0.45
+    for t in np.arange(0.40, 0.61, 0.01):
+        keep = conf3 >= t
+        if keep.sum() >= 0.7 * len(lv) and (pred[keep] == y3[keep]).mean() >= 0.8:
+            g.uncertain_below = round(float(t), 2)
+            break
+    return g

@@ -1,0 +1,29 @@
+"""Fitting the graders: the face count thresholds on a simulated under-counting detector."""
+from __future__ import annotations
+
+import numpy as np
+
+from inference.pipeline.face.grade import CountGrader
+from inference.train import face_labels as L
+from inference.train.graders import fit_count_grader
+
+
+def test_count_grader_thresholds_probabilities_and_uncertain():
+    rng = np.random.default_rng(0)
+    # a detector that finds about 60% of the lesions: thresholds move down accordingly
+    true = np.concatenate([rng.integers(0, 6, 80), rng.integers(6, 21, 80), rng.integers(21, 51, 40), rng.integers(51, 70, 30)])
+    levels = np.array([L.level_of_count(c) for c in true])
+    counts = np.round(true * 0.6)
+    g = fit_count_grader(counts, levels, conf=0.3)
+    t1, t2, t3 = g.thresholds
+    assert 1 <= t1 <= 4 and 9 <= t2 <= 13 and 27 <= t3 <= 31, g.thresholds
+    p = g.probabilities(np.arange(0, 80))
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-6)
+    assert (np.diff(p[:, 0]) <= 1e-9).all()  # LOW becomes less likely as the count rises
+    far, near = g.grade(0), g.grade(t1 + 0.5)  # on the LOW / MIDDLE boundary
+    assert far.grade == "LOW" and far.confidence > 0.9
+    assert near.best_guess == "MIDDLE" and near.confidence <= 0.5 + 1e-6
+    g.uncertain_below = 0.55
+    assert g.grade(t1 + 0.5).grade == "UNCERTAIN" and g.grade(t1 + 0.5).reasons == ("low_confidence",)
+    assert g.grade(0).grade == "LOW"
+    assert CountGrader.from_json(g.to_json()).thresholds == g.thresholds
