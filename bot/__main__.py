@@ -1,6 +1,7 @@
 """``python -m bot``: run the bot until SIGINT / SIGTERM (configuration: ``bot/settings.py``).
 
-``python -m bot dev``: the whole product on this machine (see ``bot/devstack.py``).
+The whole product on one machine, with a local Bot API server and its web chat, is
+``scripts/start.sh`` (outside this package).
 """
 from __future__ import annotations
 
@@ -30,10 +31,6 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
-    if sys.argv[1:2] == ["dev"]:
-        from .devstack import main as dev
-
-        return dev(sys.argv[2:])
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

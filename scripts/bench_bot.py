@@ -2,7 +2,7 @@
 """Measure the bot's own overhead: update-to-reply time minus the service's reported time.
 
 Runs everything on loopback in one process: the local Bot API server
-(bot/localapi), the inference service (the real one with weights/ when the
+(localchat/botapi), the inference service (the real one with weights/ when the
 weights are there, else the stand-in model, which the output says), and the
 real bot application polling the local server.
 
@@ -27,17 +27,18 @@ import tempfile
 import time
 from pathlib import Path
 
+# the repository root, for tests.fakes.stack (not an installed package)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.harness import (  # noqa: E402
+from inference.datasets import valid_photos  # noqa: E402
+from inference.paths import shared_dir  # noqa: E402
+from localchat.botapi import LocalApiClient  # noqa: E402
+from tests.fakes.stack import (  # noqa: E402
     bot_settings,
     inference_service,
     local_telegram,
     running_bot,
 )
-from bot.localapi import LocalApiClient  # noqa: E402
-from inference.datasets import valid_photos  # noqa: E402
-from inference.paths import shared_dir  # noqa: E402
 
 REPLY_TIMEOUT = 300.0
 

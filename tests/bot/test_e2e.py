@@ -30,8 +30,13 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot import harness, texts
-from bot.harness import (
+from bot import texts
+from bot.settings import REDACTED, install_log_redaction, uninstall_log_redaction
+from bot.storage import Storage, utcnow
+from inference.datasets import valid_photos
+from inference.paths import shared_dir
+from localchat.botapi import LocalApiClient, WaitTimeout
+from tests.fakes.stack import (
     TOKEN,
     ServiceProxy,
     bot_environment,
@@ -40,11 +45,6 @@ from bot.harness import (
     local_telegram,
     running_bot,
 )
-from bot.localapi import LocalApiClient, WaitTimeout
-from bot.settings import REDACTED, install_log_redaction, uninstall_log_redaction
-from bot.storage import Storage, utcnow
-from inference.datasets import valid_photos
-from inference.paths import shared_dir
 
 DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 

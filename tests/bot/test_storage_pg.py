@@ -233,9 +233,9 @@ async def test_unreachable_server_is_retried_then_reported() -> None:
 
 async def test_the_bot_itself_runs_on_postgres(dsn: str, tmp_path: Path) -> None:
     """BOT_DATABASE_URL through the real application: storage and rate limiter on PostgreSQL."""
-    from bot.harness import bot_settings, local_telegram, running_bot
-    from bot.localapi import LocalApiClient
     from bot.ratelimit import PostgresBuckets
+    from localchat.botapi import LocalApiClient
+    from tests.fakes.stack import bot_settings, local_telegram, running_bot
 
     unused = tmp_path / "unused.sqlite3"
     async with local_telegram() as server, LocalApiClient(server.url) as tg:

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from tests.fakes.postgres import fresh_database, require_postgres
+from tests.fakes.stack import bot_settings, local_telegram, running_bot
 
 from bot import webhook
 from bot.app import build_application
 from bot.context import SERVICES_KEY
-from bot.harness import bot_settings, local_telegram, running_bot
 from bot.settings import Settings
 from bot.webhook import HEALTH_PATH, SECRET_TOKEN_HEADER, create_webhook_app
 

@@ -101,8 +101,7 @@ class _RecordingEnv(dict):
 
 
 #: Training, benchmarks and the developer tools: their variables are no deployment settings.
-DEV_SOURCES = ("inference/train/", "inference/bench.py", "inference/evaluate", "bot/devstack.py",
-               "bot/harness.py", "bot/localapi/")
+DEV_SOURCES = ("inference/train/", "inference/bench.py", "inference/evaluate")
 _ENVIRON_READ = re.compile(r"""environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']|getenv\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 
@@ -1116,22 +1115,14 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-#: ``python -m bot dev`` (the whole product on one machine, for developers) is not what the image
-#: runs; it reaches the service and torch on purpose.
-DEV_ONLY_MODULES = ("bot.devstack",)
-
-
 def import_closure(entry: str = "bot.__main__") -> tuple[set[str], set[Path]]:
     """Third-party top-level modules and project files reachable from ``entry``, following
-    every import in the project's own files (those inside functions too), except the developer
-    command's (DEV_ONLY_MODULES)."""
+    every import in the project's own files (those inside functions too)."""
     third_party: set[str] = set()
     seen: set[Path] = set()
     todo = [entry]
     while todo:
         module = todo.pop()
-        if module.startswith(DEV_ONLY_MODULES):
-            continue
         path = _module_file(module)
         if path is None or path in seen:
             continue

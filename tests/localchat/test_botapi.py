@@ -1,4 +1,4 @@
-"""End-to-end tests of the local Bot API server (bot/localapi) with python-telegram-bot.
+"""End-to-end tests of the local Bot API server (localchat/botapi) with python-telegram-bot.
 
 Every test starts the real aiohttp server on 127.0.0.1 (a free port) and talks
 to it through PTB's own HTTP stack (``telegram.Bot`` / ``Application`` with
@@ -42,10 +42,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.localapi import ControlError, LocalApiClient, Settings, WaitTimeout, serve
-from bot.localapi import errors as api_errors
-from bot.localapi.state import MAX_CAPTION_LENGTH, MAX_DOWNLOAD_SIZE, MAX_MESSAGE_LENGTH
-from bot.localapi.webhooks import SECRET_TOKEN_HEADER
+from localchat.botapi import ControlError, LocalApiClient, Settings, WaitTimeout, serve
+from localchat.botapi import errors as api_errors
+from localchat.botapi.protocol import MAX_CAPTION_LENGTH, MAX_DOWNLOAD_SIZE, MAX_MESSAGE_LENGTH
+from localchat.botapi.webhooks import SECRET_TOKEN_HEADER
 
 TOKEN = "123456:TEST-token_for-the-local-bot-api-000"
 OTHER_TOKEN = "654321:OTHER-token_for-the-local-bot-api-1"

@@ -1,4 +1,4 @@
-"""``python -m bot dev`` (what ``scripts/start.sh`` runs), as a real process.
+"""``python -m localchat`` (what ``scripts/start.sh`` runs), as a real process.
 
 * local mode: the local Bot API server with the web chat, the real inference service
   and the bot come up, the page address is printed, /start and a photo are answered,
@@ -24,11 +24,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import harness
-from bot.devstack import BOT_NAME, parse_args
-from bot.localapi import LocalApiClient
 from inference.datasets import valid_photos
 from inference.paths import PROJECT_ROOT, shared_dir
+from localchat.botapi import LocalApiClient
+from localchat.devstack import BOT_NAME, parse_args
+from tests.fakes.stack import weights_ready
 
 DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 
@@ -38,7 +38,7 @@ READY_TIMEOUT = 240.0
 ANSWER_TIMEOUT = 120.0
 STOP_TIMEOUT = 60.0
 
-needs_weights = pytest.mark.skipif(not harness.weights_ready(), reason="no trained weights")
+needs_weights = pytest.mark.skipif(not weights_ready(), reason="no trained weights")
 
 
 class Running:
@@ -133,7 +133,7 @@ def test_options():
 
 @needs_weights
 async def test_local_mode_web_chat_bot_and_service_then_ctrl_c():
-    dev = await Running.start("-m", "bot", "dev", "--port", "0", "--inference-port", "0",
+    dev = await Running.start("-m", "localchat", "--port", "0", "--inference-port", "0",
                               env=env(INFERENCE_API_KEY=SERVICE_KEY))
     try:
         url = (await dev.line(r"WEB_CHAT_URL=(http://127\.0\.0\.1:\d+/chat/)")).group(1)
@@ -166,12 +166,12 @@ async def test_local_mode_web_chat_bot_and_service_then_ctrl_c():
 
 @needs_weights
 async def test_telegram_mode_uses_the_given_bot_api_and_never_prints_secrets(tmp_path):
-    telegram = await Running.start("-m", "bot.localapi", "--port", "0", "--token", TOKEN,
+    telegram = await Running.start("-m", "localchat.botapi", "--port", "0", "--token", TOKEN,
                                    "--quiet", env=env())
     try:
         api = (await telegram.line(r"Local Bot API server on (http://\S+)", 60)).group(1)
         dev = await Running.start(
-            "-m", "bot", "dev", "--inference-port", "0",
+            "-m", "localchat", "--inference-port", "0",
             env=env(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=f"{api}/bot",
                     TELEGRAM_FILE_BASE_URL=f"{api}/file/bot", INFERENCE_API_KEY=SERVICE_KEY,
                     BOT_DB_PATH=str(tmp_path / "bot.sqlite3")),
@@ -202,7 +202,7 @@ async def test_telegram_mode_uses_the_given_bot_api_and_never_prints_secrets(tmp
 async def test_a_part_that_dies_stops_the_others(tmp_path):
     empty = tmp_path / "no-weights"
     empty.mkdir()
-    dev = await Running.start("-m", "bot", "dev", "--port", "0", "--inference-port", "0",
+    dev = await Running.start("-m", "localchat", "--port", "0", "--inference-port", "0",
                               env=env(WEIGHTS_DIR=str(empty)))
     code = await dev.finish(STOP_TIMEOUT * 2)
     assert code == 1, dev.output[-3000:]
@@ -217,8 +217,8 @@ async def test_a_port_in_use_is_a_clear_error():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        dev = await Running.start("-m", "bot", "dev", "--port", str(port), "--inference-port",
-                                  "0", env=env())
+        dev = await Running.start("-m", "localchat", "--port", str(port), "--inference-port", "0",
+                                  env=env())
         assert await dev.finish(60) == 1
     assert f"port {port} (local Bot API server) is in use" in dev.output
     assert "--port" in dev.output and "started" not in dev.output

@@ -2,11 +2,11 @@
 
 Two parts:
 
-* the page against the bare local Bot API server (``python -m bot.localapi``), the
+* the page against the bare local Bot API server (``python -m localchat.botapi``), the
   bot's side played by hand through the Bot API: HTML entities, inline buttons and
   their answers, a chat action, an edit in place, a deletion, a reply keyboard, the
   command menu, a photo from the bot, a text / photo / file from the person;
-* the whole product as ``scripts/start.sh`` runs it (``python -m bot dev``: the real
+* the whole product as ``scripts/start.sh`` runs it (``python -m localchat``: the real
   inference service with the trained weights, the real bot, the local server):
   open the page, send a real scalp photo (scalp_uze validation split, read from
   ``../shared`` at test time), get the annotated reply (photo, caption, buttons),
@@ -37,9 +37,9 @@ import cv2
 import numpy as np
 import pytest
 
-from bot import harness
 from inference.datasets import valid_photos
 from inference.paths import PROJECT_ROOT, shared_dir
+from tests.fakes.stack import weights_ready
 
 DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
 
@@ -47,7 +47,7 @@ SCREENSHOTS = PROJECT_ROOT / "build" / "screenshots"
 TOKEN = "123456:BROWSER-token_for-the-local-bot-api-00"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START_TIMEOUT = 240.0
-"""Seconds for ``python -m bot dev`` to be ready (imports and model loading on a busy CPU)."""
+"""Seconds for ``python -m localchat`` to be ready (imports and model loading on a busy CPU)."""
 ANSWER_MS = 120_000
 """Milliseconds to wait for the bot's answer to a photo (the real models on a shared CPU)."""
 UI_MS = 15_000
@@ -223,7 +223,7 @@ def synthetic_png(width: int = 480, height: int = 360, seed: int = 0) -> bytes:
 
 @pytest.fixture(scope="module")
 def local_server() -> Iterator[str]:
-    server = Process([sys.executable, "-m", "bot.localapi", "--port", "0", "--token", TOKEN,
+    server = Process([sys.executable, "-m", "localchat.botapi", "--port", "0", "--token", TOKEN,
                       "--quiet"], child_env())
     try:
         url = server.wait_for_line(r"Local Bot API server on (http://\S+)", 60).group(1)
@@ -367,12 +367,12 @@ def test_page_draws_what_the_bot_sends_and_sends_what_the_person_does(
 
 @pytest.fixture(scope="module")
 def stack():
-    if not harness.weights_ready():
+    if not weights_ready():
         _unavailable("the trained weights are not in weights/")
     if not [p for p in valid_photos(DATASETS, "scalp_uze") if "Top-Down" in p.name]:
         _unavailable("the scalp_uze validation photos are not in ../shared")
-    process = Process([sys.executable, "-m", "bot", "dev", "--port", "0",
-                       "--inference-port", "0"], child_env())
+    process = Process([sys.executable, "-m", "localchat", "--port", "0", "--inference-port", "0"],
+                      child_env())
     try:
         url = process.wait_for_line(r"WEB_CHAT_URL=(\S+)", START_TIMEOUT).group(1)
         yield process, url

@@ -16,7 +16,7 @@ import telegram
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ChatAction
 
-from bot.localapi import LocalApiClient, Settings, serve
+from localchat.botapi import LocalApiClient, Settings, serve
 
 TOKEN = "123456:FEED-token_for-the-local-bot-api-0000"
 SECRET = "feed-control-secret-0123"

@@ -14,7 +14,9 @@ import json
 
 import aiohttp
 
-from .state import BotAccount, Webhook, World, now
+from .bots import BotAccount, Webhook
+from .protocol import now
+from .state import World
 
 SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 LOCAL_WEBHOOK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 
-CONTROL_SECRET_HEADER = "X-Control-Secret"
-DEFAULT_WAIT_TIMEOUT = 5.0
+from .protocol import CONTROL_SECRET_HEADER, DEFAULT_WAIT_TIMEOUT
+
 HTTP_REQUEST_TIMEOUT = 408
 CLIENT_TIMEOUT_MARGIN = 5.0
 """Extra seconds the HTTP client waits beyond a server-side wait."""

@@ -1,4 +1,4 @@
-"""Run the local Bot API server: ``python -m bot.localapi --port 8081 --token TOKEN``."""
+"""Run the local Bot API server: ``python -m localchat.botapi --port 8081 --token TOKEN``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import logging
 import signal
 import sys
 
+from .protocol import DEFAULT_TOKEN
 from .server import serve
-from .state import DEFAULT_TOKEN, Settings
+from .state import Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8081
@@ -18,7 +19,7 @@ DEFAULT_PORT = 8081
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m bot.localapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m localchat.botapi", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
     parser.add_argument(

@@ -13,8 +13,8 @@ Routes:
 
 * ``POST|GET /bot{token}/{method}``: the Bot API (method names case-insensitive);
 * ``GET /file/bot{token}/{file_path}``: file downloads (paths from getFile);
-* ``/_control/...``: the control API for tests, see :mod:`bot.localapi.control`;
-* ``GET /chat/`` (and ``/``): a web chat playing one user, see :mod:`bot.localapi.webchat`.
+* ``/_control/...``: the control API for tests, see :mod:`localchat.botapi.control`;
+* ``GET /chat/`` (and ``/``): a web chat playing one user, see :mod:`localchat.webchat`.
 """
 
 from __future__ import annotations
@@ -31,16 +31,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import control, errors, webchat
+from .. import webchat
+from . import errors
+from .control import ControlError, admin, feed, inject, read
 from .errors import ApiError
 from .keys import SETTINGS_KEY, WEBHOOKS_KEY, WORLD_KEY
 from .methods import METHOD_NAMES, METHODS, Call, Reply
 from .params import Params, json_response, read_params
-from .state import DEFAULT_MIME_TYPES, MAX_UPLOAD_SIZE, Settings, World
+from .protocol import CONTROL_SECRET_HEADER, DEFAULT_MIME_TYPES, MAX_UPLOAD_SIZE
+from .state import Settings, World
 from .webhooks import WebhookDispatcher
 
 CONTROL_PREFIX = "/_control/"
-CONTROL_SECRET_HEADER = "X-Control-Secret"
 REQUEST_OVERHEAD = 1024 * 1024
 """Room for the non-file fields of a maximal upload."""
 SHUTDOWN_TIMEOUT = 2.0
@@ -143,14 +145,14 @@ async def control_guard(request: web.Request, handler: Handler) -> web.StreamRes
     secret = request.app[SETTINGS_KEY].control_secret
     given = request.headers.get(CONTROL_SECRET_HEADER, "")
     if secret and not hmac.compare_digest(given.encode(), secret.encode()):
-        refusal = control.ControlError(HTTPStatus.FORBIDDEN, "wrong or missing control secret")
+        refusal = ControlError(HTTPStatus.FORBIDDEN, "wrong or missing control secret")
         return refusal.response()
     try:
         return await handler(request)
-    except control.ControlError as exc:
+    except ControlError as exc:
         return exc.response()
     except ApiError as exc:
-        return control.ControlError(HTTPStatus.BAD_REQUEST, exc.description).response()
+        return ControlError(HTTPStatus.BAD_REQUEST, exc.description).response()
 
 
 def setup_routes(app: web.Application) -> None:
@@ -160,33 +162,33 @@ def setup_routes(app: web.Application) -> None:
         [
             web.route("*", "/bot{token}/{method}", handle_bot_api),
             web.get("/file/bot{token}/{file_path:.+}", handle_file_download),
-            web.get(c + "bots", control.get_bots),
-            web.post(c + "reset", control.reset),
-            web.post(c + "users", control.create_user),
-            web.post(c + "users/{user_id:-?\\d+}/block", control.block_user),
-            web.post(c + "updates/text", control.inject_text),
-            web.post(c + "updates/command", control.inject_command),
-            web.post(c + "updates/photo", control.inject_photo),
-            web.post(c + "updates/document", control.inject_document),
-            web.post(c + "updates/video", control.inject_video),
-            web.post(c + "updates/voice", control.inject_voice),
-            web.post(c + "updates/audio", control.inject_audio),
-            web.post(c + "updates/sticker", control.inject_sticker),
-            web.post(c + "updates/animation", control.inject_animation),
-            web.post(c + "updates/edit", control.inject_edit),
-            web.post(c + "updates/callback", control.inject_callback),
-            web.post(c + "updates/duplicate", control.inject_duplicate),
-            web.get(c + "updates", control.list_pending_updates),
-            web.get(c + "chats/{chat_id:-?\\d+}/messages", control.list_messages),
-            web.get(c + "chats/{chat_id:-?\\d+}/actions", control.list_actions),
-            web.get(c + "chats/{chat_id:-?\\d+}/feed", control.chat_feed),
-            web.get(c + "commands", control.list_commands),
-            web.get(c + "callback_answers", control.list_callback_answers),
-            web.get(c + "calls", control.list_calls),
-            web.get(c + "files/{file_id}", control.download_file),
-            web.get(c + "faults", control.list_faults),
-            web.post(c + "faults", control.add_fault),
-            web.delete(c + "faults", control.clear_faults),
+            web.get(c + "bots", admin.get_bots),
+            web.post(c + "reset", admin.reset),
+            web.post(c + "users", admin.create_user),
+            web.post(c + "users/{user_id:-?\\d+}/block", admin.block_user),
+            web.post(c + "updates/text", inject.inject_text),
+            web.post(c + "updates/command", inject.inject_command),
+            web.post(c + "updates/photo", inject.inject_photo),
+            web.post(c + "updates/document", inject.inject_document),
+            web.post(c + "updates/video", inject.inject_video),
+            web.post(c + "updates/voice", inject.inject_voice),
+            web.post(c + "updates/audio", inject.inject_audio),
+            web.post(c + "updates/sticker", inject.inject_sticker),
+            web.post(c + "updates/animation", inject.inject_animation),
+            web.post(c + "updates/edit", inject.inject_edit),
+            web.post(c + "updates/callback", inject.inject_callback),
+            web.post(c + "updates/duplicate", inject.inject_duplicate),
+            web.get(c + "updates", read.list_pending_updates),
+            web.get(c + "chats/{chat_id:-?\\d+}/messages", read.list_messages),
+            web.get(c + "chats/{chat_id:-?\\d+}/actions", read.list_actions),
+            web.get(c + "chats/{chat_id:-?\\d+}/feed", feed.chat_feed),
+            web.get(c + "commands", read.list_commands),
+            web.get(c + "callback_answers", read.list_callback_answers),
+            web.get(c + "calls", read.list_calls),
+            web.get(c + "files/{file_id}", read.download_file),
+            web.get(c + "faults", admin.list_faults),
+            web.post(c + "faults", admin.add_fault),
+            web.delete(c + "faults", admin.clear_faults),
         ]
     )
     webchat.add_routes(app)

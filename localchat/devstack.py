@@ -1,10 +1,10 @@
-"""``python -m bot dev``: the whole product on this machine, started by one command.
+"""``python -m localchat``: the whole product on this machine, started by one command.
 
 ``scripts/start.sh`` runs it after ``scripts/setup.sh``.
 
 Without ``TELEGRAM_BOT_TOKEN`` (local mode), nothing leaves the machine:
 
-* the project's local Bot API server (:mod:`bot.localapi`) with its web chat, in
+* the project's local Bot API server (:mod:`localchat.botapi`) with its web chat, in
   this process, on ``127.0.0.1:--port`` (8081);
 * the inference service, ``python -m inference serve``, on ``--inference-port`` (8090);
 * the bot, ``python -m bot``, polling the local server, with a fresh SQLite file
@@ -45,9 +45,10 @@ from typing import Any
 
 import aiohttp
 
-from .localapi import RunningServer, serve
-from .localapi import Settings as LocalApiSettings
-from .settings import RedactingFilter, Settings, SettingsError, bot_environment
+from bot.settings import RedactingFilter, Settings, SettingsError, bot_environment
+
+from .botapi import RunningServer, serve
+from .botapi import Settings as LocalApiSettings
 
 __all__ = ["BOT_NAME", "LOCAL_TOKEN", "DevStack", "main", "parse_args"]
 
@@ -77,7 +78,7 @@ class StartError(RuntimeError):
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bot dev",
+        prog="python -m localchat",
         description="Run the inference service, the bot and (without TELEGRAM_BOT_TOKEN) the "
                     "local Bot API server with its web chat, on this machine.",
     )
@@ -187,7 +188,7 @@ def check_port_free(port: int, what: str, option: str) -> None:
 
 @dataclass
 class DevStack:
-    """Everything ``python -m bot dev`` runs; :meth:`run` until stopped."""
+    """Everything ``python -m localchat`` runs; :meth:`run` until stopped."""
 
     args: argparse.Namespace
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))

@@ -1,4 +1,4 @@
-// The web chat of the local Bot API server (see bot/localapi/webchat/__init__.py).
+// The web chat of the local Bot API server (see localchat/webchat/__init__.py).
 //
 // One person plays one user of the server's first bot through the control API
 // (/_control/...): texts and commands, photos (as photo or as file), button

@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from . import errors
 from .errors import ApiError, bad_request
-from .state import MAX_UPLOAD_SIZE
+from .protocol import MAX_UPLOAD_SIZE
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 UPLOAD_CHUNK_SIZE = 256 * 1024

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import errors
 from .errors import bad_request
-from .state import MAX_CALLBACK_DATA_BYTES
+from .protocol import MAX_CALLBACK_DATA_BYTES
 
 HTML_TAG_ENTITIES = {
     "b": "bold",

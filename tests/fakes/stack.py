@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -30,10 +29,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from .app import build_application, running
-from .localapi import LocalApiClient, RunningServer, serve
-from .localapi import Settings as LocalApiSettings
-from .settings import Settings, bot_environment
+from bot.app import build_application, running
+from bot.settings import Settings, bot_environment
+from localchat.botapi import LocalApiClient, RunningServer, serve
+from localchat.botapi import Settings as LocalApiSettings
 
 __all__ = [
     "TOKEN",
