@@ -1,4 +1,4 @@
-"""The durable job worker (bot/jobs.py) and the reminder sweep (bot/reminders.py) with a fake
+"""The durable job worker (bot/jobs/) and the reminder sweep (bot/reminders.py) with a fake
 Bot and a scripted inference client.
 
 Real SQLite storage in tmp_path; no network. The several-replica checks (reminders swept by
@@ -12,25 +12,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import pytest
-from tests.fakes.postgres import fresh_database, require_postgres
-from telegram.error import Forbidden, NetworkError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
-from bot import jobs
 from bot.inference_client import (
     AnalysisResult,
     FinalInferenceError,
     InferenceClient,
     RetryableInferenceError,
 )
-from bot.jobs import JobWorker, RetryPolicy, sniff_image
+from bot.jobs import Answer, JobWorker, Reply, Retry, RetryPolicy, sniff_image
+from bot.jobs.apply import OutcomeApplier
+from bot.jobs.dispatch import IDLE_POLL_SECONDS
+from bot.jobs.photo import PhotoJob
 from bot.reminders import sweep_reminders
 from bot.storage import JobStatus, Storage, utcnow
+from tests.fakes.postgres import fresh_database, require_postgres
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -421,6 +425,101 @@ async def test_a_job_falling_due_between_claim_and_sleep_is_not_missed(storage) 
     assert await worker._idle_timeout(later) == 30.0  # nothing due after the next claim
 
 
+# --- one photo's outcome, and where it is applied -----------------------------------------------
+
+
+def retake() -> AnalysisResult:
+    return AnalysisResult.from_json({
+        "domain": None, "grade": None, "confidence": None,
+        "quality": {"ok": False, "reasons": ["blurry"], "metrics": {}},
+        "regions": [], "measurements": None, "model_version": "scalp:test",
+        "timings_ms": {"total": 5.0}, "annotated_jpeg": None,
+    })
+
+
+class RefusingBot(FakeBot):
+    """A FakeBot whose getFile or sends fail with the given Telegram errors."""
+
+    def __init__(self, *, get_file: Exception | None = None, send: Exception | None = None) -> None:
+        super().__init__()
+        self.get_file_error, self.send_error = get_file, send
+
+    async def get_file(self, file_id: str) -> Any:
+        if self.get_file_error is not None:
+            raise self.get_file_error
+        return await super().get_file(file_id)
+
+    async def send_message(self, chat_id: int, text: str, **kw: Any) -> Any:
+        if self.send_error is not None:
+            raise self.send_error
+        return await super().send_message(chat_id, text, **kw)
+
+    async def send_photo(self, chat_id: int, photo: bytes, **kw: Any) -> Any:
+        if self.send_error is not None:
+            raise self.send_error
+        return await super().send_photo(chat_id, photo, **kw)
+
+
+async def test_one_photo_comes_to_an_outcome_value_and_sends_nothing(storage) -> None:
+    async def outcome(data: bytes, answer: Any, bot: FakeBot | None = None) -> Any:
+        bot = bot or FakeBot()
+        await enqueue(storage, bot, next(message_ids), data)
+        job = await storage.claim_next_job()
+        result = await PhotoJob(bot, ScriptedInference(answer)).run(job)
+        await storage.finish_job(job.job_id, JobStatus.DONE)
+        assert bot.sent == []
+        return result
+
+    message_ids = itertools.count(1)
+    answer = await outcome(JPEG, graded())
+    assert isinstance(answer, Answer)
+    assert (answer.domain, answer.grade, answer.confidence) == ("scalp", "MIDDLE", 0.77)
+    assert "진행 중" in answer.caption and answer.follow_up
+    unsupported = await outcome(b"%PDF-1.7", graded())
+    assert unsupported == Reply(JobStatus.REJECTED, "unsupported", {"kind": "document"},
+                                error="not a JPEG, PNG or WebP file")
+    advice = await outcome(PNG, retake())
+    assert isinstance(advice, Reply) and advice.template == "quality_retake"
+    assert advice.status == JobStatus.REJECTED and advice.context == {"reasons": ["blurry"]}
+    assert advice.analysis is not None
+    busy = await outcome(WEBP, RetryableInferenceError("busy", "503", status=503, retry_after=7.0))
+    assert isinstance(busy, Retry) and busy.retry_after == 7.0 and "busy" in busy.error
+    too_big = await outcome(JPEG, graded(), RefusingBot(get_file=BadRequest("File is too big")))
+    assert isinstance(too_big, Reply) and too_big.template == "too_big"
+    offline = await outcome(JPEG, graded(), RefusingBot(get_file=NetworkError("reset")))
+    assert isinstance(offline, Retry) and offline.error == "telegram download: reset"
+
+
+async def test_a_user_who_blocked_the_bot_gets_no_answer_and_the_job_fails(storage) -> None:
+    bot = RefusingBot(send=Forbidden("bot was blocked by the user"))
+    worker = make_worker(storage, bot, ScriptedInference(graded()))
+    job_id = await enqueue(storage, bot, 21)
+    await worker.start()
+    try:
+        job = await finished(storage, job_id)
+    finally:
+        await worker.stop()
+    assert job.status == JobStatus.FAILED and not job.answered and job.attempts == 0
+    assert job.last_error.startswith("forbidden:")
+    assert bot.sent == []
+
+
+async def test_a_flooded_reply_waits_as_long_as_telegram_asks(storage) -> None:
+    with warnings.catch_warnings():  # PTB 22.2+ warns about retry_after's type in the constructor
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        flood = RetryAfter(3)
+    bot = RefusingBot(send=flood)
+    applier = OutcomeApplier(bot, storage, RetryPolicy(5, base=0.01, cap=60.0))
+    await enqueue(storage, bot, 22)
+    job = await storage.claim_next_job()
+    before = utcnow()
+    await applier.apply(job, Reply(JobStatus.REJECTED, "unsupported", {"kind": "document"}), None)
+    job = await storage.get_job(job.job_id)
+    assert job.status == JobStatus.PENDING and job.attempts == 1 and not job.answered
+    assert "flood" in job.last_error
+    assert (job.next_attempt_at - before).total_seconds() >= 3.0
+
+
 # --- several replicas on one database -------------------------------------------------------------
 
 
@@ -598,7 +697,7 @@ async def test_a_dead_replicas_job_is_taken_over_within_the_recovery_period(dsn)
     assert bot.kinds(USER).count("photo") == 1
     # Nothing else wakes b's dispatcher (it would idle for IDLE_POLL_SECONDS): the periodic
     # recovery found the orphan within about one period (generous for a busy CPU).
-    assert took < jobs.IDLE_POLL_SECONDS / 3, took
+    assert took < IDLE_POLL_SECONDS / 3, took
 
 
 async def test_a_replica_that_lost_its_owner_lock_does_not_run_its_job_twice(dsn) -> None:
