@@ -25,12 +25,12 @@ import aiohttp
 import pytest
 
 from inference.datasets import valid_photos
-from inference.paths import PROJECT_ROOT, shared_dir
 from localchat.botapi import LocalApiClient
 from localchat.devstack import BOT_NAME, parse_args
 from tests.fakes.stack import weights_ready
+from tests.paths import ROOT, SHARED
 
-DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
+DATASETS = SHARED / "datasets"  # the valid photos the end-to-end tests send
 
 TOKEN = "424242:DEVSTACK-token_that_must_never_be_printed"
 SERVICE_KEY = "devstack-service-key-never-printed-5f1c"
@@ -52,7 +52,7 @@ class Running:
     @classmethod
     async def start(cls, *args: str, env: dict[str, str]) -> Running:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *args, cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable, *args, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         return cls(process)

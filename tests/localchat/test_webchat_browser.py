@@ -38,12 +38,12 @@ import numpy as np
 import pytest
 
 from inference.datasets import valid_photos
-from inference.paths import PROJECT_ROOT, shared_dir
 from tests.fakes.stack import weights_ready
+from tests.paths import ROOT, SHARED
 
-DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
+DATASETS = SHARED / "datasets"  # the valid photos the end-to-end tests send
 
-SCREENSHOTS = PROJECT_ROOT / "build" / "screenshots"
+SCREENSHOTS = ROOT / "build" / "screenshots"
 TOKEN = "123456:BROWSER-token_for-the-local-bot-api-00"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START_TIMEOUT = 240.0
@@ -105,7 +105,7 @@ class Process:
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.lines: list[str] = []
-        self.proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      encoding="utf-8", errors="replace")
         self._reader = threading.Thread(target=self._read, daemon=True)
