@@ -1,6 +1,8 @@
 """The application, assembled once: :func:`build_application`, and how it runs.
 
-::
+Everything the application does is wired here: the handlers
+(``handlers.register``), the lifecycle hooks (``Services``) and the repeating
+jobs of the JobQueue (:func:`schedule_jobs`: the reminder sweep). ::
 
     application = build_application(Settings.from_env())
     async with running(application):      # polling, or webhook when WEBHOOK_URL is set
@@ -35,10 +37,19 @@ from . import handlers
 from .context import SERVICES_KEY, BotContext, Services
 from .limits import BOT_API_CONNECTION_POOL, MAX_CONCURRENT_UPDATES, POLL_TIMEOUT_SECONDS
 from .ratelimit import create_rate_limiter
+from .reminders import sweep_reminders
 from .settings import Settings
 from .webhook import webhook_server
 
-__all__ = ["ALLOWED_UPDATES", "PerUserUpdateProcessor", "build_application", "running"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "FIRST_REMINDER_SWEEP_SECONDS",
+    "REMINDER_JOB_NAME",
+    "PerUserUpdateProcessor",
+    "build_application",
+    "running",
+    "schedule_jobs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,14 @@ MEDIA_WRITE_TIMEOUT = 60.0
 #: Start-up: tries to reach the Bot API (getMe), the first wait, doubled each time.
 STARTUP_ATTEMPTS = 5
 STARTUP_RETRY_SECONDS = 1.0
+#: The periodic reminder sweep's JobQueue name.
+REMINDER_JOB_NAME = "reminder-sweep"
+#: The first sweep runs this soon after start-up (reminders that fell due while the bot was
+#: down go out at once). ``first`` becomes a time when the job is added, and a first run that
+#: is already past when the scheduler starts waits a whole interval (the note on ``first`` in
+#: PTB's ``JobQueue.run_repeating``): so the sweep is added in post_init, just before the
+#: JobQueue starts, and ``first`` is not 0.
+FIRST_REMINDER_SWEEP_SECONDS = 1.0
 
 BotApplication = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
@@ -112,7 +131,7 @@ def build_application(settings: Settings) -> BotApplication:
         .concurrent_updates(PerUserUpdateProcessor(MAX_CONCURRENT_UPDATES))
         .connection_pool_size(BOT_API_CONNECTION_POOL)
         .media_write_timeout(MEDIA_WRITE_TIMEOUT)
-        .post_init(services.start)
+        .post_init(_post_init)
         .post_stop(services.stop)
         .post_shutdown(services.close)
     )
@@ -124,6 +143,24 @@ def build_application(settings: Settings) -> BotApplication:
     return application
 
 
+def schedule_jobs(application: BotApplication, settings: Settings) -> None:
+    """The JobQueue's repeating jobs: the reminder sweep (``bot/reminders.py``)."""
+    if application.job_queue is None:  # python-telegram-bot installed without [job-queue]
+        log.warning("no JobQueue: reminders are not sent")
+        return
+    application.job_queue.run_repeating(
+        sweep_reminders, interval=settings.reminder_sweep_interval,
+        first=FIRST_REMINDER_SWEEP_SECONDS, name=REMINDER_JOB_NAME,
+    )
+
+
+async def _post_init(application: BotApplication) -> None:
+    """Open the services, then schedule the jobs (the JobQueue starts right after this)."""
+    services: Services = application.bot_data[SERVICES_KEY]
+    await services.start(application)
+    schedule_jobs(application, services.settings)
+
+
 @contextlib.asynccontextmanager
 async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
     """Run the bot (polling, or webhook when configured) for the duration of the block."""
@@ -133,7 +170,7 @@ async def running(application: BotApplication) -> AsyncIterator[BotApplication]:
         stack.push_async_callback(_shutdown, application)
         if application.post_init:
             await application.post_init(application)
-        if not settings.webhook_mode:
+        if application.updater is not None:  # build_application leaves it out in webhook mode
             await application.updater.start_polling(
                 timeout=POLL_TIMEOUT_SECONDS,
                 allowed_updates=list(ALLOWED_UPDATES),

@@ -6,11 +6,13 @@ figure state), so :func:`render_trend_png` is safe to run in a worker thread::
     png = await asyncio.to_thread(render_trend_png, "scalp", results)
 
 Korean labels come from ``messages/chart_label.txt.j2`` and ``bot.texts``; the
-font is the one the annotated photos use (Noto Sans KR from the pip package
-chosen in ``inference/pipeline/draw.py``), found by :func:`korean_font_path`.
+font is Noto Sans KR from the pip package ``pylopdf-fonts-ko`` (SIL OFL 1.1), the
+one the service draws its annotated photos with, found by :func:`korean_font_path`.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.resources
 import io
 import threading
@@ -30,7 +32,11 @@ from matplotlib.font_manager import FontProperties, fontManager  # noqa: E402
 from . import texts  # noqa: E402
 from .limits import TREND_MAX_POINTS  # noqa: E402
 
-__all__ = ["korean_font_path", "render_trend_png"]
+__all__ = ["FONT_FILE", "FONT_PACKAGE", "korean_font_path", "render_trend_png"]
+
+#: The Korean font: a data-only wheel (pip: pylopdf-fonts-ko), so no system font or download.
+FONT_PACKAGE = "pylopdf_fonts_ko"
+FONT_FILE = "NotoSansKR-Regular.otf"
 
 #: y positions of the grades on the chart; UNCERTAIN sits apart, below.
 GRADE_LEVELS = {"LOW": 0, "MIDDLE": 1, "HIGH": 2, "UNCERTAIN": -1}
@@ -42,22 +48,18 @@ MEASURE_COLOR = "#d0417e"
 PERCENT = 100.0
 
 _font_lock = threading.Lock()
+#: Keeps a font copied out of a zipped install on disk until the process exits.
+_extracted = contextlib.ExitStack()
+atexit.register(_extracted.close)
 
 
 @lru_cache(maxsize=1)
 def korean_font_path() -> Path:
-    """The Korean font file of the annotated photos, as a real path on disk.
-
-    Reuses the font package and file that ``inference/pipeline/draw.py`` names
-    (``FONT_PACKAGE``, ``FONT_FILE``), so the bot and the service draw with one font.
-    """
-    from inference.pipeline.draw import FONT_FILE, FONT_PACKAGE
-
+    """The Korean font file (:data:`FONT_FILE` of :data:`FONT_PACKAGE`) as a real path on disk."""
     resource = importlib.resources.files(FONT_PACKAGE) / FONT_FILE
     path = Path(str(resource))
-    if not path.is_file():  # a zipped install: copy it out once
-        with importlib.resources.as_file(resource) as extracted:
-            path = Path(extracted)
+    if not path.is_file():  # a zipped install: copy it out once, kept until exit
+        path = _extracted.enter_context(importlib.resources.as_file(resource))
     return path
 
 

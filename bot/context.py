@@ -4,7 +4,8 @@
 ``application.bot_data``; its ``start`` / ``stop`` / ``close`` are the
 application's ``post_init`` / ``post_stop`` / ``post_shutdown`` hooks, so the
 database, the inference client and the job worker open and close with the
-application. Callbacks reach them as ``context.services``.
+application. Callbacks reach them as ``context.services``. The repeating jobs
+(the reminder sweep) are scheduled by ``bot/app.py``, beside the handlers.
 """
 from __future__ import annotations
 
@@ -28,12 +29,6 @@ log = logging.getLogger(__name__)
 SERVICES_KEY = "services"
 #: The command menu (setMyCommands), in this order.
 BOT_COMMANDS = ("start", "help", "history", "remind", "delete")
-#: The periodic reminder sweep's JobQueue name.
-REMINDER_JOB_NAME = "reminder-sweep"
-#: The first sweep runs this soon after start-up (reminders that fell due while the bot was
-#: down go out at once). Not 0: a job added before the JobQueue starts would then only run
-#: one full interval later.
-FIRST_REMINDER_SWEEP_SECONDS = 1.0
 
 
 class Services:
@@ -66,9 +61,7 @@ class Services:
     # --- application hooks ----------------------------------------------------------------
 
     async def start(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        """post_init: open the database and the service client, resume jobs, menus, reminders."""
-        from .reminders import sweep_reminders  # the JobQueue callback
-
+        """post_init: open the database and the service client, resume jobs, set the menu."""
         s = self.settings
         self._storage = await Storage.open(s.database)  # a PostgreSQL URL or the SQLite file
         self._inference = InferenceClient(
@@ -85,11 +78,6 @@ class Services:
         )
         await self._worker.start()
         await self.set_commands(application)
-        if application.job_queue is not None:
-            application.job_queue.run_repeating(
-                sweep_reminders, interval=s.reminder_sweep_interval,
-                first=FIRST_REMINDER_SWEEP_SECONDS, name=REMINDER_JOB_NAME,
-            )
         log.info("bot started: %s", s)
 
     async def stop(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:

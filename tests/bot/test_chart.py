@@ -4,9 +4,10 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, datetime, timedelta
 
+import pylopdf_fonts_ko
 import pytest
 
-from bot.chart import korean_font_path, render_trend_png
+from bot.chart import FONT_FILE, korean_font_path, render_trend_png
 
 T0 = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
@@ -19,11 +20,10 @@ def results(domain: str) -> list[dict]:
             for i, (g, v) in enumerate(zip(grades, values))]
 
 
-def test_the_font_is_the_one_the_annotated_photos_use() -> None:
-    from inference.pipeline.draw import FONT_FILE
-
+def test_the_font_is_noto_sans_kr_from_its_wheel() -> None:
+    """The font the service draws its annotated photos with: Noto Sans KR, from its wheel."""
     path = korean_font_path()
-    assert path.name == FONT_FILE and path.is_file()
+    assert path.name == FONT_FILE == pylopdf_fonts_ko.sans_path().name and path.is_file()
 
 
 @pytest.mark.parametrize("domain", ["scalp", "face"])
