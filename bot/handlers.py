@@ -3,6 +3,9 @@
 Handlers stay thin: parse the update, call storage / the job worker, render a
 template. Only private chats are served (results are personal). Photo work
 never happens here: a photo becomes a durable job row and the worker is woken.
+
+What a handler may rely on comes from the handler type it is registered with
+(:func:`register`): :func:`_message` and :func:`_button` say so once, for the type checker.
 """
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import asyncio
 import functools
 import logging
 import operator
+import re
 from typing import Any
 
-from telegram import Message, PhotoSize, Update
+from telegram import CallbackQuery, Message, PhotoSize, Update, User
 from telegram.constants import ChatAction
 from telegram.error import BadRequest
 from telegram.ext import (
@@ -62,22 +66,46 @@ def message_kind(message: Message) -> str:
     return "other"
 
 
+def _message(update: Update) -> tuple[Message, User]:
+    """The message of an update a CommandHandler or MessageHandler took, and its sender.
+
+    Both handler types only take updates with a message, and every handler here
+    is limited to private chats, where a message always has a sender.
+    """
+    message, user = update.effective_message, update.effective_user
+    assert message is not None and user is not None, "a private-chat message handler's update"
+    return message, user
+
+
+def _button(update: Update, context: BotContext) -> tuple[CallbackQuery, re.Match[str]]:
+    """The button press a CallbackQueryHandler with a ``pattern`` took, and the pattern's match.
+
+    That handler type only takes callback queries whose data match its pattern,
+    and hands the match over as ``context.match``.
+    """
+    query, match = update.callback_query, context.match
+    assert query is not None and match is not None, "a CallbackQueryHandler(pattern=...) update"
+    return query, match
+
+
 # --- commands ------------------------------------------------------------------------------------
 
 
 async def start(update: Update, context: BotContext) -> None:
-    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
-    await context.services.storage.upsert_user(user.id, chat.id, user.language_code)
+    message, user = _message(update)
+    await context.services.storage.upsert_user(user.id, message.chat.id, user.language_code)
     await message.reply_text(texts.render("start", first_name=user.first_name))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
-    await update.effective_message.reply_text(texts.render("help"))
+    message, _ = _message(update)
+    await message.reply_text(texts.render("help"))
 
 
 async def history(update: Update, context: BotContext) -> None:
     """Page 1 of the results, then a trend chart per domain with two or more results."""
-    message, user_id = update.effective_message, update.effective_user.id
+    message, user = _message(update)
+    user_id = user.id
     storage = context.services.storage
     text, markup = await _history_page(context, user_id, 1)
     await message.reply_text(text, reply_markup=markup)
@@ -97,14 +125,14 @@ async def history(update: Update, context: BotContext) -> None:
 
 
 async def remind(update: Update, context: BotContext) -> None:
-    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+    message, user = _message(update)
     storage = context.services.storage
     if context.args and context.args[0].lower() in REMIND_OFF_WORDS:
         await storage.disable_reminder(user.id)
         await message.reply_text(texts.render("remind_off"))
         return
     reminder = await storage.set_reminder(
-        user.id, chat.id, interval_days=DEFAULT_REMINDER_INTERVAL_DAYS
+        user.id, message.chat.id, interval_days=DEFAULT_REMINDER_INTERVAL_DAYS
     )
     await message.reply_text(texts.render(
         "remind_on", interval_days=reminder.interval_days, next_due_at=reminder.next_due_at
@@ -112,35 +140,37 @@ async def remind(update: Update, context: BotContext) -> None:
 
 
 async def delete(update: Update, context: BotContext) -> None:
-    await update.effective_message.reply_text(
-        texts.render("delete_confirm"), reply_markup=ui.delete_keyboard()
-    )
+    message, _ = _message(update)
+    await message.reply_text(texts.render("delete_confirm"), reply_markup=ui.delete_keyboard())
 
 
 # --- photos and everything else -------------------------------------------------------------------
 
 
 async def photo(update: Update, context: BotContext) -> None:
-    largest: PhotoSize = update.effective_message.photo[-1]
+    message, _ = _message(update)
+    largest: PhotoSize = message.photo[-1]  # filters.PHOTO: there is at least one size
     await _accept(update, context, largest.file_id, largest.file_unique_id, largest.file_size)
 
 
 async def image_document(update: Update, context: BotContext) -> None:
-    document = update.effective_message.document
+    message, _ = _message(update)
+    document = message.document
+    assert document is not None, "registered with a filters.Document filter"
     await _accept(update, context, document.file_id, document.file_unique_id, document.file_size)
 
 
 async def _accept(update: Update, context: BotContext, file_id: str, file_unique_id: str,
                   file_size: int | None) -> None:
     """A photo becomes a durable job (deduplicated per message) before any work starts."""
-    message = update.effective_message
+    message, user = _message(update)
     if file_size is not None and file_size > MAX_DOWNLOAD_BYTES:
         await message.reply_text(texts.render("too_big"))
         return
     services = context.services
     job, duplicate = await services.storage.enqueue_job(
-        user_id=update.effective_user.id,
-        chat_id=update.effective_chat.id,
+        user_id=user.id,
+        chat_id=message.chat.id,
         message_id=message.message_id,
         file_id=file_id,
         file_unique_id=file_unique_id,
@@ -153,7 +183,7 @@ async def _accept(update: Update, context: BotContext, file_id: str, file_unique
 
 
 async def unsupported(update: Update, context: BotContext) -> None:
-    message = update.effective_message
+    message, _ = _message(update)
     await message.reply_text(texts.render("unsupported", kind=message_kind(message)))
 
 
@@ -162,8 +192,8 @@ async def unsupported(update: Update, context: BotContext) -> None:
 
 async def rerun(update: Update, context: BotContext) -> None:
     """Analyse the same photo again as the other domain."""
-    query = update.callback_query
-    job_id, domain = ui.RERUN_PATTERN.match(query.data).groups()
+    query, match = _button(update, context)
+    job_id, domain = match.groups()
     storage = context.services.storage
     original = await storage.get_job(int(job_id))
     if original is None:
@@ -189,8 +219,8 @@ async def rerun(update: Update, context: BotContext) -> None:
 
 
 async def history_page(update: Update, context: BotContext) -> None:
-    query = update.callback_query
-    page = int(ui.HISTORY_PATTERN.match(query.data).group(1))
+    query, match = _button(update, context)
+    page = int(match.group(1))
     text, markup = await _history_page(context, query.from_user.id, page)
     await query.answer()
     try:
@@ -202,8 +232,8 @@ async def history_page(update: Update, context: BotContext) -> None:
 
 async def reopen(update: Update, context: BotContext) -> None:
     """Re-send a stored result by its Telegram file_id (no image bytes are stored)."""
-    query = update.callback_query
-    result_id = int(ui.OPEN_PATTERN.match(query.data).group(1))
+    query, match = _button(update, context)
+    result_id = int(match.group(1))
     result = await context.services.storage.get_result(query.from_user.id, result_id)
     if result is None:
         await query.answer(texts.render("callback_notice", what="gone"))
@@ -218,8 +248,8 @@ async def reopen(update: Update, context: BotContext) -> None:
 
 
 async def delete_choice(update: Update, context: BotContext) -> None:
-    query = update.callback_query
-    choice = ui.DELETE_PATTERN.match(query.data).group(1)
+    query, match = _button(update, context)
+    choice = match.group(1)
     await query.answer()
     if choice == "yes":
         counts = await context.services.storage.delete_user_data(query.from_user.id)
@@ -230,7 +260,10 @@ async def delete_choice(update: Update, context: BotContext) -> None:
 
 
 async def stale_button(update: Update, context: BotContext) -> None:
-    await update.callback_query.answer(texts.render("callback_notice", what="gone"))
+    """Any other button (an old keyboard, data from a previous version): say it is gone."""
+    query = update.callback_query
+    assert query is not None, "registered as a CallbackQueryHandler"
+    await query.answer(texts.render("callback_notice", what="gone"))
 
 
 # --- helpers and errors ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ the contract counts as a service fault (retryable): the photo is not to blame.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -254,7 +253,7 @@ class InferenceClient:
                 raise await _error_from(response)
         except InferenceError:
             raise
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise RetryableInferenceError("timeout", "the service did not answer in time") from exc
         except aiohttp.ClientError as exc:
             raise RetryableInferenceError("unreachable", f"{type(exc).__name__}: {exc}") from exc
@@ -270,7 +269,7 @@ class InferenceClient:
                 return await response.json(content_type=None)
         except InferenceError:
             raise
-        except (asyncio.TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise RetryableInferenceError("unreachable", f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -1,8 +1,8 @@
 """The bot's configuration, read once from the environment, and log redaction.
 
-=============================  ================================================  ===========================================
+=============================  ================================================  =======================================
 variable                       meaning                                           default
-=============================  ================================================  ===========================================
+=============================  ================================================  =======================================
 TELEGRAM_BOT_TOKEN             the bot's token (required)                        -
 TELEGRAM_API_BASE_URL          Bot API base, PTB's form (token appended)         ``https://api.telegram.org/bot``
 TELEGRAM_FILE_BASE_URL         file download base, PTB's form                    ``https://api.telegram.org/file/bot``
@@ -25,7 +25,7 @@ BOT_JOB_BACKOFF_CAP_S          longest retry delay                              
 BOT_ANALYZING_NOTICE_S         "분석 중" message after this many seconds          1
 BOT_REMINDER_SWEEP_S           how often due reminders are looked for            600
 BOT_LOG_LEVEL                  logging level                                     INFO
-=============================  ================================================  ===========================================
+=============================  ================================================  =======================================
 
 ``Settings.__repr__`` never shows the token, the service key or the database
 password, and :func:`install_log_redaction` removes them from every log record

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
@@ -162,7 +162,7 @@ def kdate(value: datetime | date | str) -> str:
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         value = value.astimezone(KST).date()
     return f"{value.year}년 {value.month}월 {value.day}일"
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.postgres import fresh_database, require_postgres
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
@@ -32,6 +31,7 @@ from bot.ratelimit import (
     create_rate_limiter,
 )
 from bot.settings import Settings
+from tests.fakes.postgres import fresh_database, require_postgres
 
 TOKEN = "123456:RATE-limit-test-token"
 #: Extra sends allowed in a window (the +1 at a window's edge, event-loop jitter).

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.postgres import fresh_database, require_postgres
 
 from bot.storage import (
     SCHEMA_VERSION,
@@ -32,6 +31,7 @@ from bot.storage import (
     Storage,
     make_dedupe_key,
 )
+from tests.fakes.postgres import fresh_database, require_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
