@@ -3,17 +3,25 @@
 Layout (python-telegram-bot 22, asyncio):
 
 ==========================  ====================================================================
-``app.py``                  ``build_application(settings)``: the one place the app is assembled;
+``app.py``                  ``build_application(settings)``: the one place the app is assembled
+                            (handlers, lifecycle hooks, the JobQueue's reminder sweep);
                             ``running(app)``: polling or webhook, with the lifecycle hooks
+``context.py``              ``Services`` (database, service client, job worker) and the
+                            ``CallbackContext`` that hands them to callbacks
 ``handlers.py``             every update handler, registered in ``register()``
-``jobs.py``                 the durable photo-job worker (order, retries, resume, exactly once)
+``jobs/``                   the durable photo jobs: ``dispatch`` (claims, concurrency, recovery),
+                            ``photo`` (one photo -> an outcome), ``apply`` (the one place an
+                            outcome is sent and recorded); order, retries, resume, exactly once
 ``inference_client.py``     aiohttp client of the inference service
-``storage.py``              aiosqlite repository (users, jobs, results, reminders)
+``storage/``                the repository (users, jobs, results, reminders): ``base`` (the
+                            interface), ``sql`` (every statement), ``sqlite``, ``postgres``,
+                            ``model`` (records)
 ``texts.py`` + messages/    every Korean text, from Jinja2 templates
 ``ui.py``                   keyboards, callback data, result captions
 ``chart.py``                the /history trend chart (matplotlib Agg, Korean font)
-``reminders.py``            the /remind sweep (JobQueue)
+``reminders.py``            the /remind sweep (a JobQueue job)
 ``webhook.py``              webhook mode on aiohttp
+``ratelimit.py``            Telegram's flood limits, shared by replicas through PostgreSQL
 ``settings.py``             configuration from the environment, log redaction
 ``limits.py``               every Bot API limit as a named constant
 ==========================  ====================================================================

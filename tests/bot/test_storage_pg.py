@@ -16,7 +16,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tests.fakes.postgres import fresh_database, require_postgres
 
 from bot.settings import Settings, SettingsError
 from bot.storage import (
@@ -30,6 +29,7 @@ from bot.storage import (
     redact_url,
 )
 from bot.storage.postgres import to_positional
+from tests.fakes.postgres import fresh_database, require_postgres
 
 T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 ALICE = 111_111_001

@@ -18,14 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from tests.fakes.postgres import fresh_database, require_postgres
-from tests.fakes.stack import bot_settings, local_telegram, running_bot
 
 from bot import webhook
 from bot.app import build_application
 from bot.context import SERVICES_KEY
 from bot.settings import Settings
 from bot.webhook import HEALTH_PATH, SECRET_TOKEN_HEADER, create_webhook_app
+from tests.fakes.postgres import fresh_database, require_postgres
+from tests.fakes.stack import bot_settings, local_telegram, running_bot
 
 SECRET = "hook-secret-test-4d1e8a27"
 TOKEN = "123456:WEBHOOK-test-token-0000"
