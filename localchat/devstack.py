@@ -252,8 +252,9 @@ class DevStack:
             {**service_env, "INFERENCE_API_KEY": key}, redactor, self.out,
         ))
         self.children.append(Child("bot", self._python("-m", "bot"), bot_env, redactor, self.out))
+        target = "Telegram" if self.server is None else self.server.url
         self.out(f"starting: inference service on http://{LOOPBACK}:{inference_port}, the bot "
-                 + ("against Telegram" if self.telegram_mode else f"against {self.server.url}"))
+                 f"against {target}")
         for child in self.children:
             await child.start()
             assert child.process is not None

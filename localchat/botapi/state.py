@@ -181,10 +181,10 @@ class World:
             number = int(chat_id)
         except (TypeError, ValueError):
             raise errors.bad_request(errors.CHAT_NOT_FOUND) from None
-        chat = bot.chats.get(number)
-        if chat is None:
+        found = bot.chats.get(number)
+        if found is None:
             raise errors.bad_request(errors.CHAT_NOT_FOUND)
-        return chat
+        return found
 
     # --- messages and updates -------------------------------------------------
     def add_message(
@@ -298,7 +298,7 @@ class World:
 
     def store_photo(
         self,
-        variants: Iterable[tuple[int, int, bytes]],
+        variants: Iterable[tuple[int, int, bytes | None]],
         largest_file_size: int | None = None,
     ) -> list[dict[str, Any]]:
         """Keep the sizes of one photo; return its ``PhotoSize`` list."""

@@ -25,7 +25,7 @@ from .base import ControlError, command_entities, find_bot, find_message, find_u
 
 OVERSIZE_FILE_SIZE = MAX_DOWNLOAD_SIZE + 5 * 1024 * 1024
 """Declared size of a file injected with ``"oversize": true`` (25 MB)."""
-DEFAULT_STICKER = {"width": 512, "height": 512, "emoji": "😀", "mime_type": "image/webp"}
+DEFAULT_STICKER: dict[str, Any] = {"width": 512, "height": 512, "emoji": "😀", "mime_type": "image/webp"}
 
 
 async def _inject_message(

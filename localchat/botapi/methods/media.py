@@ -80,7 +80,7 @@ async def _stored_media(call: Call, kind: str, source: Upload | str, meta: Param
     """The file for a media message: a new upload or an existing file_id."""
     if not isinstance(source, Upload):
         return existing_file(call.world, source, kind)
-    mime = source.content_type
+    mime: str | None = source.content_type
     if mime == "application/octet-stream":
         mime = None
     details: dict[str, Any] = {
