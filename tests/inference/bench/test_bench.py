@@ -11,7 +11,6 @@ import pytest
 
 from tests.paths import ROOT, SHARED, WEIGHTS
 
-WEIGHTS = WEIGHTS
 PHOTOS = SHARED / "datasets" / "scalp_uze" / "valid"
 
 
@@ -33,8 +32,8 @@ def test_bench_small(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "YOLO_OFFLINE": "1", "WEIGHTS_DIR": str(WEIGHTS)}
     p = subprocess.run(
-        [sys.executable, "-m", "inference.bench", "--data", str(PHOTOS.parent.parent), "--n", "4", "--concurrency", "1,2", "--repeats", "1",
-         "--device", "cpu", "--warmup", "2", "--json", str(out), "--quiet"],
+        [sys.executable, "-m", "inference.bench", "--data", str(PHOTOS.parent.parent), "--n", "4",
+         "--concurrency", "1,2", "--repeats", "1", "--device", "cpu", "--warmup", "2", "--json", str(out), "--quiet"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert p.returncode == 0, p.stderr[-3000:]
