@@ -88,8 +88,8 @@ def read_acne_index(root: Path, split: str | None = None) -> list[AcneRow]:
                 continue
             level = int(str(r.get("acne04_level", "0")).strip()[-1])
             grade = r.get("grade3") or level_to_grade3(level)
-            rows.append(AcneRow(r["split"], r["filename"], img, Path(root) / r["split"] / "labels" / (img.stem + ".txt"),
-                                level, grade, int(r.get("n_lesion_boxes") or 0)))
+            label = Path(root) / r["split"] / "labels" / (img.stem + ".txt")
+            rows.append(AcneRow(r["split"], r["filename"], img, label, level, grade, int(r.get("n_lesion_boxes") or 0)))
     return rows
 
 

@@ -37,7 +37,15 @@ from inference.pipeline.face.segment import lesion_index
 from inference.service.domains import load_face, load_router
 from inference.types import GRADES, UNCERTAIN
 
-from .metrics import MAP_CONF, MAP_IOU, MAP_MAX_DET, average_precision, boxes_of, classification_metrics, precision_recall
+from .metrics import (
+    MAP_CONF,
+    MAP_IOU,
+    MAP_MAX_DET,
+    average_precision,
+    boxes_of,
+    classification_metrics,
+    precision_recall,
+)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -148,7 +156,8 @@ def main(a: Namespace, settings) -> int:
         m = face_metrics(chain, items)
         print(f"[{split}] " + json.dumps({k: m[k] for k in SUMMARY_KEYS}))
         print(f"[{split}] operating conf {m['operating_conf']}, fusion used: {m['fusion_used']}; detector alone "
-              f"{json.dumps(m['detector_at_operating_point'])}; with fusion {json.dumps(m['fusion_at_operating_point'])}")
+              f"{json.dumps(m['detector_at_operating_point'])}; "
+              f"with fusion {json.dumps(m['fusion_at_operating_point'])}")
         print(f"[{split}] grade: accuracy {m['grade_accuracy']} (4 levels: {m['grade_accuracy4']}), uncertain "
               f"{m['uncertain_rate']}, confusion (rows true, cols predicted {list(GRADES)}): "
               f"{m['grade_confusion']['matrix']}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class ImageClassifier:
         return image[y0 : y0 + ch, x0 : x0 + cw]
 
     @classmethod
-    def load(cls, weights: Path, backend: Backend | None = None) -> ImageClassifier:
+    def load(cls, weights: Path, backend: Backend | None = None) -> Self:
         """The classifier saved at ``weights`` (``.pt``); where ``backend`` runs ONNX, the export
         beside it in ONNX Runtime with the config from its metadata, and no torch. None: torch
         on the CPU, as training runs it."""

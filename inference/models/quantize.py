@@ -14,8 +14,9 @@ of the calibration photos, not their min/max (min/max spent the range on outlier
 cost the lesion detector 0.024 mAP50; the percentile lost none). The scalp U-Net keeps
 its segmentation head in float and runs in about 3/4 of the time with the same mask IoU.
 The router keeps its classifier in float (4.7 -> 2.8 ms; one more of 283 face photos
-routed to scalp on the router's valid set, "neither" unchanged). The lesion U-Net stays float: its lesion probabilities sit near the 0.3 threshold that
-marks a pixel, and int8 lowered its overlap with the labelled lesions (0.115 -> 0.105).
+routed to scalp on the router's valid set, "neither" unchanged). The lesion U-Net stays
+float: its lesion probabilities sit near the 0.3 threshold that marks a pixel, and int8
+lowered its overlap with the labelled lesions (0.115 -> 0.105).
 
 The int8 file sits beside the float export (``scalp_yolo.onnx`` ->
 ``scalp_yolo.int8.onnx``); the product's loaders pick it on the CPU unless
@@ -31,8 +32,8 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -65,7 +66,13 @@ def quantize_onnx(src: Path, dst: Path, inputs: Iterable[np.ndarray], float_node
     (arrays as the network takes them). ``float_nodes``: node names to leave in float, or a
     function of the node names. The metadata of ``src`` is kept."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src, dst = Path(src), Path(dst)

@@ -161,7 +161,8 @@ def load_unet(path: Path, backend: Backend | None = None) -> UNetModel:
     return UNetModel(cfg, net.to(backend.device).eval(), ckpt.get("meta", {}), backend.device)
 
 
-def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False, meta: dict | None = None) -> None:
+def export_onnx(net: torch.nn.Module, cfg: UNetConfig, path: Path, half: bool = False,
+                meta: dict | None = None) -> None:
     """ONNX with dynamic batch and spatial axes (any multiple of 32: the face pipeline runs
     the lesion U-Net on regions at another size than the whole photo's); ``half`` stores the
     weights in fp16. The config (and ``meta``) go into the file's metadata, so the service

@@ -54,7 +54,8 @@ def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, LetterboxMeta]:
         rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA)
     px, py = (size - nw) / 2, (size - nh) / 2
     top, left = int(round(py - 0.1)), int(round(px - 0.1))
-    out = cv2.copyMakeBorder(rgb, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    out = cv2.copyMakeBorder(rgb, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT,
+                             value=(PAD_VALUE,) * 3)
     return out, LetterboxMeta(s, left, top, w, h)
 
 

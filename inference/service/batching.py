@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -104,7 +105,7 @@ class MicroBatcher(Generic[T, R]):
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def __aenter__(self) -> "MicroBatcher[T, R]":
+    async def __aenter__(self) -> MicroBatcher[T, R]:
         await self.start()
         return self
 
@@ -137,7 +138,7 @@ class MicroBatcher(Generic[T, R]):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 break
-        batch = []
+        batch: list[tuple[T, asyncio.Future, float]] = []
         while self._pending and len(batch) < self.max_batch:
             entry = self._pending.popleft()
             if not entry[1].done():  # a caller that gave up (cancelled) is skipped

@@ -133,7 +133,8 @@ def face_output(a: FaceAnalysis) -> DomainOutput:
     for d in a.detections:
         x1, y1, x2, y2 = d.box.clip(w, h).as_int()
         px = int(np.count_nonzero(seg.labels[y1:y2, x1:x2] == lesion))
-        regions.append({"box": d.box.as_list(), "class": d.label, "score": round(d.score, 4), "mask_area": {"lesion": px}})
+        regions.append({"box": d.box.as_list(), "class": d.label, "score": round(d.score, 4),
+                        "mask_area": {"lesion": px}})
     return DomainOutput(a.detections, tuple(regions), seg, a.measurements.as_dict(), a.grade,
                         RegionEvidence(1.0, 1.0), face_headline(a.measurements.lesion_count))
 

@@ -48,7 +48,8 @@ class Metrics:
         self.batch_seconds = Histogram(
             "inference_batch_seconds", "Time of one batched model call", ["model"], buckets=LATENCY_BUCKETS, registry=r
         )
-        self.rejections = Counter("inference_quality_rejections", "Photos failing the quality gate", ["reason"], registry=r)
+        self.rejections = Counter("inference_quality_rejections", "Photos failing the quality gate", ["reason"],
+                                  registry=r)
         self.grades = Counter("inference_grades", "Grades given", ["domain", "grade"], registry=r)
         self.waiting = Gauge("inference_queue_waiting", "Photos waiting for a batch", registry=r,
                              multiprocess_mode="livesum")

@@ -1,14 +1,12 @@
 """The bot end to end: the real Application through PTB's HTTP stack against the local
-Bot API server (bot/localapi) on loopback, the inference service in this process, and a
+Bot API server (localchat.botapi) on loopback, the inference service in this process, and a
 real SQLite file in tmp_path.
 
 The service is the REAL one with the trained weights in weights/ when they are there
-(``bot.harness.weights_ready``); on a checkout without weights it is the same service
-app with a stand-in scalp model, and the module says so in its header line. Faults
-(service down, 5xx, slow) come from a proxy in front of the service, not from a fake.
-Face: while the service has no face models, the re-run-as-face test runs once against
-the real answer (400 domain_unavailable -> the "not ready yet" text) and once with the
-proxy's marked face stand-in, so the face caption path is exercised too.
+(``tests.fakes.stack.weights_ready``); on a checkout without weights it is the same
+service app with the stand-in scalp chain of ``tests/fakes/inference.py``, and the module
+says so in its header line. Faults (service down, 5xx, slow) come from a proxy in front
+of the service, not from a fake.
 
 Nothing sleeps for a fixed time to wait for the bot: waits poll the local server's
 control API until the expected messages are there (with generous timeouts, as the
@@ -34,7 +32,6 @@ from bot import texts
 from bot.settings import REDACTED, install_log_redaction, uninstall_log_redaction
 from bot.storage import Storage, utcnow
 from inference.datasets import valid_photos
-from inference.paths import shared_dir
 from localchat.botapi import LocalApiClient, WaitTimeout
 from tests.fakes.stack import (
     TOKEN,
@@ -45,8 +42,9 @@ from tests.fakes.stack import (
     local_telegram,
     running_bot,
 )
+from tests.paths import SHARED
 
-DATASETS = shared_dir() / "datasets"  # the valid photos the end-to-end tests send
+DATASETS = SHARED / "datasets"  # the valid photos the end-to-end tests send
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -274,13 +272,13 @@ async def test_scalp_photo_answered_with_one_annotated_photo(bot, tg, user, sett
 
 
 async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, tg, user, settings, proxy):
-    assert proxy.upstream_has_face, "the service should load the face models from weights/"
+    assert "face" in proxy.upstream_models, "the service should load the face models from weights/"
     sent = await tg.send_photo(user["id"], face_photo(0))
     first = await answer_to(tg, user["id"], sent["message_id"])
     # the router sent the close-up to the face pipeline without being told
     assert first["kind"] == "photo" and (first.get("caption") or "").startswith(FACE_TITLE), _brief(first)
     assert "검출된 병변 수" in first["caption"] and utf16(first["caption"]) <= 1024
-    assert proxy.records[-1].domain == "auto" and not proxy.records[-1].standin
+    assert proxy.records[-1].domain == "auto"
     scalp_button = [data for label, data in buttons(first) if label == "두피로 다시 분석"]
     assert scalp_button and [label for label, _ in buttons(first)] == ["두피로 다시 분석"], _brief(first)
 
@@ -567,7 +565,7 @@ async def test_bot_killed_mid_job_then_restarted_answers_once(tg, user, settings
             process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), 20)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 await process.wait()
     log = log_path.read_text(errors="replace")

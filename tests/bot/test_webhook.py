@@ -3,7 +3,7 @@ updates onto the application's queue, and ``GET /healthz`` for load balancers an
 
 The first tests serve ``create_webhook_app`` for an application that is built but not started
 (no network). The last ones run the whole bot in webhook mode against the local Bot API server
-(bot/localapi), on SQLite and on a real PostgreSQL (tests/fakes/postgres.py; skipped without one,
+(localchat.botapi), on SQLite and on a real PostgreSQL (tests/fakes/postgres.py; skipped without one,
 failed under CI=true).
 """
 from __future__ import annotations

@@ -4,15 +4,12 @@ Used by ``tests/bot/test_e2e.py`` and ``scripts/bench_bot.py`` (and handy by
 hand). Nothing here talks to api.telegram.org.
 
 * :func:`inference_service`: the REAL service (``inference.service.app.create_app``)
-  with the trained weights from ``weights/`` when they are there; otherwise the
-  same app with a stand-in scalp model (``StandInScalp``), so the bot's tests
-  still run on a checkout without weights. ``RunningService.real`` says which.
+  with the trained weights when they are there; otherwise the same app with the
+  stand-in scalp chain of ``tests/fakes/inference.py``, so the bot's tests still run
+  on a checkout without weights. ``RunningService.real`` says which.
 * :class:`ServiceProxy`: a small aiohttp proxy in front of the service that can
   take the service down (connection refused) and up again, answer 5xx, be slow,
-  hold requests, and record the service's reported time of every answer. With
-  ``face_standin`` it answers ``domain=face`` requests, while the service has
-  no face models, from the service's scalp analysis of the same photo relabelled
-  as face (a clearly marked stand-in until the face models exist).
+  hold requests, and record the service's reported time of every answer.
 * :func:`bot_settings`, :func:`running_bot`: the real bot application against them.
 """
 from __future__ import annotations
@@ -33,6 +30,7 @@ from bot.app import build_application, running
 from bot.settings import Settings, bot_environment
 from localchat.botapi import LocalApiClient, RunningServer, serve
 from localchat.botapi import Settings as LocalApiSettings
+from tests.paths import WEIGHTS
 
 __all__ = [
     "TOKEN",
@@ -49,15 +47,8 @@ __all__ = [
 
 TOKEN = "123456:E2E-token_for-the-local-bot-api-0000"
 SCALP_WEIGHTS = ("scalp_yolo.pt", "scalp_unet.pt", "scalp_grader.json")
-STANDIN_HEADER = "X-Stand-In"
 HEALTH_TIMEOUT = aiohttp.ClientTimeout(total=10)
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=300)
-
-
-def _weights_dir() -> Path:
-    from inference.paths import weights_dir
-
-    return weights_dir()
 
 
 def weights_ready() -> bool:
@@ -66,54 +57,10 @@ def weights_ready() -> bool:
         import inference.service.app  # noqa: F401
     except ImportError:
         return False
-    return all((_weights_dir() / name).is_file() for name in SCALP_WEIGHTS)
+    return all((WEIGHTS / name).is_file() for name in SCALP_WEIGHTS)
 
 
 # --- the inference service ---------------------------------------------------------------------
-
-
-class StandInScalp:
-    """A deterministic scalp model for checkouts without weights (NOT the real models).
-
-    The middle of the photo is the "head": its upper half labelled scalp skin,
-    its lower half hair; the grade follows the photo's mean brightness so that
-    different photos get different grades.
-    """
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-
-    def analyze(self, images: list[Any]) -> list[Any]:
-        import numpy as np
-
-        from inference.pipeline.measure import measure_scalp
-        from inference.pipeline.scalp import ScalpAnalysis
-        from inference.pipeline.types import Box, Detection, GradeResult, Segmentation
-
-        time.sleep(self.delay)
-        out = []
-        for im in images:
-            h, w = im.shape[:2]
-            labels = np.zeros((h, w), np.uint8)
-            labels[h // 4: h // 2, w // 4: 3 * w // 4] = 1
-            labels[h // 2: 3 * h // 4, w // 4: 3 * w // 4] = 2
-            grade = ("LOW", "MIDDLE", "HIGH")[int(im.mean()) % 3]
-            det = Detection(Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4), 1, grade, 0.9, (0.05, 0.9, 0.05))
-            x1, y1, x2, y2 = det.box.as_int()
-            counts = np.bincount(labels[y1:y2, x1:x2].ravel(), minlength=3)
-            seg = Segmentation(labels, ("background", "skin", "hair"), (
-                {"background": int(counts[0]), "skin": int(counts[1]), "hair": int(counts[2])},))
-            probabilities = {g: (0.8 if g == grade else 0.1) for g in ("LOW", "MIDDLE", "HIGH")}
-            out.append(ScalpAnalysis((det,), seg, measure_scalp(seg, [det], h * w),
-                                     GradeResult(grade, 0.8, grade, probabilities)))
-        return out
-
-
-def _standin_runner(settings: Any) -> Any:
-    from inference.service.runner import Runner, scalp_output
-
-    hashes = {"scalp": {name: "standin" for name in SCALP_WEIGHTS}}
-    return Runner({"scalp": StandInScalp()}, {"scalp": scalp_output}, hashes, "cpu")
 
 
 @dataclass
@@ -131,13 +78,14 @@ async def inference_service(
     """The inference service in this process on a free port (real weights when present)."""
     from inference.service.app import create_app
     from inference.service.settings import Settings as ServiceSettings
+    from tests.fakes.inference import stand_in_models
 
     use_real = weights_ready() if real is None else real
     settings = ServiceSettings(
-        weights=_weights_dir(), device="cpu", api_key=api_key, max_batch=8, max_wait_ms=10,
+        weights=WEIGHTS, device="cpu", api_key=api_key, max_batch=8, max_wait_ms=10,
         max_queue=max_queue, threads=threads,
     )
-    app = create_app(settings, runner_factory=None if use_real else _standin_runner)
+    app = create_app(settings, models_factory=None if use_real else stand_in_models)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
@@ -161,7 +109,6 @@ class ProxyRecord:
     started: float
     upstream_ms: float
     service_ms: float | None
-    standin: bool = False
 
 
 @dataclass
@@ -171,7 +118,6 @@ class ServiceProxy:
     upstream: str
     host: str = "127.0.0.1"
     port: int = 0
-    face_standin: bool = False
     delay: float = 0.0
     records: list[ProxyRecord] = field(default_factory=list)
     _failures: list[tuple[int, str]] = field(default_factory=list)
@@ -179,7 +125,7 @@ class ServiceProxy:
     _session: aiohttp.ClientSession | None = None
     _held: asyncio.Event | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    upstream_has_face: bool = False
+    upstream_models: tuple[str, ...] = ()  # the domains the service behind it loaded
     analyze_calls: int = 0
 
     @property
@@ -193,7 +139,7 @@ class ServiceProxy:
     async def start(self) -> ServiceProxy:
         self._session = aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT)
         async with self._session.get(self.upstream + "/healthz", timeout=HEALTH_TIMEOUT) as r:
-            self.upstream_has_face = "face" in (await r.json()).get("models_loaded", [])
+            self.upstream_models = tuple((await r.json()).get("models_loaded", []))
         await self.bring_up()
         return self
 
@@ -269,11 +215,10 @@ class ServiceProxy:
             self.records.append(ProxyRecord(domain, status, started, 0.0, None))
             return web.json_response({"error": {"code": code, "message": "injected by the proxy"}},
                                      status=status)
-        standin = domain == "face" and self.face_standin and not self.upstream_has_face
         out = aiohttp.FormData()
         out.add_field("image", data, filename=getattr(image, "filename", "photo.jpg"),
                       content_type=getattr(image, "content_type", "image/jpeg"))
-        out.add_field("domain", "scalp" if standin else domain)
+        out.add_field("domain", domain)
         headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
         t0 = time.perf_counter()
         assert self._session is not None
@@ -286,13 +231,8 @@ class ServiceProxy:
         if status == 200:
             answer = json.loads(body)
             service_ms = (answer.get("timings_ms") or {}).get("total")
-            if standin:
-                body = json.dumps(_as_face(answer, data)).encode()
-        self.records.append(ProxyRecord(domain, status, started, upstream_ms, service_ms, standin))
-        response = web.Response(body=body, status=status, content_type=content_type)
-        if standin:
-            response.headers[STANDIN_HEADER] = "face"
-        return response
+        self.records.append(ProxyRecord(domain, status, started, upstream_ms, service_ms))
+        return web.Response(body=body, status=status, content_type=content_type)
 
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._session is not None
@@ -300,15 +240,6 @@ class ServiceProxy:
                                          data=await request.read()) as upstream:
             return web.Response(body=await upstream.read(), status=upstream.status,
                                 content_type=upstream.content_type)
-
-
-def _as_face(answer: dict[str, Any], data: bytes) -> dict[str, Any]:
-    """STAND-IN: the service's scalp answer relabelled as a face answer (see ServiceProxy)."""
-    answer = dict(answer, domain="face", routing="requested", standin="face")
-    if answer.get("measurements") is not None:
-        count = 2 + len(data) % 13
-        answer["measurements"] = {"lesion_count": count, "lesion_density": round(count / 0.4, 1)}
-    return answer
 
 
 # --- Telegram and the bot ---------------------------------------------------------------------------

@@ -24,8 +24,8 @@ import functools
 import importlib.resources
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -147,7 +147,8 @@ class _Legend:
         self.pad = self.size // 2 + 4
         lines = [grade_line(a.grade), a.headline, *a.extra]
         self.lines = [(t, self.big if i == 0 and a.grade is not None else self.small) for i, t in enumerate(lines) if t]
-        self.keys = [(label, color, False) for name, (label, color) in PALETTES.get(a.domain, {}).items() if name in a.classes]
+        palette = PALETTES.get(a.domain, {})
+        self.keys = [(label, color, False) for name, (label, color) in palette.items() if name in a.classes]
         if a.detections:
             self.keys.append(("검출 영역", BOX_COLOR, True))
         self.key_rows = self._flow()
@@ -191,7 +192,8 @@ class _Legend:
                     d.rectangle([x, y0, x + sq, y0 + sq], outline=color, width=max(2, sq // 7))
                 else:
                     d.rectangle([x, y0, x + sq, y0 + sq], fill=color)
-                d.text((x + sq + 6, y + (lh - self.small.size) // 2 - self.small.size // 8), label, font=self.small, fill=PANEL_DIM)
+                ty = y + (lh - self.small.size) // 2 - self.small.size // 8
+                d.text((x + sq + 6, ty), label, font=self.small, fill=PANEL_DIM)
                 x += self._key_width(label)
             y += lh
 
@@ -250,7 +252,8 @@ def fit_telegram(rgb: np.ndarray) -> np.ndarray:
     if max(h, w) / min(h, w) > TELEGRAM_MAX_RATIO:
         short = math.ceil(max(h, w) / TELEGRAM_MAX_RATIO)
         ph, pw = (short - h if h < w else 0), (short - w if w <= h else 0)
-        rgb = cv2.copyMakeBorder(rgb, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2, cv2.BORDER_CONSTANT, value=MARGIN_BG)
+        rgb = cv2.copyMakeBorder(rgb, ph // 2, ph - ph // 2, pw // 2, pw - pw // 2, cv2.BORDER_CONSTANT,
+                                 value=MARGIN_BG)
     return np.ascontiguousarray(rgb)
 
 

@@ -77,7 +77,7 @@ class QualityReport:
     reasons: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def with_reason(self, reason: str) -> "QualityReport":
+    def with_reason(self, reason: str) -> QualityReport:
         """The same report with one more reason (from the models' evidence)."""
         if reason in self.reasons:
             return self

@@ -83,7 +83,8 @@ def fuse(candidates: list[Detection], lesion_prob: np.ndarray | None, conf: floa
     if params.blob_prob <= 1 and lesion_prob is not None:
         h, w = lesion_prob.shape
         min_area = params.blob_min_area * (h * w) / (640.0 * 640.0)
-        n, lab, stats, _ = cv2.connectedComponentsWithStats((lesion_prob >= params.blob_prob).astype(np.uint8), connectivity=8)
+        blobs = (lesion_prob >= params.blob_prob).astype(np.uint8)
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(blobs, connectivity=8)
         covered = np.zeros((h, w), bool)
         for d in kept:
             x1, y1, x2, y2 = d.box.clip(w, h).as_int()

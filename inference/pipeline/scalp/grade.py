@@ -31,7 +31,8 @@ def scalp_features(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray 
     with ``names``, just those features in that order (a grader's ``features``)."""
     s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
     r = min(max(m.exposed_scalp_ratio, 1e-3), 1 - 1e-3)
-    base = [s[0], s[1], s[2], det.score if det else 0.0, m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction]
+    base = [s[0], s[1], s[2], det.score if det else 0.0,
+            m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction]
     x = np.array(base + ([] if cnn is None else [float(v) for v in cnn]), dtype=np.float64)
     return x if names is None else x[select(SCALP_FEATURES + (CNN_FEATURES if cnn is not None else ()), names)]
 

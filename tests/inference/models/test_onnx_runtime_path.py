@@ -32,17 +32,25 @@ def test_numpy_nms_keeps_what_torchvision_keeps(seed):
 
 
 SCRIPT = r"""
-import json, sys
+import asyncio, json, sys
 from pathlib import Path
-from inference.service.runner import Runner
+from inference.service.domains import load_models
+from inference.service.flow import Flow
 from inference.service.settings import Settings
-r = Runner.setup(Settings.from_env(device="cpu"))
-out = {}
-for name in sys.argv[1:]:
-    res = r.run_one(Path(name).read_bytes())
-    out[name] = [res["domain"], res["grade"], res["confidence"], len(res["regions"])]
+
+async def main():
+    settings = Settings.from_env(device="cpu", max_batch=1)
+    models = load_models(settings)
+    out = {}
+    async with Flow(settings, lambda s: models) as flow:
+        for name in sys.argv[1:]:
+            res = await flow.analyze(Path(name).read_bytes())
+            out[name] = [res["domain"], res["grade"], res["confidence"], len(res["regions"])]
+    return out, models
+
+out, models = asyncio.run(main())
 print(json.dumps({"answers": out, "torch": "torch" in sys.modules, "ultralytics": "ultralytics" in sys.modules,
-                  "backends": [type(m.detector.model).__name__ for m in r.models.values()]}))
+                  "backends": [type(m.detector.model).__name__ for m in models.chains.values()]}))
 """
 
 

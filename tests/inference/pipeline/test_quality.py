@@ -111,24 +111,20 @@ def test_region_evidence():
 
 @pytest.fixture(scope="module")
 def scalp_models():
-    weights = WEIGHTS  # weights/ unless $WEIGHTS_DIR says otherwise
-    if not (weights / "scalp_yolo.pt").is_file():
+    if not (WEIGHTS / "scalp_yolo.pt").is_file():
         pytest.skip("weights/scalp_yolo.pt is missing (train with python -m inference.train scalp)")
-    import torch
+    from inference.models.onnx_runtime import Backend
+    from inference.service.domains import load_scalp
 
-    from inference.pipeline.scalp import ScalpModels
-
-    torch.set_num_threads(1)
-    return ScalpModels.load(weights, device="cpu")
+    return load_scalp(WEIGHTS, Backend("cpu", threads=1))
 
 
 def evidence(models, images: list[np.ndarray]) -> list[RegionEvidence]:
-    from inference.service.runner import scalp_output
+    from inference.service.domains import scalp_output
 
     return [scalp_output(a).evidence for a in models.analyze(images)]
 
 
-@pytest.mark.slow
 def test_region_evidence_thresholds_on_real_photos(scalp_models):
     """Real scalp and face photos show a subject: >= 98% keep clear of not_scalp_or_face."""
     needs(SCALP)
