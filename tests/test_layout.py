@@ -148,5 +148,7 @@ def test_no_forbidden_arrow(graph, importer, imported, why):
 
 
 def test_no_product_module_is_too_long():
-    long = {name: n for name, path in product_modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    long = {
+        name: n for name, path in product_modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}

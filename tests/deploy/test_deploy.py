@@ -102,7 +102,9 @@ class _RecordingEnv(dict):
 
 #: Training, benchmarks and the developer tools: their variables are no deployment settings.
 DEV_SOURCES = ("inference/train/", "inference/bench.py", "inference/evaluate")
-_ENVIRON_READ = re.compile(r"""environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']|getenv\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+_ENVIRON_READ = re.compile(
+    r"""environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']|getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+)
 
 
 def code_env_vars() -> set[str]:
@@ -316,7 +318,9 @@ def k8s_problems(docs: list[dict], code_env: set[str], metrics: set[str],
         if path is not None and probe.get("httpGet", {}).get("path") != path:
             problems.append(f"{where}: {kind} is not an HTTP GET of {path}")
         port = (action or {}).get("port")
-        ports = {p.get("name") for p in container.get("ports", [])} | {p["containerPort"] for p in container.get("ports", [])}
+        ports = {p.get("name") for p in container.get("ports", [])} | {
+            p["containerPort"] for p in container.get("ports", [])
+        }
         if port is not None and port not in ports:
             problems.append(f"{where}: {kind} uses port {port}, which the container does not expose")
 

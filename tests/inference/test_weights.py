@@ -23,7 +23,14 @@ def _photos(shared, n=4):
 
 
 def test_every_shipped_model_is_small(weights):
-    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_cnn.pt", "scalp_cnn.onnx"):
+    for name in (
+        "scalp_yolo.pt",
+        "scalp_yolo.onnx",
+        "scalp_unet.pt",
+        "scalp_unet.onnx",
+        "scalp_cnn.pt",
+        "scalp_cnn.onnx",
+    ):
         assert (weights / name).stat().st_size < MAX_BYTES, name
     assert (weights / "MODEL_CARD.md").exists()
 

@@ -99,17 +99,29 @@ def test_norwood_outputs_are_summed_into_grades_in_torch_and_onnx(tmp_path):
     from inference.train.grade_cnn import NORWOOD_GRADE, NORWOOD_LEVELS, GradeCNNConfig, config_json, norwood_groups
 
     assert norwood_groups() == [[0], [1, 2], [3, 4, 5]]
-    assert [NORWOOD_GRADE[NORWOOD_LEVELS[i]] for g in norwood_groups() for i in g] == ["LOW", "MIDDLE", "MIDDLE", "HIGH", "HIGH", "HIGH"]
+    assert [NORWOOD_GRADE[NORWOOD_LEVELS[i]] for g in norwood_groups() for i in g] == [
+        "LOW",
+        "MIDDLE",
+        "MIDDLE",
+        "HIGH",
+        "HIGH",
+        "HIGH",
+    ]
     torch.manual_seed(0)
-    six = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d((2, 2)), torch.nn.Flatten(),
-                              torch.nn.Linear(16, 6)).eval()
+    six = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d((2, 2)), torch.nn.Flatten(), torch.nn.Linear(16, 6)
+    ).eval()
     cfg = config_json(GradeCNNConfig(size=32, target="norwood"), (1.0, ("h",)))
     assert cfg["outputs"] == 6 and cfg["classes"] == CLASSES
     images = _images()
     grades = ImageClassifier(six, cfg).probabilities(images)
-    plain = ImageClassifier(six, {k: v for k, v in cfg.items() if k not in ("output_groups", "outputs")} | {"classes": list(range(6))})
+    plain = ImageClassifier(
+        six, {k: v for k, v in cfg.items() if k not in ("output_groups", "outputs")} | {"classes": list(range(6))}
+    )
     levels = plain.probabilities(images)
-    np.testing.assert_allclose(grades, np.stack([levels[:, 0], levels[:, 1:3].sum(1), levels[:, 3:].sum(1)], 1), atol=1e-6)
+    np.testing.assert_allclose(
+        grades, np.stack([levels[:, 0], levels[:, 1:3].sum(1), levels[:, 3:].sum(1)], 1), atol=1e-6
+    )
     np.testing.assert_allclose(grades.sum(1), 1, atol=1e-5)
     path = export_classifier_onnx(six, cfg, tmp_path / "six.onnx")
     np.testing.assert_allclose(ImageClassifier(OnnxModule(path), cfg).probabilities(images), grades, atol=2e-3)

@@ -27,7 +27,9 @@ def test_numpy_nms_keeps_what_torchvision_keeps(seed):
         ref = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
         assert np.array_equal(nms(boxes, scores, iou), ref)
         shift = cls[:, None] * (boxes.max() + 1)
-        ref = torchvision.ops.batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(cls), iou).numpy()
+        ref = torchvision.ops.batched_nms(
+            torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(cls), iou
+        ).numpy()
         assert np.array_equal(nms(boxes + shift, scores, iou), ref)
 
 
@@ -68,7 +70,13 @@ def test_cpu_service_runs_without_torch_and_agrees_with_torch(tmp_path):
     runs = {}
     # the float ONNX exports against torch (strict), then the int8 twins the CPU loads by default
     for run, backend, int8 in (("onnx", "onnx", "off"), ("torch", "torch", "off"), ("int8", "auto", "auto")):
-        env = {**os.environ, "INFERENCE_BACKEND": backend, "INFERENCE_INT8": int8, "OMP_NUM_THREADS": "1", "YOLO_OFFLINE": "1"}
+        env = {
+            **os.environ,
+            "INFERENCE_BACKEND": backend,
+            "INFERENCE_INT8": int8,
+            "OMP_NUM_THREADS": "1",
+            "YOLO_OFFLINE": "1",
+        }
         p = subprocess.run([sys.executable, "-c", SCRIPT, *map(str, photos)], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stderr[-3000:]

@@ -59,7 +59,11 @@ def test_detector_head_outputs_stay_float():
 
 
 def test_segmenter_head_stays_float():
-    names = ["/encoder/features.0/Conv", "/decoder/blocks.4/conv2/conv2.0/Conv", "/segmentation_head/segmentation_head.0/Conv"]
+    names = [
+        "/encoder/features.0/Conv",
+        "/decoder/blocks.4/conv2/conv2.0/Conv",
+        "/segmentation_head/segmentation_head.0/Conv",
+    ]
     assert segmenter_float_nodes(names) == ["/segmentation_head/segmentation_head.0/Conv"]
 
 

@@ -57,7 +57,14 @@ def test_hangul_renders_real_glyphs():
 
 
 def test_every_korean_character_the_legend_uses_is_in_the_font():
-    texts = [*GRADE_KO.values(), *draw.BOX_KO.values(), draw.SCALP_REGION_KO, "검출 영역", "판정: · 신뢰도", scalp_headline(0.34)]
+    texts = [
+        *GRADE_KO.values(),
+        *draw.BOX_KO.values(),
+        draw.SCALP_REGION_KO,
+        "검출 영역",
+        "판정: · 신뢰도",
+        scalp_headline(0.34),
+    ]
     texts += [label for p in PALETTES.values() for label, _ in p.values()]
     box = glyph(MISSING[0])
     chars = sorted({c for t in texts for c in t if "\uac00" <= c <= "\ud7a3"})

@@ -95,7 +95,14 @@ def test_report_shape():
     r = check(np.full((300, 400, 3), 120, np.uint8))
     d = r.as_dict()
     assert set(d) == {"ok", "reasons", "metrics"}
-    assert {"min_side", "brightness", "underexposed_fraction", "overexposed_fraction", "sharpness", "sharpness_ratio"} <= set(d["metrics"])
+    assert {
+        "min_side",
+        "brightness",
+        "underexposed_fraction",
+        "overexposed_fraction",
+        "sharpness",
+        "sharpness_ratio",
+    } <= set(d["metrics"])
     assert d["metrics"]["min_side"] == 300
     assert all(x in REASONS for x in r.reasons)
 
@@ -152,5 +159,13 @@ def test_region_evidence_flags_a_photo_of_no_one(scalp_models):
 
 
 def test_thresholds_are_named_constants():
-    for name in ("MIN_SIDE", "DARK_MEAN", "BRIGHT_MEAN", "BRIGHT_FRACTION_MAX", "BLUR_RATIO_MIN", "REGION_SCORE_MIN", "SUBJECT_SHARE_MIN"):
+    for name in (
+        "MIN_SIDE",
+        "DARK_MEAN",
+        "BRIGHT_MEAN",
+        "BRIGHT_FRACTION_MAX",
+        "BLUR_RATIO_MIN",
+        "REGION_SCORE_MIN",
+        "SUBJECT_SHARE_MIN",
+    ):
         assert isinstance(getattr(quality, name), (int, float))

@@ -113,7 +113,13 @@ async def test_answer_contract(client):
     assert region["box"] == [100.0, 80.0, 300.0, 240.0] and region["class"] == "MIDDLE"
     assert set(region["mask_area"]) == {"skin", "hair"} and region["mask_area"]["skin"] > 0
     assert body["model_version"] == "scalp:00000000.11111111.22222222"
-    assert body["image"] == {"width": 400, "height": 320, "original_width": 400, "original_height": 320, "format": "JPEG"}
+    assert body["image"] == {
+        "width": 400,
+        "height": 320,
+        "original_width": 400,
+        "original_height": 320,
+        "format": "JPEG",
+    }
     assert {"decode", "quality", "queue", "predict", "draw", "total"} <= set(body["timings_ms"])
     im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
     assert im.format == "JPEG" and max(im.size) <= 1280
@@ -215,7 +221,12 @@ async def test_malformed_requests(client):
 async def test_api_key(aiohttp_client, settings):
     app = create_app(dataclasses.replace(settings, api_key="s3cret-key"), models_factory=stand_in())
     client = await aiohttp_client(app)
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-key"}, {"Authorization": "Bearer"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic s3cret-key"},
+        {"Authorization": "Bearer"},
+    ):
         st, body = await post(client, noise_photo(), headers=headers)
         assert st == 401 and body["error"]["code"] == "unauthorized", headers
     resp = await client.post("/v1/analyze", data=form(noise_photo()))
@@ -398,7 +409,8 @@ async def test_real_photo(aiohttp_client, settings, real_models):
     assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
     assert set(body["measurements"]) == MEASUREMENT_KEYS
     n_scalp = 3 + (WEIGHTS / "scalp_cnn.pt").is_file()  # detector, U-Net, grader (+ the grade CNN)
-    assert re.fullmatch(r"scalp:[0-9a-f]{8}(\.[0-9a-f]{8}){%d} router:[0-9a-f]{8}" % (n_scalp - 1), body["model_version"])
+    hashes = r"[0-9a-f]{8}(\.[0-9a-f]{8}){" + str(n_scalp - 1) + "}"
+    assert re.fullmatch(rf"scalp:{hashes} router:[0-9a-f]{{8}}", body["model_version"])
     assert body["routing"] == "router" and body["route_probabilities"]["scalp"] > 0.5
     assert body["regions"] and all(set(r["mask_area"]) == {"skin", "hair"} for r in body["regions"])
     im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
@@ -432,7 +444,10 @@ async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, r
     m = body["measurements"]
     assert m["lesion_count"] == len(body["regions"]) and m["level"] in ("mild", "moderate", "severe", "very_severe")
     w, h = body["image"]["width"], body["image"]["height"]
-    assert m["lesion_density"] == pytest.approx(m["lesion_count"] / (w * h / 1e6), abs=0.01) and m["lesion_density_unit"] == "per_megapixel"
+    assert (
+        m["lesion_density"] == pytest.approx(m["lesion_count"] / (w * h / 1e6), abs=0.01)
+        and m["lesion_density_unit"] == "per_megapixel"
+    )
     assert all(r["class"] == "acne" and 0 < r["score"] <= 1 for r in body["regions"])
     assert body["model_version"].startswith("face:")
     # the caller can fix the domain: the same photo through the scalp models
@@ -453,7 +468,9 @@ async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real
         assert body["quality"]["reasons"], body  # a pixel-gate reason or the router's
         if "not_scalp_or_face" in body["quality"]["reasons"]:
             refused += 1
-            assert body["domain"] is None and body["routing"] == "router" and body["route_probabilities"]["neither"] > 0.3
+            assert (
+                body["domain"] is None and body["routing"] == "router" and body["route_probabilities"]["neither"] > 0.3
+            )
     assert refused >= 6
 
 
@@ -476,7 +493,13 @@ async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_mo
 @pytest.mark.slow
 def test_analyze_cli(tmp_path, real_models):
     out = tmp_path / "annotated.jpg"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "INFERENCE_THREADS": "1",
+        "WEIGHTS_DIR": str(WEIGHTS),
+        "YOLO_OFFLINE": "1",
+    }
     p = subprocess.run(
         [sys.executable, "-m", "inference", "analyze", str(PHOTOS[0]), "--out", str(out), "--device", "cpu"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -492,8 +515,21 @@ def test_analyze_cli_bad_input(tmp_path):
     """Bad input is refused before the models load (no weights needed)."""
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"not a photo")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS), "YOLO_OFFLINE": "1"}
-    p = subprocess.run([sys.executable, "-m", "inference", "analyze", str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "INFERENCE_THREADS": "1",
+        "WEIGHTS_DIR": str(WEIGHTS),
+        "YOLO_OFFLINE": "1",
+    }
+    p = subprocess.run(
+        [sys.executable, "-m", "inference", "analyze", str(bad)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "not_an_image"
 
 
@@ -504,7 +540,15 @@ def test_settings_from_env():
         {"INFERENCE_HOST": "0.0.0.0", "INFERENCE_PORT": "9000", "INFERENCE_API_KEY": "k", "INFERENCE_DEVICE": "cpu",
          "WEIGHTS_DIR": "/w", "INFERENCE_MAX_BATCH": "4", "INFERENCE_MAX_WAIT_MS": "25"}
     )
-    assert (s.host, s.port, s.api_key, s.device, str(s.weights), s.max_batch, s.max_wait_ms) == ("0.0.0.0", 9000, "k", "cpu", "/w", 4, 25.0)
+    assert (s.host, s.port, s.api_key, s.device, str(s.weights), s.max_batch, s.max_wait_ms) == (
+        "0.0.0.0",
+        9000,
+        "k",
+        "cpu",
+        "/w",
+        4,
+        25.0,
+    )
     assert Settings.from_env({"INFERENCE_PORT": "9000"}, port=1234).port == 1234  # the command line wins
     assert Settings(device="cpu").resolved_device() == "cpu"
 

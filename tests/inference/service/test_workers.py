@@ -92,7 +92,11 @@ async def until_both_answer(url: str, timeout: float = 120) -> set[int]:
 
 
 def samples(text: str) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 @pytest.mark.slow
