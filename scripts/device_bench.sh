@@ -5,7 +5,7 @@
 # photos, the Korean font). It compares one service process with several
 # (`--workers`, inference/service/workers.py) in one run, with a GPU host's settings:
 # bigger batches, a longer queue. Also runs here on the CPU, for a dry run:
-#   OUT=/tmp/out BENCH_DEVICE=cpu BENCH_N=16 WORKERS=1,2 scripts/device_bench.sh
+#   OUT=/tmp/out BENCH_DEVICE=cpu BENCH_N=16 WORKERS=1,2 PYTHON=.venv/bin/python scripts/device_bench.sh
 # Usage there: scripts/device_bench.sh   (figures in $OUT/bench.txt and $OUT/bench.json)
 set -uo pipefail
 cd "$(dirname "$0")/.."

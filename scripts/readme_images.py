@@ -18,26 +18,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference.pipeline.draw import Annotation, render_jpeg  # noqa: E402
-from inference.service.runner import Job, Runner  # noqa: E402
+from inference.pipeline.common.decode import DecodedImage  # noqa: E402
+from inference.service.domains import Models, load_models  # noqa: E402
+from inference.service.encode import draw  # noqa: E402
+from inference.service.predict import Job, predict  # noqa: E402
 from inference.service.settings import Settings  # noqa: E402
 
 CANVAS = (232, 226, 218)  # a neutral paper colour under the overlay
 
 
-def blank_annotation(runner: Runner, path: Path, domain: str) -> bytes:
+def blank_annotation(models: Models, path: Path, domain: str) -> bytes:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    pred = runner.predict([Job(rgb, domain)])[0]
-    out = pred.output
-    if out is None:
+    pred = predict(models, [Job(rgb, domain)])[0]
+    if pred.output is None:
         raise SystemExit(f"{path}: the router saw neither a scalp nor a face")
-    seg = out.segmentation
-    a = Annotation(pred.domain, out.detections, seg.labels if seg is not None else None, seg.classes if seg is not None else (),
-                   out.grade, out.headline)
     canvas = np.empty_like(rgb)
     canvas[:] = CANVAS
-    return render_jpeg(canvas, a)
+    # the service's drawing of this prediction, on the canvas in place of the photo
+    return draw(DecodedImage(rgb=canvas, format="JPEG", original_size=(canvas.shape[1], canvas.shape[0])), pred)
 
 
 def main() -> int:
@@ -46,8 +45,8 @@ def main() -> int:
     p.add_argument("--domain", default="auto")
     p.add_argument("--out", type=Path, default=Path("docs/annotated_example.jpg"))
     a = p.parse_args()
-    runner = Runner.setup(Settings.from_env(device="cpu"))
-    jpegs = [blank_annotation(runner, ph, a.domain) for ph in a.photos]
+    models = load_models(Settings.from_env(device="cpu"))
+    jpegs = [blank_annotation(models, ph, a.domain) for ph in a.photos]
     imgs = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
     h = min(im.shape[0] for im in imgs)
     row = np.hstack([cv2.resize(im, (round(im.shape[1] * h / im.shape[0]), h)) for im in imgs])
