@@ -1,6 +1,8 @@
 """torch vs ONNX Runtime for the product's models, in one process on the same photos:
 ms per photo for the service's ``predict`` (router, detector, U-Net, grade) and whether the
-answers agree. Usage: ``.venv/bin/python scripts/compare_backends.py [N_SCALP N_FACE]``.
+answers agree. ONNX Runtime runs what the CPU service runs: the int8 twins where there are
+some (``INFERENCE_INT8=off``: the float exports). Usage:
+``.venv/bin/python scripts/compare_backends.py [N_SCALP N_FACE]``.
 """
 from __future__ import annotations
 
