@@ -18,6 +18,7 @@ lines: ``messages/_common.html.j2``). This module only wires up Jinja2::
 """
 from __future__ import annotations
 
+import importlib.resources
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ __all__ = [
     "template_names",
 ]
 
-#: The top-level ``messages/`` folder beside ``bot/``.
-MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
+#: The templates: the ``messages`` package's data files (a folder on disk: Jinja2 reads files).
+MESSAGES_DIR = Path(str(importlib.resources.files("messages")))
 
 #: Telegram limits, in UTF-16 code units of the text after entity parsing.
 CAPTION_LIMIT = 1024

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Creates .venv with everything the project needs, from the package registries only.
-# torch is pinned to the release that lies on this machine's disk (see README).
+# Creates .venv with everything the project needs (all extras: bot, service, gpu, train, dev),
+# at the exact versions and hashes of uv.lock, from the package registries only.
+# Refresh the lock after changing pyproject.toml's dependencies: scripts/lock.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+UV_VERSION=0.13.9  # only exports the lock to pip's hashed requirements format
 # The environment takes about 6.5 GB (torch 2.14.1 is a CUDA build); pip's cache would add
 # its downloads on top, so it is off, and a full disk is named before pip fails on it.
 export PIP_NO_CACHE_DIR=1
@@ -13,11 +15,11 @@ if [ ! -x .venv/bin/python ] && [ "${free_kb:-0}" -lt $((8 * 1024 * 1024)) ]; th
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q -e ".[test]"
-# ultralytics pulls in opencv-python (GUI build) beside the headless one; keep only headless.
-if .venv/bin/python -m pip show -q opencv-python >/dev/null 2>&1; then
-    .venv/bin/python -m pip uninstall -q -y opencv-python
-    .venv/bin/python -m pip install -q --force-reinstall --no-deps opencv-python-headless
-fi
+.venv/bin/python -m pip install -q "uv==$UV_VERSION"
+.venv/bin/uv export -q --frozen --all-extras --no-emit-project --format requirements-txt -o .venv/requirements.lock.txt
+# --no-deps: the lock lists every package already (and leaves out opencv-python, which
+# Ultralytics asks for: opencv-python-headless gives the same cv2, see [tool.uv] in pyproject.toml)
+.venv/bin/python -m pip install -q --require-hashes --no-deps -r .venv/requirements.lock.txt
+# the project itself, editable, its dependencies being the locked ones above
+.venv/bin/python -m pip install -q --no-deps -e .
 echo "environment ready: .venv"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: builds .venv (scripts/setup.sh), makes sure
-# headless Chromium is there for the web-chat browser test (Debian's package), starts a
-# throwaway PostgreSQL for the storage and rate-limit tests, runs pytest, stops PostgreSQL.
+# The whole test suite, from a fresh clone: builds .venv (scripts/setup.sh), runs ruff and
+# mypy (pyproject.toml configures both), makes sure headless Chromium is there for the web-chat
+# browser test (Debian's package), starts a throwaway PostgreSQL for the storage and rate-limit
+# tests, runs every test (the slow ones too), stops PostgreSQL.
 # .ci/run calls exactly this. Extra arguments go to pytest (e.g. scripts/test.sh -k storage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/mypy
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing Debian's chromium for the browser test (about 11 s)"

@@ -4,7 +4,7 @@
   on the decode/draw threads, route and the domain's chain on the model thread, then draw
   and encode), one photo after the other;
 * batched: the service's steps for ``BATCH`` photos in this thread: ``decode_and_check``
-  each, one ``predict`` for all, then ``final_report`` / ``draw`` / ``encode`` each;
+  each, one ``predict`` for all, then ``flow.finish`` (final verdict, draw, encode) each;
 * stages: one photo at a time through the same ``Flow`` again, with the functions each
   stage calls wrapped in timers (``StageTimer``) and restored afterwards, so the timed
   runs above are untouched.
@@ -21,11 +21,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from inference.pipeline.common import draw as draw_module
-from inference.pipeline.common.decode import DecodedImage
-from inference.pipeline.common.quality import QualityReport
 from inference.service.domains import Models
-from inference.service.encode import draw, encode, final_report
-from inference.service.flow import Flow, decode_and_check
+from inference.service.flow import Flow, decode_and_check, finish
 from inference.service.predict import Job, Prediction, predict
 from inference.service.settings import Settings
 
@@ -36,17 +33,6 @@ BATCH = 8  # batched: photos per predict call (the service's default INFERENCE_M
 
 
 # -- batched ---------------------------------------------------------------------------------
-
-
-def finish(models: Models, img: DecodedImage, report: QualityReport, pred: Prediction | None,
-           timings: dict[str, float]) -> dict:
-    """Draw (a graded photo) and encode the answer, as the service does after the model call."""
-    t0 = time.perf_counter()
-    report = final_report(report, pred)
-    graded = pred is not None and pred.output is not None and report.ok
-    jpeg = draw(img, pred) if graded and pred is not None else None
-    timings = {**timings, "draw": (time.perf_counter() - t0) * 1000}
-    return encode(img, report, pred, jpeg, timings, models.model_version(pred.domain if pred is not None else None))
 
 
 def run_batch(models: Models, datas: list[bytes]) -> list[dict]:

@@ -134,11 +134,16 @@ class Flow:
 
     def _finish(self, img: DecodedImage, report: QualityReport, pred: Prediction | None,
                 timings: dict[str, float], requested: str, with_image: bool) -> dict:
-        """Draw (a graded photo) and encode, on the I/O pool."""
-        t0 = time.perf_counter()
-        report = final_report(report, pred)
-        graded = pred is not None and pred.output is not None and report.ok
-        jpeg = draw(img, pred) if graded and with_image and pred is not None else None
-        domain = pred.domain if pred is not None else (requested if requested != "auto" else None)
-        timings = {**timings, "draw": (time.perf_counter() - t0) * 1000}
-        return encode(img, report, pred, jpeg, timings, self.models.model_version(domain), requested)
+        return finish(self.models, img, report, pred, timings, requested, with_image)
+
+
+def finish(models: Models, img: DecodedImage, report: QualityReport, pred: Prediction | None,
+           timings: dict[str, float], requested: str = "auto", with_image: bool = True) -> dict:
+    """After the models: the gate's final verdict, the drawing of a graded photo, the JSON answer."""
+    t0 = time.perf_counter()
+    report = final_report(report, pred)
+    graded = pred is not None and pred.output is not None and report.ok
+    jpeg = draw(img, pred) if graded and with_image and pred is not None else None
+    domain = pred.domain if pred is not None else (requested if requested != "auto" else None)
+    timings = {**timings, "draw": (time.perf_counter() - t0) * 1000}
+    return encode(img, report, pred, jpeg, timings, models.model_version(domain), requested)
