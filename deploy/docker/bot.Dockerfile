@@ -1,24 +1,28 @@
 # syntax=docker/dockerfile:1
-# The Telegram bot (python -m bot): no torch, no models; it calls the inference service over HTTP.
+# The Telegram bot (python -m bot): no torch, no OpenCV, no models; it calls the inference service
+# over HTTP.
 #
 #   docker build -f deploy/docker/bot.Dockerfile -t selfcheck-bot:0.1.0 .
 #
-# Build context: the repository root; only bot/, messages/, the drawing code the /history chart
-# shares with the service (inference/pipeline/, which imports no torch), pyproject.toml and
-# deploy/docker/requirements.py are sent (bot.Dockerfile.dockerignore). tests/test_deploy.py
-# checks that the packages requirements.py picks cover every package the bot imports.
+# Build context: the repository root; only pyproject.toml, uv.lock, bot/ and messages/ are sent
+# (bot.Dockerfile.dockerignore). The packages are the lock's resolution of the project's `bot`
+# extra, each at its locked version and checked against its locked hashes.
+# tests/deploy/test_deploy.py checks that they cover every package `python -m bot` imports and hold
+# none of the model stack.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# uv (the version scripts/setup.sh uses; build stage only) turns uv.lock into pip's hashed
+# requirements format; the project itself is not installed, its code is copied below.
+RUN pip install uv==0.13.9
+COPY pyproject.toml uv.lock /src/
+RUN cd /src && uv export -q --frozen --extra bot --no-emit-project -o /src/req.txt
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml deploy/docker/requirements.py /src/
-# pyproject.toml's dependencies without the model stack (requirements.py: BOT_EXCLUDES)
-RUN python /src/requirements.py /src/pyproject.toml bot > /src/requirements.txt \
- && pip install -r /src/requirements.txt \
- && python -c "import telegram, aiohttp, aiosqlite, asyncpg, jinja2, matplotlib, cv2"
+RUN pip install --require-hashes -r /src/req.txt \
+ && python -c "import telegram, aiohttp, aiosqlite, asyncpg, jinja2, matplotlib, pylopdf_fonts_ko"
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 app \
@@ -28,8 +32,6 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY bot/ /app/bot/
 COPY messages/ /app/messages/
-COPY inference/__init__.py /app/inference/__init__.py
-COPY inference/pipeline/ /app/inference/pipeline/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

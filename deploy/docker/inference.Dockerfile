@@ -3,34 +3,34 @@
 #
 #   docker build -f deploy/docker/inference.Dockerfile -t selfcheck-inference:0.1.0 .
 #
-# Build context: the repository root. Only pyproject.toml, deploy/docker/requirements.py,
-# inference/ and weights/ are sent (inference.Dockerfile.dockerignore). The trained models are baked in from weights/; nothing is
-# downloaded at run time (YOLO_OFFLINE=1). To try other models without a rebuild, mount a folder
-# read-only over /app/weights (or point WEIGHTS_DIR at it).
+# Build context: the repository root. Only pyproject.toml, uv.lock, inference/ and weights/ are
+# sent (inference.Dockerfile.dockerignore). The trained models are baked in from weights/; nothing
+# is downloaded at run time (YOLO_OFFLINE=1). To try other models without a rebuild, mount a
+# folder read-only over /app/weights (or point WEIGHTS_DIR at it).
 #
-# CUDA: the PyPI torch wheel pinned below (the same pin as scripts/setup.sh) is the CUDA 13.0
-# build and brings its CUDA libraries as nvidia-* wheels, so a plain python base is enough; the
-# host needs only the NVIDIA driver (R580 or newer for CUDA 13) and the NVIDIA Container Toolkit.
-# Without a GPU the same image runs on the CPU (INFERENCE_DEVICE unset: cuda when present).
+# Packages: the lock's resolution of the project's `service` and `gpu` extras (ONNX Runtime and
+# the torch stack), each at its locked version and checked against its locked hashes: the
+# versions scripts/setup.sh installs. OpenCV is the headless build only (pyproject.toml's
+# [tool.uv] override keeps Ultralytics' opencv-python, the GUI build, out of the lock).
+#
+# CUDA: the torch wheel uv.lock pins is PyPI's CUDA 13.0 build and brings its CUDA libraries as
+# nvidia-* wheels, so a plain python base is enough; the host needs only the NVIDIA driver (R580
+# or newer for CUDA 13) and the NVIDIA Container Toolkit. Without a GPU the same image runs on the
+# CPU (INFERENCE_DEVICE unset: cuda when present).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# uv (the version scripts/setup.sh uses; build stage only) turns uv.lock into pip's hashed
+# requirements format; the project itself is not installed, its code is copied below.
+RUN pip install uv==0.13.9
+COPY pyproject.toml uv.lock /src/
+RUN cd /src && uv export -q --frozen --extra service --extra gpu --no-emit-project -o /src/req.txt
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install torch==2.14.1 torchvision==0.29.1
-COPY pyproject.toml deploy/docker/requirements.py /src/
-# The project's own dependency list (pyproject.toml is the one place it is written), without
-# installing the project itself: the code is copied to /app below.
-RUN python /src/requirements.py /src/pyproject.toml inference > /src/requirements.txt \
- && pip install -r /src/requirements.txt \
- # ultralytics pulls in opencv-python (GUI build, needs libGL) beside the headless one: keep only headless
- && if pip show -q opencv-python >/dev/null 2>&1; then \
-        pip uninstall -y opencv-python \
-     && pip install --force-reinstall --no-deps "opencv-python-headless==$(pip show opencv-python-headless | sed -n 's/^Version: //p')"; \
-    fi \
- && python -c "import cv2, torch, ultralytics, segmentation_models_pytorch"
+RUN pip install --require-hashes -r /src/req.txt \
+ && python -c "import cv2, onnxruntime, torch, ultralytics, segmentation_models_pytorch, prometheus_client"
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 app \

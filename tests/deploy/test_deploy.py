@@ -9,10 +9,14 @@
   then the same kind of semantics (GPU reservation, /healthz healthcheck, DB volume, variables).
   ``docker compose config`` too where a compose plugin is installed (not on CI's machine).
 * systemd (deploy/systemd): ``systemd-analyze verify`` where present, and a parser check.
-* Dockerfiles: non-root user, what they copy exists and passes the ignore file, the torch pin of
-  scripts/setup.sh, and the bot image's requirements cover every package the bot imports.
+* Dockerfiles: non-root user, what they copy exists and passes the ignore file, their packages
+  come from uv.lock (``uv export --frozen`` of their extras, ``pip install --require-hashes``,
+  no pin of their own), and each image's packages cover every package its entry point imports.
+* uv.lock: it matches pyproject.toml (``uv lock --check``, offline), holds no GUI OpenCV, and its
+  resolution of ``[bot]`` has no torch, Ultralytics or OpenCV, of ``[service]`` no torch or
+  Ultralytics.
 
-No check needs the network: the schema tests run with sockets disabled. Each checker returns a
+No check needs the network: the schema tests run with sockets disabled, uv runs ``--offline``. Each checker returns a
 list of problems; the tests assert it is empty for the real files and that a broken copy is
 caught, so every check can fail.
 """
@@ -21,16 +25,19 @@ from __future__ import annotations
 import ast
 import copy
 import fnmatch
+import functools
 import importlib
 import importlib.metadata
 import importlib.resources
 import importlib.util
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, latest_version
+from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -101,7 +109,7 @@ class _RecordingEnv(dict):
 
 
 #: Training, benchmarks and the developer tools: their variables are no deployment settings.
-DEV_SOURCES = ("inference/train/", "inference/bench.py", "inference/evaluate")
+DEV_SOURCES = ("inference/train/", "inference/bench", "inference/evaluate")
 _ENVIRON_READ = re.compile(
     r"""environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']|getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
@@ -155,8 +163,11 @@ def exported_metrics() -> set[str]:
 
 
 def service_routes() -> set[str]:
-    text = (ROOT / "inference/service/app.py").read_text(encoding="utf-8")
-    return set(re.findall(r"""web\.(?:get|post)\(\s*["']([^"']+)["']""", text))
+    """Paths of the service's routes (``web.get("/healthz", ...)``: inference/service/routes.py)."""
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "inference/service").glob("*.py")))
+    routes = set(re.findall(r"""web\.(?:get|post|put|delete)\(\s*["']([^"']+)["']""", text))
+    assert {"/healthz", "/metrics"} <= routes, "the route scan found too little"
+    return routes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -983,8 +994,25 @@ def test_systemd_analyze_rejects_a_broken_unit(change: Callable[[str], str], exp
 
 
 # ---------------------------------------------------------------------------------------------
-# Dockerfiles and the bot image's requirements
+# Dockerfiles and the images' packages (uv.lock)
 # ---------------------------------------------------------------------------------------------
+
+LOCK = ROOT / "uv.lock"
+#: What no image may install: the bot's no model stack, the service's no Telegram, database or
+#: template package of the bot (Jinja2 is torch's own dependency in the GPU image, so only the
+#: CPU service extra is held to it below).
+MODEL_STACK = frozenset({
+    "torch", "torchvision", "triton", "ultralytics", "segmentation-models-pytorch", "timm",
+    "onnx", "onnxruntime", "opencv-python", "opencv-python-headless",
+})
+BOT_ONLY = frozenset({"python-telegram-bot", "aiosqlite", "asyncpg"})
+#: Per extra of pyproject.toml: what its resolution in uv.lock must leave out (nvidia-* too,
+#: where torch is left out), and a package it must hold (so that the check is not vacuous).
+EXTRA_EXCLUDES: dict[str, tuple[frozenset[str], str]] = {
+    "bot": (MODEL_STACK | {"prometheus-client"}, "python-telegram-bot"),
+    "service": (frozenset({"torch", "torchvision", "triton", "ultralytics", "segmentation-models-pytorch",
+                           "timm", "opencv-python", "jinja2"}) | BOT_ONLY, "onnxruntime"),
+}
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
@@ -1017,6 +1045,125 @@ def ignore_allows(patterns: list[str], path: str) -> bool:
     return allowed
 
 
+def lock_versions() -> dict[str, str]:
+    """Every package uv.lock pins (name -> version), the project itself left out."""
+    with open(LOCK, "rb") as f:
+        packages = tomllib.load(f)["package"]
+    return {canonicalize_name(p["name"]): p["version"] for p in packages if "version" in p
+            and p.get("source", {}).get("editable") != "." and p.get("source", {}).get("virtual") != "."}
+
+
+def image_environment(python: str = "3.11") -> dict[str, str]:
+    """The markers of an image: the base image's CPython on Linux, x86-64."""
+    env = dict(default_environment())
+    env.update(python_version=python, python_full_version=f"{python}.0", sys_platform="linux",
+               platform_system="Linux", os_name="posix", platform_machine="x86_64",
+               implementation_name="cpython", platform_python_implementation="CPython")
+    return env
+
+
+def uv_executable() -> str:
+    """The uv that exports the lock: the one beside this Python (the dev extra pins it), else PATH's."""
+    beside = Path(sys.executable).with_name("uv")
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if found is None:
+        pytest.fail("no uv: install the dev extra (it pins the uv the images and scripts/setup.sh use)")
+    return found
+
+
+def _uv_env(**extra: str) -> dict[str, str]:
+    """This environment without the caller's UV_* settings (an index mirror, say), so that uv
+    reads the lock as the images and scripts/setup.sh do."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("UV_")}, **extra}
+
+
+@functools.cache
+def lock_export(*flags: str, hashes: bool = False) -> str:
+    """``uv export --frozen --no-emit-project`` of uv.lock with ``flags`` (``--extra bot``...):
+    the requirements file pip gets, offline."""
+    command = [uv_executable(), "export", "--frozen", "--offline", "--no-config", "--no-emit-project",
+               "--no-header", "--no-annotate", "--format", "requirements-txt", *flags]
+    if not hashes:
+        command.append("--no-hashes")
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=_uv_env())
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def parse_export(text: str, python: str = "3.11") -> dict[str, tuple[Requirement, list[str]]]:
+    """name -> (requirement, its hashes) for the lines whose markers hold in the image."""
+    found: dict[str, tuple[Requirement, list[str]]] = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        spec, *hashes = re.split(r"\s+--hash=", line.strip())
+        req = Requirement(spec)
+        if req.marker is None or req.marker.evaluate(image_environment(python)):
+            found[canonicalize_name(req.name)] = (req, hashes)
+    return found
+
+
+def extra_requirements(*extras: str) -> dict[str, Requirement]:
+    flags = [f for e in extras for f in ("--extra", e)]
+    return {name: req for name, (req, _) in parse_export(lock_export(*flags)).items()}
+
+
+_UV_EXPORT = re.compile(r"\buv\s+export\b([^&;|]*)")
+_PIP_INSTALL = re.compile(r"\bpip\s+install\b([^&;|]*)")
+
+
+def image_extras(path: Path) -> tuple[str, ...]:
+    """The extras a Dockerfile's ``uv export`` names."""
+    runs = " ".join(rest for word, rest in dockerfile_instructions(path) if word == "RUN")
+    return tuple(e for m in _UV_EXPORT.finditer(runs) for e in re.findall(r"--extra[=\s]+(\S+)", m.group(1)))
+
+
+def image_python(path: Path) -> str | None:
+    args = dict(rest.partition("=")[::2] for word, rest in dockerfile_instructions(path) if word == "ARG")
+    match = re.match(r"python:(\d+\.\d+)", args.get("PYTHON_IMAGE", ""))
+    return match.group(1) if match else None
+
+
+def lock_install_problems(path: Path, instructions: list[tuple[str, str]]) -> list[str]:
+    """The image installs its packages from uv.lock, with hashes, and nothing beside it."""
+    name = path.name
+    problems = []
+    runs = [rest for word, rest in instructions if word == "RUN"]
+    copies = [rest.split()[:-1] for word, rest in instructions if word == "COPY" and "--from=" not in rest]
+    if not any("uv.lock" in sources for sources in copies):
+        problems.append(f"{name}: does not copy uv.lock")
+    exports = [m.group(1).split() for run in runs for m in _UV_EXPORT.finditer(run)]
+    if len(exports) != 1:
+        problems.append(f"{name}: {len(exports)} `uv export` of uv.lock (one, for the image's extras)")
+    for flags in exports:
+        if not {"--frozen", "--locked"} & set(flags):
+            problems.append(f"{name}: uv export without --frozen (it would resolve again, not read the lock)")
+        if "--no-emit-project" not in flags:
+            problems.append(f"{name}: uv export without --no-emit-project (the project's code is copied)")
+        if "--no-hashes" in flags:
+            problems.append(f"{name}: uv export --no-hashes (pip checks every file against the lock's hashes)")
+        if "--all-extras" in flags or "--extra" not in " ".join(flags):
+            problems.append(f"{name}: uv export must name the image's extras (--extra ...)")
+    uv_pin = f"uv=={lock_versions().get('uv')}"
+    for run in runs:
+        for m in _PIP_INSTALL.finditer(run):
+            args = m.group(1).split()
+            if "-r" in args or "--requirement" in args:
+                if "--require-hashes" not in args:
+                    problems.append(f"{name}: pip install -r without --require-hashes")
+                continue
+            for package in (a for a in args if not a.startswith("-")):
+                if package != uv_pin:
+                    problems.append(f"{name}: pip install {package}: not from uv.lock (only {uv_pin}, "
+                                    "the uv of the lock, is installed by name)")
+    python = image_python(path)
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        environments = tomllib.load(f)["tool"]["uv"]["environments"]
+    if python is None or not any(Marker(e).evaluate(image_environment(python)) for e in environments):
+        problems.append(f"{name}: base image Python {python} is outside uv.lock's environments {environments}")
+    return problems
+
+
 def dockerfile_problems(path: Path, code_env: set[str]) -> list[str]:
     problems = []
     instructions = dockerfile_instructions(path)
@@ -1046,7 +1193,7 @@ def dockerfile_problems(path: Path, code_env: set[str]) -> list[str]:
                     problems.append(f"{path.name}: ENV {var} is read by no code")
         if word == "RUN" and re.search(r"\b(curl|wget)\b", rest):
             problems.append(f"{path.name}: downloads with curl/wget")
-    return problems
+    return problems + lock_install_problems(path, instructions)
 
 
 def test_dockerfiles_are_consistent(code_env: set[str]) -> None:
@@ -1066,11 +1213,28 @@ def test_dockerfiles_run_the_right_entry_points() -> None:
     assert "COPY weights/ /app/weights/" in text, "the models are baked into the image"
 
 
-def test_inference_image_pins_the_torch_of_setup_sh() -> None:
-    pin = re.compile(r"torch==(\S+) torchvision==(\S+)")
-    setup = pin.search((ROOT / "scripts/setup.sh").read_text(encoding="utf-8"))
-    image = pin.search((DOCKER / "inference.Dockerfile").read_text(encoding="utf-8"))
-    assert setup and image and setup.groups() == image.groups()
+def test_dockerfiles_export_the_extras_of_their_side() -> None:
+    assert image_extras(DOCKER / "bot.Dockerfile") == ("bot",)
+    assert set(image_extras(DOCKER / "inference.Dockerfile")) == {"service", "gpu"}
+
+
+def test_inference_image_installs_torch_from_the_lock() -> None:
+    """No torch pin of its own: torch comes from uv.lock, the same version scripts/setup.sh
+    installs (it exports the same lock, all extras)."""
+    text = (DOCKER / "inference.Dockerfile").read_text(encoding="utf-8")
+    assert not re.search(r"\btorch(vision)?\s*[=<>~!]=", text), "a torch pin beside the lock"
+    locked = lock_versions()
+    image = image_requirements("inference")
+    every = {name: req for name, (req, _) in parse_export(lock_export("--all-extras")).items()}
+    for package in ("torch", "torchvision"):
+        assert str(image[package].specifier) == f"=={locked[package]}"
+        assert every[package].specifier == image[package].specifier
+    setup = (ROOT / "scripts/setup.sh").read_text(encoding="utf-8")
+    assert "uv export" in setup and "--require-hashes" in setup and "torch==" not in setup
+    assert re.search(r"UV_VERSION=(\S+)", setup).group(1) == locked["uv"], "the images and setup.sh use one uv"
+
+
+_BOT_INSTALL = "RUN pip install --require-hashes -r /src/req.txt"
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -1078,37 +1242,105 @@ def test_inference_image_pins_the_torch_of_setup_sh() -> None:
     (lambda t: t.replace("COPY messages/", "COPY texts/"), "COPY texts/: no such path"),
     (lambda t: t.replace("COPY bot/ /app/bot/", "COPY bot/ /app/bot/\nCOPY tests/ /app/tests/"), "excluded by"),
     (lambda t: t.replace("MPLCONFIGDIR=", "BOT_CACHE=/tmp \\\n    MPLCONFIGDIR="), "BOT_CACHE is read by no code"),
-    (lambda t: t.replace("pip install -r", "curl -fsSL https://example.invalid/x | sh && pip install -r"), "curl"),
+    (lambda t: t.replace(_BOT_INSTALL, "RUN curl -fsSL https://example.invalid/x | sh && pip install -r x"), "curl"),
+    (lambda t: t.replace(_BOT_INSTALL, "RUN pip install torch==2.14.1 && pip install --require-hashes -r x"),
+     "pip install torch==2.14.1: not from uv.lock"),
+    (lambda t: t.replace("pip install uv==", "pip install uv==0.1.0 uv-other=="), "uv==0.1.0: not from uv.lock"),
+    (lambda t: t.replace("--require-hashes ", ""), "without --require-hashes"),
+    (lambda t: t.replace("--frozen ", ""), "without --frozen"),
+    (lambda t: t.replace("--no-emit-project", "--no-emit-project --no-hashes"), "--no-hashes"),
+    (lambda t: t.replace("--extra bot", "--all-extras"), "must name the image's extras"),
+    (lambda t: t.replace("COPY pyproject.toml uv.lock /src/", "COPY pyproject.toml /src/"), "does not copy uv.lock"),
+    (lambda t: t.replace("python:3.11-slim", "python:3.12-slim"), "Python 3.12 is outside uv.lock's environments"),
 ])
 def test_dockerfile_check_rejects_a_broken_dockerfile(change: Callable[[str], str], expected: str,
                                                       code_env: set[str], tmp_path: Path) -> None:
+    original = (DOCKER / "bot.Dockerfile").read_text(encoding="utf-8")
+    text = change(original)
+    assert text != original, "the change no longer applies to bot.Dockerfile"
     broken = tmp_path / "bot.Dockerfile"
-    broken.write_text(change((DOCKER / "bot.Dockerfile").read_text(encoding="utf-8")), encoding="utf-8")
+    broken.write_text(text, encoding="utf-8")
     shutil.copy(DOCKER / "bot.Dockerfile.dockerignore", tmp_path / "bot.Dockerfile.dockerignore")
     problems = dockerfile_problems(broken, code_env)
     assert any(expected in p for p in problems), problems
 
 
 def image_requirements(image: str) -> dict[str, Requirement]:
-    """What deploy/docker/requirements.py hands pip in that image's build."""
-    spec = importlib.util.spec_from_file_location("deploy_requirements", DOCKER / "requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reqs = [Requirement(line) for line in module.requirements(str(ROOT / "pyproject.toml"), image)]
-    return {canonicalize_name(r.name): r for r in reqs}
+    """What pip installs in that image's build: uv.lock exported for the extras its Dockerfile names."""
+    extras = image_extras(DOCKER / f"{image}.Dockerfile")
+    assert extras, f"{image}.Dockerfile exports no extra of uv.lock"
+    return extra_requirements(*extras)
 
 
-def test_image_requirements_come_from_pyproject() -> None:
-    import tomllib
+def excluded_packages(requirements: Iterable[str], excluded: frozenset[str]) -> set[str]:
+    """The names of ``requirements`` in ``excluded``; where torch is excluded, its CUDA wheels too."""
+    return {name for name in requirements
+            if name in excluded or ("torch" in excluded and name.startswith(("nvidia-", "cuda-")))}
 
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        project = {canonicalize_name(Requirement(d).name) for d in tomllib.load(f)["project"]["dependencies"]}
+
+def test_image_requirements_come_from_the_lock() -> None:
+    """Each image gets exactly the lock's versions, every file checked against its hashes, and
+    not the other side's packages."""
+    locked = lock_versions()
+    for image in ("bot", "inference"):
+        flags = [f for e in image_extras(DOCKER / f"{image}.Dockerfile") for f in ("--extra", e)]
+        exported = parse_export(lock_export(*flags, hashes=True))
+        assert exported, image
+        for name, (req, hashes) in exported.items():
+            assert str(req.specifier) == f"=={locked[name]}", f"{image}: {req} is not the lock's {locked[name]}"
+            assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), f"{image}: {name}"
     bot, inference = image_requirements("bot"), image_requirements("inference")
-    assert set(bot) < project and set(inference) < project
-    assert set(bot) | set(inference) == project, "a dependency neither image installs"
-    assert not {"torch", "torchvision", "ultralytics", "segmentation-models-pytorch"} & set(bot)
-    assert not {"python-telegram-bot", "asyncpg", "aiosqlite"} & set(inference)
-    assert "python-telegram-bot" in bot and bot["python-telegram-bot"].extras == {"rate-limiter", "job-queue"}
+    assert excluded_packages(bot, MODEL_STACK) == set(), "the bot image would install the model stack"
+    assert excluded_packages(inference, BOT_ONLY) == set(), "the inference image would install the bot's packages"
+    assert {"python-telegram-bot", "aiolimiter", "apscheduler"} <= set(bot), \
+        "python-telegram-bot with its rate-limiter and job-queue extras"
+    assert {"torch", "ultralytics", "onnxruntime", "opencv-python-headless"} <= set(inference)
+
+
+@pytest.mark.parametrize("extra", sorted(EXTRA_EXCLUDES))
+def test_extra_leaves_out_the_model_stack(extra: str) -> None:
+    """``pip install .[bot]`` pulls in no torch, Ultralytics or OpenCV; ``.[service]`` no torch or
+    Ultralytics (nor the bot's packages): from the lock's resolution of that extra alone."""
+    excluded, needed = EXTRA_EXCLUDES[extra]
+    requirements = extra_requirements(extra)
+    assert needed in requirements
+    assert excluded_packages(requirements, excluded) == set()
+
+
+def test_extra_check_sees_the_model_stack() -> None:
+    found = excluded_packages(extra_requirements("bot", "gpu"), EXTRA_EXCLUDES["bot"][0])
+    assert {"torch", "ultralytics", "opencv-python-headless", "nvidia-cublas"} <= found
+
+
+def test_lock_holds_only_the_headless_opencv() -> None:
+    """Ultralytics asks for opencv-python (the GUI build, libGL); [tool.uv]'s override keeps it out
+    of the lock, so no image or environment needs to swap it for the headless build."""
+    locked = lock_versions()
+    assert "opencv-python" not in locked and "opencv-python-headless" in locked
+
+
+def uv_lock_check(project: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``uv lock --check``: does uv.lock still match pyproject.toml? Offline, with an empty cache
+    (a lock that matches is checked without any package index)."""
+    return subprocess.run([uv_executable(), "lock", "--check", "--offline", "--no-config", "--project", str(project)],
+                          capture_output=True, text=True, timeout=120,
+                          env=_uv_env(UV_CACHE_DIR=str(tmp_path / "uv-cache")))
+
+
+def test_lock_matches_pyproject(tmp_path: Path) -> None:
+    out = uv_lock_check(ROOT, tmp_path)
+    assert out.returncode == 0, f"uv.lock is stale: run scripts/lock.sh\n{out.stderr}"
+
+
+def test_lock_check_sees_a_changed_dependency(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(LOCK, project / "uv.lock")
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    changed = text.replace('"asyncpg>=', '"asyncpg>=0.29.1,<1", "asyncpg-stub>=', 1)
+    assert changed != text
+    (project / "pyproject.toml").write_text(changed, encoding="utf-8")
+    assert uv_lock_check(project, tmp_path).returncode != 0
 
 
 def _module_file(module: str) -> Path | None:
@@ -1119,14 +1351,50 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+#: The project's own top-level packages (followed by the import walk, copied, not installed).
+PROJECT_PACKAGES = ("bot", "inference", "localchat", "messages")
+#: Modules that only the training runs (it exports the models to ONNX: the `onnx` package of the
+#: train extra), reached from the service's code only inside the models' ``export_*`` functions.
+#: The walk does not follow them; image_coverage_problems checks that no walked file imports one
+#: at load time.
+TRAIN_ONLY = ("inference.models.onnx_export", "inference.models.quantize", "inference.train")
+
+
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level ``NAME = "text"`` assignments."""
+    return {target.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def _resource_package(node: ast.AST, constants: dict[str, str]) -> str | None:
+    """The package of ``importlib.resources.files("pkg")`` (or ``files(PKG)``, PKG a module constant):
+    data read from an installed package, which no import statement shows."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if name != "files":
+        return None
+    arg = node.args[0]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.Name):
+        return constants.get(arg.id)
+    return None
+
+
 def import_closure(entry: str = "bot.__main__") -> tuple[set[str], set[Path]]:
     """Third-party top-level modules and project files reachable from ``entry``, following
-    every import in the project's own files (those inside functions too)."""
+    every import in the project's own files (those inside functions too) and the packages read
+    with ``importlib.resources.files``."""
     third_party: set[str] = set()
     seen: set[Path] = set()
     todo = [entry]
     while todo:
         module = todo.pop()
+        if module.startswith(TRAIN_ONLY):
+            continue
         path = _module_file(module)
         if path is None or path in seen:
             continue
@@ -1135,7 +1403,9 @@ def import_closure(entry: str = "bot.__main__") -> tuple[set[str], set[Path]]:
         # importing a.b.c runs a/__init__.py and a/b/__init__.py first
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
         package = parts if path.name == "__init__.py" else parts[:-1]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _string_constants(tree)
+        for node in ast.walk(tree):
             names: list[str] = []
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -1143,48 +1413,61 @@ def import_closure(entry: str = "bot.__main__") -> tuple[set[str], set[Path]]:
                 base = package[: len(package) - node.level + 1] if node.level else []
                 target = ".".join([*base, *(node.module.split(".") if node.module else [])])
                 names = [target] + [f"{target}.{alias.name}" for alias in node.names]
+            elif resource := _resource_package(node, constants):
+                names = [resource]
             for name in names:
                 top = name.split(".")[0]
-                if top in ("bot", "inference"):
+                if top in PROJECT_PACKAGES:
                     todo.append(name)
                 elif top and top not in sys.stdlib_module_names and top != "__future__":
                     third_party.add(top)
     return third_party, seen
 
 
-def _with_dependencies(requirements: dict[str, Requirement]) -> set[str]:
-    covered: set[str] = set()
-    todo = [(name, set(req.extras)) for name, req in requirements.items()]
-    while todo:
-        name, extras = todo.pop()
-        if name in covered:
-            continue
-        covered.add(name)
-        try:
-            requires = importlib.metadata.distribution(name).requires or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for line in requires:
-            req = Requirement(line)
-            if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras | {""}):
-                continue
-            todo.append((canonicalize_name(req.name), set(req.extras)))
-    return covered
+def load_time_imports(path: Path, module: str) -> set[str]:
+    """Project modules ``path`` imports when it is loaded (its module-level statements, not the
+    bodies of its functions and classes' methods), resolved to absolute names."""
+    parts = module.split(".")
+    package = parts if path.name == "__init__.py" else parts[:-1]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                found.update([target, *(f"{target}.{alias.name}" for alias in node.names)])
+            elif isinstance(node, ast.If | ast.Try | ast.With | ast.ClassDef):
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return found
 
 
-#: What each image copies of the project (bot.Dockerfile, inference.Dockerfile).
-IMAGE_COPIES = {
-    "bot": ("bot/", "messages/", "inference/__init__.py", "inference/pipeline/"),
-    "inference": ("inference/",),
-}
-#: Packages used as data through importlib.resources, invisible to the import walk.
-RESOURCE_PACKAGES = {
-    "bot": ("inference.pipeline.draw", "FONT_PACKAGE"),  # the chart's Korean font
-    "inference": ("inference.pipeline.draw", "FONT_PACKAGE"),  # the annotated photo's font
-}
+def image_copies(image: str) -> tuple[str, ...]:
+    """What the image's final stage copies of the project (its Dockerfile's COPY sources)."""
+    instructions = dockerfile_instructions(DOCKER / f"{image}.Dockerfile")
+    last_from = max(i for i, (word, _) in enumerate(instructions) if word == "FROM")
+    return tuple(source for word, rest in instructions[last_from:] if word == "COPY" and "--from=" not in rest
+                 for source in rest.split()[:-1])
 
 
 ENTRY_POINTS = {"bot": "bot.__main__", "inference": "inference.__main__"}
+#: Modules the walk must find, or it saw too little (the fonts' package only through
+#: importlib.resources).
+EXPECTED_IMPORTS = {
+    "bot": {"telegram", "aiohttp", "aiosqlite", "asyncpg", "jinja2", "matplotlib", "pylopdf_fonts_ko"},
+    "inference": {"torch", "ultralytics", "onnxruntime", "cv2", "aiohttp", "prometheus_client",
+                  "pylopdf_fonts_ko"},
+}
+#: What the bot must never import (its image has none of them).
+BOT_FORBIDDEN_IMPORTS = {"torch", "torchvision", "ultralytics", "segmentation_models_pytorch", "onnx",
+                         "onnxruntime", "cv2"}
 
 
 def image_coverage_problems(image: str, requirements: dict[str, Requirement]) -> list[str]:
@@ -1192,25 +1475,27 @@ def image_coverage_problems(image: str, requirements: dict[str, Requirement]) ->
     files it runs that the Dockerfile does not copy."""
     entry = ENTRY_POINTS[image]
     modules, files = import_closure(entry)
-    expected = {"bot": {"telegram", "aiohttp", "aiosqlite", "jinja2"},
-                "inference": {"torch", "ultralytics", "aiohttp", "prometheus_client"}}[image]
-    assert expected <= modules, "the import walk found too little"
-    module_name, attribute = RESOURCE_PACKAGES[image]
-    modules.add(getattr(importlib.import_module(module_name), attribute))
+    assert EXPECTED_IMPORTS[image] <= modules, "the import walk found too little"
     providers = importlib.metadata.packages_distributions()
-    covered = _with_dependencies(requirements)
+    # the export is the whole resolution (dependencies included): nothing else is installed
+    covered = set(requirements)
     problems = []
     for module in sorted(modules):
         dists = {canonicalize_name(d) for d in providers.get(module, [])}
         if not dists & covered:
             problems.append(f"{entry} imports {module} ({sorted(dists)}), not among the {image} image's "
-                            "requirements (pyproject.toml's less deploy/docker/requirements.py's EXCLUDES)")
-    if image == "bot" and modules & {"torch", "ultralytics", "segmentation_models_pytorch", "onnx"}:
-        problems.append("the bot imports the model stack")
+                            f"requirements (uv.lock's extras {list(image_extras(DOCKER / f'{image}.Dockerfile'))})")
+    if image == "bot" and modules & BOT_FORBIDDEN_IMPORTS:
+        problems.append(f"the bot imports the model stack: {sorted(modules & BOT_FORBIDDEN_IMPORTS)}")
+    copies = image_copies(image)
     for path in files:
         rel = path.relative_to(ROOT).as_posix()
-        if not rel.startswith(IMAGE_COPIES[image]):
+        if not any(rel == c or (c.endswith("/") and rel.startswith(c)) for c in copies):
             problems.append(f"{entry} runs {rel}, which {image}.Dockerfile does not copy")
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for name in load_time_imports(path, module):
+            if name.startswith(TRAIN_ONLY):
+                problems.append(f"{rel} imports {name} when loaded: training code in the {image} image's way")
     return problems
 
 
@@ -1220,12 +1505,32 @@ def test_image_requirements_cover_every_import_of_its_entry_point(image: str) ->
 
 
 @pytest.mark.parametrize("image, dropped", [("bot", "aiosqlite"), ("bot", "pylopdf-fonts-ko"),
-                                            ("inference", "segmentation-models-pytorch")])
+                                            ("inference", "segmentation-models-pytorch"),
+                                            ("inference", "onnxruntime")])
 def test_image_coverage_check_sees_a_missing_requirement(image: str, dropped: str) -> None:
     requirements = image_requirements(image)
     del requirements[dropped]
     problems = image_coverage_problems(image, requirements)
     assert any(f"[{dropped!r}]" in p for p in problems), problems
+
+
+def test_image_coverage_check_sees_a_file_not_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "image_copies", lambda image: ("bot/",))
+    problems = image_coverage_problems("bot", image_requirements("bot"))
+    assert "bot.__main__ runs messages/__init__.py, which bot.Dockerfile does not copy" in problems
+
+
+def test_import_walk_follows_package_data_and_sees_training_imports(tmp_path: Path) -> None:
+    """The walk reads importlib.resources.files (the bot's templates in messages/, its chart's
+    font) and the load-time check sees a service module importing the training's export."""
+    modules, files = import_closure("bot.__main__")
+    assert "pylopdf_fonts_ko" in modules
+    assert ROOT / "messages/__init__.py" in files
+    unet = ROOT / "inference/models/unet.py"
+    assert not {n for n in load_time_imports(unet, "inference.models.unet") if n.startswith(TRAIN_ONLY)}
+    copy_ = tmp_path / "unet.py"
+    copy_.write_text("from .onnx_export import add_metadata\n" + unet.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "inference.models.onnx_export" in load_time_imports(copy_, "inference.models.unet")
 
 
 # ---------------------------------------------------------------------------------------------
