@@ -21,7 +21,9 @@ COPY pyproject.toml uv.lock /src/
 RUN cd /src && uv export -q --frozen --extra bot --no-emit-project -o /src/req.txt
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --require-hashes -r /src/req.txt \
+# --no-deps: the lock lists every package (it leaves out opencv-python, which Ultralytics asks
+# for; opencv-python-headless gives the same cv2: [tool.uv] in pyproject.toml)
+RUN pip install --require-hashes --no-deps -r /src/req.txt \
  && python -c "import telegram, aiohttp, aiosqlite, asyncpg, jinja2, matplotlib, pylopdf_fonts_ko"
 
 FROM ${PYTHON_IMAGE}

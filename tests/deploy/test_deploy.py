@@ -1234,7 +1234,7 @@ def test_inference_image_installs_torch_from_the_lock() -> None:
     assert re.search(r"UV_VERSION=(\S+)", setup).group(1) == locked["uv"], "the images and setup.sh use one uv"
 
 
-_BOT_INSTALL = "RUN pip install --require-hashes -r /src/req.txt"
+_BOT_INSTALL = "RUN pip install --require-hashes --no-deps -r /src/req.txt"
 
 
 @pytest.mark.parametrize("change, expected", [
