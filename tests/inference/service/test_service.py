@@ -457,7 +457,7 @@ async def test_real_face_photo_is_routed_and_counted(aiohttp_client, settings, r
 
 @pytest.mark.slow
 async def test_photos_of_neither_are_not_analysed(aiohttp_client, settings, real_models):
-    from inference.train.route_trainer import neither_set
+    from inference.train.router.neither import neither_set
 
     client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
     refused = 0
@@ -490,20 +490,18 @@ async def test_real_batching_matches_unbatched(aiohttp_client, settings, real_mo
         same_answer(body, ref)
 
 
+def analyze_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m inference analyze`` in a fresh process on one thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INFERENCE_THREADS": "1", "WEIGHTS_DIR": str(WEIGHTS),
+           "YOLO_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "inference", "analyze", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_analyze_cli(tmp_path, real_models):
     out = tmp_path / "annotated.jpg"
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "INFERENCE_THREADS": "1",
-        "WEIGHTS_DIR": str(WEIGHTS),
-        "YOLO_OFFLINE": "1",
-    }
-    p = subprocess.run(
-        [sys.executable, "-m", "inference", "analyze", str(PHOTOS[0]), "--out", str(out), "--device", "cpu"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
+    p = analyze_cli(str(PHOTOS[0]), "--out", str(out), "--device", "cpu")
     assert p.returncode == 0, p.stderr[-2000:]
     body = json.loads(p.stdout)
     assert set(body) == ANSWER_KEYS - {"annotated_jpeg"}
@@ -515,21 +513,7 @@ def test_analyze_cli_bad_input(tmp_path):
     """Bad input is refused before the models load (no weights needed)."""
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"not a photo")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "INFERENCE_THREADS": "1",
-        "WEIGHTS_DIR": str(WEIGHTS),
-        "YOLO_OFFLINE": "1",
-    }
-    p = subprocess.run(
-        [sys.executable, "-m", "inference", "analyze", str(bad)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    p = analyze_cli(str(bad))
     assert p.returncode == 2 and json.loads(p.stdout)["error"]["code"] == "not_an_image"
 
 
