@@ -26,8 +26,9 @@ a face domain is registered in the service; the README gives this workplace's ro
     the service process (with ``--workers N``: the supervisor and its N workers
     together, and each worker's CPU seconds per level, to show how evenly they
     shared the load). ``--in-process`` runs the app (``create_app``) in this
-    process instead: the client then shares the GIL and the RSS with it (on the
-    2-core CPU that adds about 30 ms at concurrency 1).
+    process instead: the client then shares the GIL and the RSS with it, which
+    adds to the latency (by about 30 ms at concurrency 1 on the 2-core CPU, when the
+    service moved to its own process: CHANGELOG.md, 2026-11-26).
 
 (a) and (b) run in this process after (c); the CPUs are shared by the client and
 the service in (c), as on a real host with its load balancer. Latency is p50 / p95 in

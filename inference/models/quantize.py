@@ -1,22 +1,22 @@
 """Post-training int8 quantization of the YOLO detectors, the scalp U-Net and the router, for the CPU.
 
-Why: on a small CPU the 640 px detector is about 40% of a photo's time; static int8
-quantization (QDQ format, per-channel weights, VNNI kernels) runs it in about three
-quarters of the float time, with the same metrics on the valid splits (the model card
-gives both). ONNX Runtime's own quantizer does the work; this module only says what
-stays float and feeds it calibration photos.
+Why: on a small CPU the 640 px detector is the largest share of a photo's time (README,
+"Performance"); static int8 quantization (QDQ format, per-channel weights, VNNI kernels)
+runs it in about three quarters of the float time, with the same metrics on the valid
+splits (model card, "CPU int8 twins", gives both). ONNX Runtime's own quantizer does the
+work; this module only says what stays float and feeds it calibration photos.
 
 What stays float: the detector head's last 1x1 convolutions (the box and class
 logits) and everything after them (DFL, box decoding, sigmoid, concat). The head's
 output concatenates boxes in pixels (0-640) with scores in [0, 1]: one uint8 scale
 for both leaves every score at 0. Activation ranges come from the 99.99th percentile
-of the calibration photos, not their min/max (min/max spent the range on outliers and
-cost the lesion detector 0.024 mAP50; the percentile lost none). The scalp U-Net keeps
-its segmentation head in float and runs in about 3/4 of the time with the same mask IoU.
-The router keeps its classifier in float (4.7 -> 2.8 ms; one more of 283 face photos
-routed to scalp on the router's valid set, "neither" unchanged). The lesion U-Net stays
-float: its lesion probabilities sit near the 0.3 threshold that marks a pixel, and int8
-lowered its overlap with the labelled lesions (0.115 -> 0.105).
+of the calibration photos, not their min/max (min/max spends the range on outliers: it
+cost the lesion detector mAP50, model card, "Tried, not shipped"). The scalp U-Net keeps
+its segmentation head in float and runs faster with the same mask IoU; the router keeps
+its classifier in float (times and routing figures: model card, "CPU int8 twins"). The
+lesion U-Net stays float: its lesion probabilities sit near the 0.3 threshold that marks
+a pixel, and int8 lowered its overlap with the labelled lesions (model card, "Tried, not
+shipped").
 
 The int8 file sits beside the float export (``scalp_yolo.onnx`` ->
 ``scalp_yolo.int8.onnx``); the product's loaders pick it on the CPU unless

@@ -31,8 +31,9 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 class UNetConfig:
     classes: tuple[str, ...]
     encoder: str = "mobilenet_v2"
-    # A slimmer decoder than smp's default (256..16): a third of the weights, the
-    # same masks on our data, and twice as fast on a CPU.
+    # A slimmer decoder than smp's default (256..16): the same masks on our data with
+    # fewer weights and a faster CPU pass (62% of the weights, 2.3x faster in torch at
+    # 256 px on the 2-core CPU, measured 2026-12-07).
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 8)
     image_size: int = 256
 

@@ -64,9 +64,9 @@ class Flow:
     async def start(self) -> None:
         """Load the models on the model thread and start the batcher."""
         s = self.settings
-        # one thread owns the models: it loads them and runs every batch. (Loading them in a
-        # thread of its own left a second OpenMP pool alive that slowed each forward pass by
-        # about a third on a 2-core machine.)
+        # one thread owns the models: it loads them and runs every batch. Loading them on
+        # another thread leaves a second OpenMP pool alive, which slowed each forward pass
+        # (by about a third on the 2-core CPU: CHANGELOG.md, 2026-11-26).
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
         loop = asyncio.get_running_loop()
         self._models = await loop.run_in_executor(self._model_thread, self.models_factory, s)

@@ -40,8 +40,8 @@ class SettingsError(ValueError):
 
 def default_device() -> str:
     """"cuda" when torch sees a GPU, else "cpu". Without an NVIDIA device node there is no
-    GPU to find, and torch (500 MB of memory) is not even imported: the CPU service runs
-    its models in ONNX Runtime."""
+    GPU to find, and torch (hundreds of MB of memory: CHANGELOG.md, 2026-11-26) is not even
+    imported: the CPU service runs its models in ONNX Runtime."""
     if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")):
         return "cpu"
     import torch

@@ -5,10 +5,10 @@ CPU work (decoding, the quality gate, the boxes' post-processing, drawing, JPEG)
 that one process, not the GPU, limits throughput. ``--workers N`` (``INFERENCE_WORKERS``)
 runs N copies of the service, each with its own models and its own listening socket on
 the same address (``SO_REUSEPORT``): the kernel spreads new connections over the N
-sockets by a hash of the client's address and port. A shared socket (gunicorn's
-design) was tried first: on the 2-core machine one worker took twice the other's share
-of 64 connections, because each worker's event loop is idle while its threads work
-and whichever wakes first accepts.
+sockets by a hash of the client's address and port. Not one shared socket (gunicorn's
+design): each worker's event loop is idle while its threads work and whichever wakes
+first accepts, so the load is uneven (one worker took twice the other's share of 64
+connections on the 2-core CPU: CHANGELOG.md, 2026-11-26).
 
 This module is the supervisor (the parent process; each worker runs ``serve.serve_worker``):
 - it starts the workers (``multiprocessing``, spawn: each imports and loads afresh,

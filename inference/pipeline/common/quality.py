@@ -111,7 +111,8 @@ def _laplacian_variance(gray: np.ndarray) -> float:
 
 def measure(rgb: np.ndarray) -> dict[str, float]:
     """Exposure from one histogram of the luma, sharpness from OpenCV's mean / standard
-    deviation of the Laplacian (float32): the same figures as numpy's in about a third of the time."""
+    deviation of the Laplacian (float32): the same figures as numpy's, in less time (0.6x on the
+    2-core CPU, measured 2026-12-07)."""
     h, w = rgb.shape[:2]
     g = normalised_gray(rgb)
     hist = cv2.calcHist([g], [0], None, [256], [0, 256]).ravel().astype(np.float64)

@@ -60,7 +60,8 @@ class FaceChain:
     def analyze(self, images: list[np.ndarray], fusion: bool | None = None) -> list[FaceAnalysis]:
         """Detector, then the U-Net. With the fusion on, the U-Net sees the whole photo (it may
         add lesions anywhere); without it, only the region of the counted lesions
-        (``lesion_region``), which costs about a third of the whole photo's pass."""
+        (``lesion_region``), a fraction of the whole photo's pass (about a third: model card,
+        "The lesion U-Net is weak")."""
         if not images:
             return []
         cands = self.candidates(images)

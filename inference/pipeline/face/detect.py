@@ -23,8 +23,8 @@ class BoxMerge:
     cluster counts as a lesion when its strongest box reaches the operating confidence
     (``yolo.peak_score``), as a box after NMS does. The support itself grows with the
     lesion's size in pixels (more anchors see a larger lesion), and ACNE04's train photos
-    are enlarged: counting by support over-counted the calibration fold against valid
-    (15.9 against 13.7 a photo) and cost 6 points of grade accuracy. ``candidate_conf``:
+    are enlarged: counting by support over-counted the calibration fold against valid and
+    cost grade accuracy (model card, "Tried, not shipped"). ``candidate_conf``:
     the raw boxes considered (for "cluster", the floor for joining a cluster; weak boxes
     add up)."""
 

@@ -40,10 +40,11 @@ class CountGrader:
     fusion: FusionParams = field(default_factory=FusionParams)
     meta: dict = field(default_factory=dict)
     # the detector's input size at run time (None: the size it was trained at). ACNE04's
-    # train photos are enlarged copies (median box side 31.5 px against 26.9 px in valid),
+    # train photos are enlarged copies (median box side 31.5 px against 26.9 px in valid:
+    # face_metrics.json, labels.stats),
     # so a larger run-time size may match the product's photos better: measure before setting
     detector_imgsz: int | None = None
-    merge: BoxMerge = field(default_factory=BoxMerge)  # files from before it: NMS at 0.5
+    merge: BoxMerge = field(default_factory=BoxMerge)  # a grader file without "merge": NMS at 0.5
 
     def level_probabilities(self, count: float | np.ndarray) -> np.ndarray:
         x = np.log1p(np.atleast_1d(np.asarray(count, np.float64)))[:, None]

@@ -33,9 +33,9 @@ def lesion_segmentation(lesion_prob: np.ndarray, lesions, classes: tuple[str, ..
 
     The shipped lesion U-Net never puts a pixel's lesion probability above 0.5 (lesions are
     1-2% of the pixels it learnt from), so an argmax would mark nothing. 0.3 inside a box
-    matched the drawn-ellipse masks with IoU 0.46 on 40 calibration-fold photos (the U-Net
-    on the lesion region at 320 px; 0.44 on the whole photo at 512); lower thresholds fill
-    whole boxes, which says nothing the box does not. Per lesion box the
+    matched the drawn-ellipse masks best on calibration-fold photos (IoU 0.46 on 40 of
+    them: model card, "The lesion U-Net is weak"); lower thresholds fill whole boxes,
+    which says nothing the box does not. Per lesion box the
     pixel counts go to ``region_pixels``.
     """
     h, w = lesion_prob.shape[:2]

@@ -20,7 +20,7 @@ from .measure import ScalpMeasurements
 DETECTOR_FEATURES = ("det_low", "det_middle", "det_high", "det_score")  # the detector's class scores and confidence
 MEASURE_FEATURES = ("exposed_ratio", "exposed_logit", "region_fraction")  # the U-Net's measurements in the region
 SCALP_FEATURES = DETECTOR_FEATURES + MEASURE_FEATURES
-# the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (scalp.py), when the grader uses them
+# the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (chain.py), when the grader uses them
 CNN_FEATURES = ("cnn_low", "cnn_middle", "cnn_high")
 MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
 

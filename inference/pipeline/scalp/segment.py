@@ -12,8 +12,9 @@ CROP_MARGIN = 0.08  # context around each box, as a fraction of its size
 
 def argmax_max(planes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``np.argmax`` and ``np.max`` over a list of equal-shaped class planes (ties: the first
-    class, as argmax), in one pass per plane: about 3x faster than stacking and reducing
-    over the class axis, which numpy walks with a stride."""
+    class, as argmax), in one pass per plane: faster than stacking and reducing over the
+    class axis, which numpy walks with a stride (1.5x for three 256 px planes on the 2-core
+    CPU, measured 2026-12-07)."""
     best = np.array(planes[0], dtype=np.float32, copy=True)
     labels = np.zeros(best.shape, np.uint8)
     for c, plane in enumerate(planes[1:], start=1):
