@@ -3,7 +3,8 @@
 Photos of the scalp arrive in any orientation, so the detector is trained with
 horizontal and vertical flips, and at run time the class scores of the best box
 are averaged over the flipped copies (one batch, one forward pass). The box itself
-comes from the unflipped photo.
+comes from the unflipped photo. Which flips: the grader's ``flips`` (``scalp_grader.json``;
+"none" in the shipped one, model card, "Tried, not shipped").
 """
 from __future__ import annotations
 
