@@ -1538,8 +1538,9 @@ def test_import_walk_follows_package_data_and_sees_training_imports(tmp_path: Pa
 # ---------------------------------------------------------------------------------------------
 
 
-def test_deploy_readme_documents_every_variable_the_code_reads(code_env: set[str]) -> None:
-    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("readme", [DEPLOY / "README.md", ROOT / "README.md"], ids=["deploy", "project"])
+def test_readmes_document_every_variable_the_code_reads(code_env: set[str], readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
     table = {m for m in re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", text, flags=re.M)}
-    assert code_env - table == set(), "add them to deploy/README.md's Configuration table"
+    assert code_env - table == set(), f"add them to {readme.relative_to(ROOT)}'s Configuration table"
     assert "```mermaid" in text
