@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from inference.train.grade_cnn import _augment, build_mobilenet, store_size  # noqa: E402
+from inference.models.classifier import build_mobilenet  # noqa: E402
+from inference.train.scalp.grade_cnn import _augment, store_size  # noqa: E402
 
 
 def seconds_per_batch(channels_last: bool, crops: np.ndarray, size: int, steps: int) -> float:

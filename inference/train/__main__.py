@@ -12,6 +12,12 @@ from pathlib import Path
 
 from inference.datasets import shared_dir
 
+# the figures the last line of output summarises (the tests read it)
+SCALP_SUMMARY = ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")
+FACE_SUMMARY = ("n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall", "grade_accuracy",
+                "grade_accuracy4", "routing_accuracy")
+ROUTER_SUMMARY = ("n", "accuracy", "scalp_accuracy", "face_accuracy", "neither_accuracy")
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m inference.train", description=__doc__)
@@ -24,22 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     from . import face
 
     face.add_arguments(k)
-    qz = sub.add_parser("quantize", help="re-make the int8 twins of the shipped detectors (for the CPU) without re-training")
+    qz = sub.add_parser("quantize",
+                        help="re-make the int8 twins of the shipped detectors (for the CPU) without re-training")
     qz.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder (train photos calibrate)")
     qz.add_argument("--out", default="weights", help="the weights folder")
     for q in (s, k):
         q.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         q.add_argument("--scale", type=float, default=0.5, help="YOLO random zoom range")
         q.add_argument("--detector", default=None,
-                       help="use this trained YOLO checkpoint instead of training one (e.g. from the GPU run, inference.train.gpu)")
+                       help="use this trained YOLO checkpoint instead of training one "
+                            "(e.g. from the GPU run, inference.train.gpu)")
         q.add_argument("--shared", default=str(shared_dir()), help="the read-only data folder")
         q.add_argument("--out", default="weights", help="where the weights go")
         q.add_argument("--build", default="build", help="labels, runs and contact sheets")
     a = p.parse_args(argv)
     if a.what == "scalp":
         data = scalp.run(a)
-        print(json.dumps({"valid": {k: data["valid_metrics"][k] for k in ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")},
-                          "mask_iou": data["valid_metrics"].get("mask_iou_check_subset"),
+        v = data["valid_metrics"]
+        print(json.dumps({"valid": {k: v[k] for k in SCALP_SUMMARY}, "mask_iou": v.get("mask_iou_check_subset"),
                           "minutes": data.get("total_minutes")}, ensure_ascii=False))
     elif a.what == "quantize":
         from . import int8
@@ -49,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         data = face.run(a)
         v = data.get("valid_metrics") or {}
         r = data.get("router") or {}
-        print(json.dumps({"valid": {k: v.get(k) for k in ("n", "map50", "map50_95", "precision", "recall", "fusion_precision",
-                                                          "fusion_recall", "grade_accuracy", "grade_accuracy4", "routing_accuracy")},
-                          "router_valid": {k: r.get(k) for k in ("n", "accuracy", "scalp_accuracy", "face_accuracy", "neither_accuracy")},
+        print(json.dumps({"valid": {k: v.get(k) for k in FACE_SUMMARY},
+                          "router_valid": {k: r.get(k) for k in ROUTER_SUMMARY},
                           "minutes": data.get("total_minutes")}, ensure_ascii=False))
     return 0
 

@@ -1,4 +1,5 @@
-"""Shared pieces of the training commands: arguments, device, timing, logging."""
+"""Shared pieces of the training commands: device, seeds, person folds, timing and logging,
+photo reading and contact sheets."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -73,3 +75,18 @@ class RunLog:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.data, indent=2, ensure_ascii=False, default=float))
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def contact_sheet(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
+    """Tiles (same size, RGB) in a grid; returns BGR ready for cv2.imwrite."""
+    th, tw = tiles[0].shape[:2]
+    rows = (len(tiles) + cols - 1) // cols
+    sheet = np.full((rows * th, cols * tw, 3), 32, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = t
+    return cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)

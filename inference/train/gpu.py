@@ -26,7 +26,8 @@ the data cannot travel here.
 Example (a tiny CPU run, as the tests do)::
 
     python -m inference.train.gpu pack --out /tmp/dev --limit 8
-    python -m inference.train.gpu yolo --data /tmp/dev/face --imgsz 64 --epochs 1 --device cpu --out /tmp/dev/out --name face_yolo
+    python -m inference.train.gpu yolo --data /tmp/dev/face --imgsz 64 --epochs 1 --device cpu \
+        --out /tmp/dev/out --name face_yolo
 """
 from __future__ import annotations
 
@@ -64,13 +65,12 @@ def _webp(src: Path, dst: Path, quality: int) -> None:
 
 def pack_face(shared: Path, out: Path, quality: int, limit: int = 0, seed: int = 0) -> dict:
     """ACNE04 train split as the face training splits it: ``train`` (fit) and ``val`` (calibration fold)."""
-    from . import face_labels as L
-    from .face import CALIB_FRACTION
+    from .face import labels as L
 
     rows = read_acne_index(shared / "datasets/acne04", "train")
     if limit:
         rows = rows[:limit]
-    calib = L.calibration_split(rows, CALIB_FRACTION, seed)
+    calib = L.calibration_split(rows, L.CALIB_FRACTION, seed)
     counts = {"train": 0, "val": 0}
     for r in rows:
         part = "val" if r.filename in calib else "train"
@@ -89,7 +89,8 @@ def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0, folds: d
     import yaml
 
     if not (yolo_dir / "data.yaml").exists():
-        raise FileNotFoundError(f"{yolo_dir}/data.yaml: run `python -m inference.train scalp` here first (it builds the labels)")
+        raise FileNotFoundError(f"{yolo_dir}/data.yaml: run `python -m inference.train scalp` here first "
+                                "(it builds the labels)")
     names = yaml.safe_load((yolo_dir / "data.yaml").read_text())["names"]
     counts = {}
     for part in ("train", "val"):
@@ -109,7 +110,8 @@ def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0, folds: d
         packed = sorted(p.stem for p in (out / "images").glob("*/*.webp"))
         missing = [s for s in packed if s not in folds]
         if missing:
-            raise ValueError(f"{len(missing)} packed photos have no fold (e.g. {missing[0]}): is build/scalp/yolo from this data?")
+            raise ValueError(f"{len(missing)} packed photos have no fold (e.g. {missing[0]}): "
+                             "is build/scalp/yolo from this data?")
         (out / "folds.json").write_text(json.dumps({s: folds[s] for s in packed}, indent=0))
         counts["folds"] = len(set(folds[s] for s in packed))
     return counts
@@ -126,8 +128,8 @@ def pack(args: argparse.Namespace) -> dict:
     shutil.copy(shared / "pretrained/yolov5nu_coco_backbone-neck.pt", pre / YOLO_START)
     enc = torch.load(shared / "pretrained/mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True)
     # the U-Net uses the features only: drop the ImageNet classifier, store fp16 (14.2 MB -> about 4.5 MB)
-    torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in enc.items() if not k.startswith("classifier.")},
-               pre / ENCODER_START)
+    features = {k: v for k, v in enc.items() if not k.startswith("classifier.")}
+    torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in features.items()}, pre / ENCODER_START)
     if args.font:  # the Korean font for drawing the annotated image (GPU benchmark), without its 9.6 MB wheel
         import importlib.resources
 
@@ -136,8 +138,9 @@ def pack(args: argparse.Namespace) -> dict:
         site = out / "site" / FONT_PACKAGE
         site.mkdir(parents=True)
         (site / "__init__.py").write_text("")
-        (site / "NotoSansKR-Regular.otf").write_bytes(importlib.resources.files(FONT_PACKAGE).joinpath("NotoSansKR-Regular.otf").read_bytes())
-    from .scalp import detector_folds
+        font = importlib.resources.files(FONT_PACKAGE).joinpath("NotoSansKR-Regular.otf")
+        (site / "NotoSansKR-Regular.otf").write_bytes(font.read_bytes())
+    from .scalp.splits import detector_folds
     from .segdata import read_scalp_index
 
     train_rows = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == "train"]
@@ -173,7 +176,8 @@ def _results(run_dir: Path) -> dict:
     key = "metrics/mAP50(B)"
     best = max(rows, key=lambda r: float(r.get(key) or 0))
     pick = ("epoch", "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)")
-    return {"epochs": len(rows), "last": {k: rows[-1].get(k) for k in pick}, "best_map50": {k: best.get(k) for k in pick}}
+    return {"epochs": len(rows), "last": {k: rows[-1].get(k) for k in pick},
+            "best_map50": {k: best.get(k) for k in pick}}
 
 
 def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str], int]:
@@ -187,7 +191,8 @@ def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str], int]:
     val = held if fold >= 0 else sorted(s for s, k in folds.items() if k == 0)
     train = sorted(s for s in folds if s not in held)
     if not val or not train:
-        raise ValueError(f"fold {fold} leaves nothing to train on or to validate with ({len(train)} / {len(val)} photos)")
+        raise ValueError(f"fold {fold} leaves nothing to train on or to validate with "
+                         f"({len(train)} / {len(val)} photos)")
     if dst.exists():
         shutil.rmtree(dst)
     for part, stems in (("train", train), ("val", val)):
@@ -201,6 +206,14 @@ def fold_view(data: Path, fold: int, dst: Path) -> tuple[Path, list[str], int]:
     return _data_yaml(dst), held, len(set(folds.values()))
 
 
+def _encoder(path: Path) -> dict:
+    """A packed encoder state (fp16 on disk) in float32."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def _curve(run_dir: Path) -> list[list[float]]:
     """Per epoch: the val set's mAP50 and mAP50-95 (a cross-fitted fold's held-out people)."""
     return [[round(float(r.get("metrics/mAP50(B)") or 0), 4), round(float(r.get("metrics/mAP50-95(B)") or 0), 4)]
@@ -208,9 +221,8 @@ def _curve(run_dir: Path) -> list[list[float]]:
 
 
 def yolo(args: argparse.Namespace) -> dict:
-    from inference.train.common import device_description, pick_device
-
-    from .scalp import fold_meta
+    from .common import device_description, pick_device
+    from .scalp.detector import fold_meta
     from .yolo_trainer import YoloTrainConfig, slim_checkpoint, train_yolo
 
     device = pick_device(args.device)
@@ -223,27 +235,27 @@ def yolo(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(args.runs)
-    tc = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, device="0" if device == "cuda" else device,
-                         seed=args.seed, workers=args.workers, mosaic=args.mosaic, close_mosaic=args.close_mosaic,
-                         flipud=args.flipud, scale=args.scale, time=(args.minutes / 60) if args.minutes else None, cache="ram",
-                         val=args.val)
+    tc = YoloTrainConfig(imgsz=args.imgsz, epochs=args.epochs, batch=args.batch,
+                         device="0" if device == "cuda" else device, seed=args.seed, workers=args.workers,
+                         mosaic=args.mosaic, close_mosaic=args.close_mosaic, flipud=args.flipud, scale=args.scale,
+                         time=(args.minutes / 60) if args.minutes else None, cache="ram", val=args.val)
     t0 = time.time()
     start = Path(args.start) if args.start else Path(args.data).parent / "pretrained" / YOLO_START
     best = train_yolo(data, start, runs / args.name, tc, checkpoint=args.checkpoint)
-    dst = slim_checkpoint(best, out / f"{args.name}.pt", meta={"classes": json.loads((Path(args.data) / "names.json").read_text()),
-                                                               "trained_on": device_description(device), **meta})
-    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device), "weights": str(dst),
-            "config": tc.__dict__, "checkpoint": args.checkpoint, "fold": args.fold, "held_out": len(meta.get("held_out", ())),
-            "calibration_fold": _results(runs / args.name / "run"), "per_epoch": _curve(runs / args.name / "run")}
+    classes = json.loads((Path(args.data) / "names.json").read_text())
+    dst = slim_checkpoint(best, out / f"{args.name}.pt",
+                          meta={"classes": classes, "trained_on": device_description(device), **meta})
+    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device),
+            "weights": str(dst), "config": tc.__dict__, "checkpoint": args.checkpoint, "fold": args.fold,
+            "held_out": len(meta.get("held_out", ())), "calibration_fold": _results(runs / args.name / "run"),
+            "per_epoch": _curve(runs / args.name / "run")}
 
 
 def unet(args: argparse.Namespace) -> dict:
-    import torch
-
     from inference.models.unet import UNetConfig, save_unet
-    from inference.train.common import device_description, pick_device, seed_everything
 
-    from . import face_labels as L
+    from .common import device_description, pick_device, seed_everything
+    from .face import labels as L
     from .unet_trainer import UNetTrainConfig, train_unet
 
     device = pick_device(args.device)
@@ -251,7 +263,7 @@ def unet(args: argparse.Namespace) -> dict:
     root = Path(args.data)
     rows = [AcneRow("train", img.name, img, root / "labels" / "train" / (img.stem + ".txt"), 0, "LOW", 0)
             for img in sorted((root / "images" / "train").iterdir())]
-    enc = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
+    enc = _encoder(args.encoder or root.parent / "pretrained" / ENCODER_START)
     cfg = UNetConfig(L.LESION_CLASSES, image_size=args.seg_infer_size)
     tc = UNetTrainConfig(size=args.seg_size, steps=args.steps, device=device, seed=args.seed, lr=2e-3, batch=args.batch,
                          max_seconds=args.minutes * 60 if args.minutes else None, log_every=100)
@@ -260,10 +272,10 @@ def unet(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_unet(out / f"{args.name}.pt", cfg, net.cpu(), half=True,
-              meta={"trained": time.strftime("%Y-%m-%d"), "data": "acne04 box ellipses (academic use only)", "tile": args.seg_tile,
-                    "trained_on": device_description(device)})
-    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device), "photos": len(rows),
-            "config": {k: v for k, v in tc.__dict__.items()}}
+              meta={"trained": time.strftime("%Y-%m-%d"), "data": "acne04 box ellipses (academic use only)",
+                    "tile": args.seg_tile, "trained_on": device_description(device)})
+    return {"name": args.name, "seconds": round(time.time() - t0, 1), "device": device_description(device),
+            "photos": len(rows), "config": {k: v for k, v in tc.__dict__.items()}}
 
 
 CROPS_PACK = 448  # px: packed head crops (any --size up to 392 keeps its 256/224 margin for random crops)
@@ -275,15 +287,15 @@ def pack_crops(args: argparse.Namespace) -> dict:
     and person group (``scalp_crops/index.json``), for ``grade-cnn`` on a GPU machine."""
     import cv2
 
-    from inference.pipeline.scalp.chain import ScalpChain
-
-    from .scalp import _load_parts, _read_rgb, group_of
+    from .common import read_rgb
+    from .scalp.chain import load_chain
+    from .scalp.splits import group_of
     from .segdata import read_scalp_index
 
     rows = [r for r in read_scalp_index(Path(args.shared) / "datasets/scalp_uze") if r["split"] == "train"]
     if args.limit:
         rows = rows[: args.limit]
-    models = ScalpChain(*_load_parts(Path(args.weights), "cpu"), flips=("none",))
+    models = load_chain(Path(args.weights), "cpu")
     out = Path(args.out) / "scalp_crops"
     if out.exists():
         shutil.rmtree(out)
@@ -291,47 +303,47 @@ def pack_crops(args: argparse.Namespace) -> dict:
     index = []
     for i in range(0, len(rows), 8):
         chunk = rows[i : i + 8]
-        imgs = [_read_rgb(r["path"]) for r in chunk]
+        imgs = [read_rgb(r["path"]) for r in chunk]
         for r, c in zip(chunk, models.crops(imgs, models.regions(imgs))):
             name = f"{len(index):04d}.jpg"
             c = cv2.resize(c, (CROPS_PACK, CROPS_PACK), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(out / "crops" / name), cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            index.append({"file": r["filename"], "grade": r["grade3"], "norwood": r["norwood_level"], "group": group_of(r["filename"]),
-                          "crop": name})
+            index.append({"file": r["filename"], "grade": r["grade3"], "norwood": r["norwood_level"],
+                          "group": group_of(r["filename"]), "crop": name})
     (out / "index.json").write_text(json.dumps(index))
     return {"crops": len(index), "mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
 
 
 def grade_cnn(args: argparse.Namespace) -> dict:
-    """There: the grade CNN's cross-fitting and shipped network (``grade_cnn.fit_and_report``,
+    """There: the grade CNN's cross-fitting and shipped network (``scalp.grade_cnn.fit_and_report``,
     as ``inference.train scalp`` runs it) on packed crops; writes NAME.pt and NAME_oof.json
     (the out-of-fold probabilities by file name, the format of build/scalp/grade_cnn_oof.json)."""
-    import cv2
     import numpy as np
     import torch
 
     from inference.models.classifier import save_classifier
     from inference.types import GRADES
-    from inference.train.common import device_description, pick_device, seed_everything
 
-    from . import grade_cnn as G
+    from .common import device_description, pick_device, read_rgb, seed_everything
+    from .scalp import grade_cnn as G
 
     device = pick_device(args.device)
     seed_everything(args.seed)
     root = Path(args.data)
     index = json.loads((root / "index.json").read_text())
-    crops = G.store_crops([cv2.cvtColor(cv2.imread(str(root / "crops" / e["crop"])), cv2.COLOR_BGR2RGB) for e in index], args.size)
+    crops = G.store_crops([read_rgb(root / "crops" / e["crop"]) for e in index], args.size)
     y = np.array([GRADES.index(e["grade"]) for e in index])
     groups = np.array([e["group"] for e in index])
-    enc = {k: v.float() if v.is_floating_point() else v
-           for k, v in torch.load(args.encoder or root.parent / "pretrained" / ENCODER_START, map_location="cpu", weights_only=True).items()}
-    enc.setdefault("classifier.1.weight", torch.zeros(1000, 1280))  # the packed start has no ImageNet head; the CNN replaces it
+    enc = _encoder(args.encoder or root.parent / "pretrained" / ENCODER_START)
+    # the packed start has no ImageNet head; the CNN replaces it
+    enc.setdefault("classifier.1.weight", torch.zeros(1000, 1280))
     enc.setdefault("classifier.1.bias", torch.zeros(1000))
-    cfg = G.GradeCNNConfig(epochs=args.epochs, folds=args.folds, seed=args.seed, device=device, size=args.size, lr=args.lr,
-                           target=args.target)
+    cfg = G.GradeCNNConfig(epochs=args.epochs, folds=args.folds, seed=args.seed, device=device, size=args.size,
+                           lr=args.lr, target=args.target)
     y_train = np.array([G.NORWOOD_LEVELS.index(e["norwood"]) for e in index]) if args.target == "norwood" else y
     t0 = time.time()
-    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train, trained_on=device_description(device))
+    net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train,
+                                            trained_on=device_description(device))
     report["seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -350,8 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--out", default=str(PACK_DIR))
     k.add_argument("--quality", type=int, default=WEBP_QUALITY)
     k.add_argument("--limit", type=int, default=0, help="photos per part (smoke tests)")
-    k.add_argument("--font", action=argparse.BooleanOptionalAction, default=True, help="pack the Korean font (for the GPU benchmark)")
-    k.add_argument("--folds", type=int, default=5, help="scalp person folds written to scalp/folds.json (as --detector-folds)")
+    k.add_argument("--font", action=argparse.BooleanOptionalAction, default=True,
+                   help="pack the Korean font (for the GPU benchmark)")
+    k.add_argument("--folds", type=int, default=5,
+                   help="scalp person folds written to scalp/folds.json (as --detector-folds)")
     k.add_argument("--seed", type=int, default=0, help="fold seed (as inference.train scalp --seed)")
     y = sub.add_parser("yolo", help="there: fine-tune YOLO on a packed set")
     y.add_argument("--data", required=True, help="a packed set (.devdata/face or .devdata/scalp)")
@@ -368,8 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     y.add_argument("--workers", type=int, default=4)
     y.add_argument("--runs", default="/tmp/yolo_runs")
     y.add_argument("--fold", type=int, default=None,
-                   help="cross-fitting: train without this fold of DATA/folds.json and validate on it (-1: train on every photo)")
-    y.add_argument("--fold-seed", type=int, default=0, help="the seed that made folds.json (recorded in the checkpoint)")
+                   help="cross-fitting: train without this fold of DATA/folds.json and validate on it "
+                        "(-1: train on every photo)")
+    y.add_argument("--fold-seed", type=int, default=0,
+                   help="the seed that made folds.json (recorded in the checkpoint)")
     y.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="best: Ultralytics' fitness on the val set; last: the schedule's end (cross-fitting)")
     y.add_argument("--val", action=argparse.BooleanOptionalAction, default=True, help="validate every epoch")
@@ -387,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--device", default="auto")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
-    c = sub.add_parser("pack-crops", help="here: the scalp train photos' head crops for grade-cnn (.devdata/scalp_crops)")
+    c = sub.add_parser("pack-crops",
+                       help="here: the scalp train photos' head crops for grade-cnn (.devdata/scalp_crops)")
     c.add_argument("--shared", default=str(shared_dir()))
     c.add_argument("--weights", default="weights", help="the detector and U-Net that cut the crops")
     c.add_argument("--out", default=str(PACK_DIR))
@@ -403,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--device", default="auto")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
-    from .grade_cnn import TARGETS
+    from .scalp.grade_cnn import TARGETS
 
     g.add_argument("--target", choices=TARGETS, default="grade", help="learn the grades, or the Norwood levels")
     a = p.parse_args(argv)

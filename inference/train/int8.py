@@ -53,7 +53,8 @@ def quantize_scalp_segmenter(weights: Path, photo_paths: list[Path]) -> dict:
     for im in calibration_photos(photo_paths):
         _, dets = models.regions([im])[0]
         crops += [c for _, c in models.segmenter.crops(im, dets)]
-    dst = quantize_segmenter(Path(weights) / Path(SCALP_SEGMENTER).with_suffix(".onnx").name, crops, models.segmenter.size)
+    onnx = Path(weights) / Path(SCALP_SEGMENTER).with_suffix(".onnx").name
+    dst = quantize_segmenter(onnx, crops, models.segmenter.size)
     return {"file": dst.name, "crops": len(crops), "size": models.segmenter.size, "seconds": round(time.time() - t0, 1),
             "mb": round(dst.stat().st_size / 1e6, 2)}
 
@@ -77,7 +78,6 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
 
 
 ROUTER_CALIBRATION_PER_CLASS = 16
-NEITHER_SEED = 11  # the router's training "neither" photos are made with the run's seed + 11
 
 
 def quantize_router(weights: Path, shared: Path, seed: int = 0) -> dict:
@@ -87,13 +87,13 @@ def quantize_router(weights: Path, shared: Path, seed: int = 0) -> dict:
     from inference.models.quantize import quantize_classifier
     from inference.models.router import ROUTER_SIZE
 
-    from .route_trainer import neither_set
+    from .router.neither import TRAIN_SEED, neither_set  # here: the router package imports this module
 
     t0 = time.time()
     n = ROUTER_CALIBRATION_PER_CLASS
     images = (calibration_photos(train_photos(shared, "scalp_yolo.onnx"), n)
               + calibration_photos(train_photos(shared, "face_yolo.onnx"), n)
-              + [it.rgb for it in neither_set(n, seed + NEITHER_SEED)])
+              + [it.rgb for it in neither_set(n, seed + TRAIN_SEED)])
     dst = quantize_classifier(Path(weights) / Path(ROUTER).with_suffix(".onnx").name, images, ROUTER_SIZE)
     return {"file": dst.name, "images": len(images), "size": ROUTER_SIZE, "seconds": round(time.time() - t0, 1),
             "mb": round(dst.stat().st_size / 1e6, 2)}

@@ -93,7 +93,8 @@ def augment(rgb: np.ndarray, lab: np.ndarray, size: int, rng: random.Random) -> 
     m[1, 2] += size / 2 - cy
     img = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     # outside the source image the label is unknown
-    lab = cv2.warpAffine(lab, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE)
+    lab = cv2.warpAffine(lab, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=IGNORE)
     if rng.random() < 0.5:
         img, lab = img[:, ::-1], lab[:, ::-1]
     img = img.astype(np.float32)

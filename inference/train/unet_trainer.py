@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -27,10 +27,12 @@ class UNetTrainConfig:
     seed: int = 0
     device: str = "cpu"
     log_every: int = 20
-    max_seconds: float | None = None  # a time budget: the cosine schedule follows whichever of steps or time runs out first
+    # a time budget: the cosine schedule follows whichever of steps or time runs out first
+    max_seconds: float | None = None
 
 
-def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, not_hair_classes: Sequence[int] = (0, 1), hair: int = 2) -> torch.Tensor:
+def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, not_hair_classes: Sequence[int] = (0, 1),
+                          hair: int = 2) -> torch.Tensor:
     """Cross-entropy where a pixel may be labelled "one of several classes".
 
     ``target`` holds class ids, ``NOT_HAIR`` (the probability mass of
@@ -94,7 +96,8 @@ def train_unet(
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for step in range(tc.steps):
         if tc.max_seconds and progress(step) >= 1.0:
-            log(f"  unet stopped at step {step}/{tc.steps}: time budget {tc.max_seconds:.0f}s spent (cosine schedule followed the clock)")
+            log(f"  unet stopped at step {step}/{tc.steps}: time budget {tc.max_seconds:.0f}s spent "
+                "(cosine schedule followed the clock)")
             break
         imgs, labs = [], []
         for _ in range(tc.batch):
@@ -130,11 +133,9 @@ def _shrink(rgb: np.ndarray, lab: np.ndarray, max_side: int) -> tuple[np.ndarray
     return rgb, lab
 
 
-
-
-
 @torch.no_grad()
-def predict_probs(net: torch.nn.Module, rgbs: list[np.ndarray], size: int, device: str = "cpu", batch: int = 16) -> list[np.ndarray]:
+def predict_probs(net: torch.nn.Module, rgbs: list[np.ndarray], size: int, device: str = "cpu",
+                  batch: int = 16) -> list[np.ndarray]:
     """Class probabilities (C x H x W, at each image's own size) for each image."""
     out = []
     net.eval()

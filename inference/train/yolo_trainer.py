@@ -146,7 +146,8 @@ def export_onnx(weights: Path, imgsz: int, dst: Path) -> Path:
     from ultralytics import YOLO
 
     with torch_threads_kept():
-        out = YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, half=False, opset=17, verbose=False)
+        out = YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, half=False, opset=17,
+                                        verbose=False)
     shutil.move(out, dst)
     store_weights_fp16(dst)
     return dst

@@ -12,16 +12,18 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-KEYS = {"n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall", "grade_accuracy", "routing_accuracy"}
+KEYS = {"n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall", "grade_accuracy",
+        "routing_accuracy"}
 
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory, shared, project_root):
     out = tmp_path_factory.mktemp("weights")
     build = tmp_path_factory.mktemp("build")
-    cmd = [sys.executable, "-m", "inference.train", "face", "--limit", "6", "--epochs", "1", "--imgsz", "160", "--batch", "4",
-           "--workers", "0", "--seg-steps", "2", "--seg-size", "128", "--seg-infer-size", "256", "--router-copies", "0",
-           "--sheets", "4", "--device", "cpu", "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    cmd = [sys.executable, "-m", "inference.train", "face", "--limit", "6", "--epochs", "1", "--imgsz", "160",
+           "--batch", "4", "--workers", "0", "--seg-steps", "2", "--seg-size", "128", "--seg-infer-size", "256",
+           "--router-copies", "0", "--sheets", "4", "--device", "cpu", "--shared", str(shared), "--out", str(out),
+           "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
@@ -66,16 +68,17 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, tiny_weights,
     for k in KEYS - {"n"}:
         assert last[k] is None or 0 <= last[k] <= 1, k
     assert last["routing_accuracy"] is not None  # the tiny router was trained too
-    assert any(l.startswith("[train]") for l in lines) and any(l.startswith("[valid]") for l in lines)
-    assert any("confusion" in l for l in lines)
+    assert any(line.startswith("[train]") for line in lines) and any(line.startswith("[valid]") for line in lines)
+    assert any("confusion" in line for line in lines)
 
 
 def test_evaluate_one_split(small_set, tiny_weights, project_root):
-    last = json.loads(run_eval(project_root, "--data", str(small_set), "--weights", str(tiny_weights), "--split", "valid")[-1])
+    lines = run_eval(project_root, "--data", str(small_set), "--weights", str(tiny_weights), "--split", "valid")
+    last = json.loads(lines[-1])
     assert last["n"] == 8 and set(last) == KEYS
 
 
 def test_evaluate_refuses_a_folder_without_labels(tmp_path, tiny_weights, project_root):
-    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "face", "--data", str(tmp_path), "--weights", str(tiny_weights)],
-                          cwd=project_root, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "inference.evaluate", "face", "--data", str(tmp_path), "--weights", str(tiny_weights)]
+    proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -75,7 +75,7 @@ def test_bad_test_time_view_is_refused(cfg):
 
 
 def test_cross_fit_keeps_the_view_with_the_best_out_of_fold_scores():
-    from inference.train import grade_cnn as G
+    from inference.train.scalp import grade_cnn as G
 
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (9, 40, 40, 3), dtype=np.uint8)
@@ -96,7 +96,13 @@ def test_norwood_outputs_are_summed_into_grades_in_torch_and_onnx(tmp_path):
     """A network trained on the six Norwood levels (``--cnn-target norwood``) reports the
     three grades: each grade's probability is the sum of its levels', in both runtimes."""
     from inference.models.onnx_runtime import OnnxModule
-    from inference.train.grade_cnn import NORWOOD_GRADE, NORWOOD_LEVELS, GradeCNNConfig, config_json, norwood_groups
+    from inference.train.scalp.grade_cnn import (
+        NORWOOD_GRADE,
+        NORWOOD_LEVELS,
+        GradeCNNConfig,
+        config_json,
+        norwood_groups,
+    )
 
     assert norwood_groups() == [[0], [1, 2], [3, 4, 5]]
     assert [NORWOOD_GRADE[NORWOOD_LEVELS[i]] for g in norwood_groups() for i in g] == [

@@ -156,7 +156,7 @@ def test_quantize_detector_writes_a_working_twin(tmp_path):
 def test_shipped_int8_router_routes_like_the_float_export():
     """Scalp and face valid photos and code-made "neither" photos: the same class from both."""
     _need("router.onnx", "router.int8.onnx")
-    from inference.train.route_trainer import neither_set
+    from inference.train.router.neither import neither_set
 
     fp, q = OnnxModule(W / "router.onnx"), OnnxModule(W / "router.int8.onnx")
     assert [n for n in classifier_float_nodes([n.name for n in onnx.load(str(W / "router.int8.onnx")).graph.node])]

@@ -6,7 +6,7 @@ import random
 import numpy as np
 
 from inference.datasets import level_to_grade3, read_acne_index, read_boxes
-from inference.train import face_labels as L
+from inference.train.face import labels as L
 from inference.train.segdata import IGNORE
 
 
@@ -63,7 +63,7 @@ def test_yolo_set_from_real_labels(tmp_path, shared):
         img = tmp_path / "yolo/images" / part / r.image.name
         assert img.is_symlink() and img.resolve() == r.image.resolve()
         lines = (tmp_path / "yolo/labels" / part / (r.image.stem + ".txt")).read_text().splitlines()
-        assert len(lines) == r.n_boxes and all(l.startswith("0 ") for l in lines)
+        assert len(lines) == r.n_boxes and all(line.startswith("0 ") for line in lines)
 
 
 def test_tile_sample_loads_aligned_crops(shared):
@@ -92,7 +92,8 @@ def test_hayashi_levels_from_counts():
 
 
 def test_neither_set_has_every_kind():
-    from inference.train.route_trainer import MAKERS, augment, neither_set
+    from inference.train.router.neither import MAKERS, neither_set
+    from inference.train.router.trainer import augment
 
     items = neither_set(2 * len(MAKERS), seed=3, size=96)
     assert {it.source.split(":")[1] for it in items} == set(MAKERS)

@@ -22,15 +22,17 @@ from inference.types import GRADES, UNCERTAIN
 
 pytestmark = pytest.mark.slow
 
-TINY = ["--limit", "8", "--epochs", "1", "--imgsz", "160", "--imgsz-diagnostic", "160", "192", "--batch", "4", "--workers", "0", "--seg-steps", "2",
-        "--seg-size", "128", "--seg-infer-size", "256", "--router-copies", "1", "--sheets", "8", "--device", "cpu"]
+TINY = ["--limit", "8", "--epochs", "1", "--imgsz", "160", "--imgsz-diagnostic", "160", "192", "--batch", "4",
+        "--workers", "0", "--seg-steps", "2", "--seg-size", "128", "--seg-infer-size", "256", "--router-copies", "1",
+        "--sheets", "8", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared, project_root):
     out = tmp_path_factory.mktemp("weights")
     build = tmp_path_factory.mktemp("build")
-    cmd = [sys.executable, "-m", "inference.train", "face", *TINY, "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    cmd = [sys.executable, "-m", "inference.train", "face", *TINY, "--shared", str(shared), "--out", str(out),
+           "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, build, proc.stdout
@@ -58,7 +60,8 @@ def test_training_writes_every_artefact(trained):
 
 def test_face_models_and_router_on_real_photos(trained, shared):
     out, _, _ = trained
-    photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((shared / "datasets/acne04/valid/images").glob("*.jpg"))[:3]]
+    paths = sorted((shared / "datasets/acne04/valid/images").glob("*.jpg"))[:3]
+    photos = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
     photos.append(cv2.resize(photos[0], (480, 360)))  # any size and aspect
     models = load_face(out, Backend())
     batch = models.analyze(photos)
@@ -79,7 +82,8 @@ def test_face_models_and_router_on_real_photos(trained, shared):
 
 def test_onnx_exports_load_and_run(trained, shared):
     out, _, _ = trained
-    rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/acne04/valid/images").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    path = next((shared / "datasets/acne04/valid/images").glob("*.jpg"))
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     seg = load_unet(out / FACE_SEGMENTER)
     x = preprocess([rgb, rgb[::-1]], seg.cfg.image_size)
     sess = ort.InferenceSession(str(out / "face_unet.onnx"), providers=["CPUExecutionProvider"])

@@ -40,10 +40,11 @@ def packed(tmp_path_factory, shared, project_root):
         (yolo / "labels" / part).mkdir(parents=True, exist_ok=True)
         (yolo / "images" / part / p.name).symlink_to(p)
         (yolo / "labels" / part / (p.stem + ".txt")).write_text(f"{i % 3} 0.5 0.5 0.6 0.5\n")
-    (yolo / "data.yaml").write_text("path: x\ntrain: images/train\nval: images/val\nnames:\n  0: LOW\n  1: MIDDLE\n  2: HIGH\n")
+    (yolo / "data.yaml").write_text("path: x\ntrain: images/train\nval: images/val\n"
+                                    "names:\n  0: LOW\n  1: MIDDLE\n  2: HIGH\n")
     out = tmp_path_factory.mktemp("devdata")
-    cmd = [sys.executable, "-m", "inference.train.gpu", "pack", "--shared", str(shared), "--build", str(build), "--out", str(out), "--limit", "6",
-           "--folds", "2"]
+    cmd = [sys.executable, "-m", "inference.train.gpu", "pack", "--shared", str(shared), "--build", str(build),
+           "--out", str(out), "--limit", "6", "--folds", "2"]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout.strip().splitlines()[-1])
@@ -51,7 +52,8 @@ def packed(tmp_path_factory, shared, project_root):
 
 def test_pack_writes_webp_copies_labels_and_starts(packed, shared):
     out, report = packed
-    assert report["face"]["train"] + report["face"]["val"] == 6 and report["scalp"] == {"train": 3, "val": 2, "folds": 2}
+    assert report["face"]["train"] + report["face"]["val"] == 6
+    assert report["scalp"] == {"train": 3, "val": 2, "folds": 2}
     for s in ("face", "scalp"):
         for part in ("train", "val"):
             imgs = sorted((out / s / "images" / part).glob("*.webp"))
@@ -73,16 +75,17 @@ def test_pack_writes_webp_copies_labels_and_starts(packed, shared):
 
 def test_yolo_and_unet_runs_write_loadable_checkpoints(packed, tmp_path, project_root):
     out, _ = packed
-    yolo = [sys.executable, "-m", "inference.train.gpu", "yolo", "--data", str(out / "scalp"), "--name", "scalp_yolo", "--imgsz", "64",
-            "--epochs", "1", "--batch", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path), "--runs", str(tmp_path / "runs")]
+    yolo = [sys.executable, "-m", "inference.train.gpu", "yolo", "--data", str(out / "scalp"), "--name", "scalp_yolo",
+            "--imgsz", "64", "--epochs", "1", "--batch", "2", "--workers", "0", "--device", "cpu",
+            "--out", str(tmp_path), "--runs", str(tmp_path / "runs")]
     proc = subprocess.run(yolo, cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rep = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rep["calibration_fold"]["epochs"] == 1 and "metrics/mAP50(B)" in rep["calibration_fold"]["last"]
     det = YoloDetector(tmp_path / "scalp_yolo.pt")
     assert det.names == ("LOW", "MIDDLE", "HIGH")
-    unet = [sys.executable, "-m", "inference.train.gpu", "unet", "--data", str(out / "face"), "--steps", "2", "--batch", "2",
-            "--seg-size", "64", "--device", "cpu", "--out", str(tmp_path)]
+    unet = [sys.executable, "-m", "inference.train.gpu", "unet", "--data", str(out / "face"), "--steps", "2",
+            "--batch", "2", "--seg-size", "64", "--device", "cpu", "--out", str(tmp_path)]
     proc = subprocess.run(unet, cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     b = load_unet(tmp_path / "face_unet.pt")
@@ -108,7 +111,7 @@ def test_unet_time_budget_ends_the_cosine_schedule_early():
 
 
 def test_pack_writes_each_scalp_photos_person_fold(packed, shared):
-    from inference.train.scalp import detector_folds
+    from inference.train.scalp.splits import detector_folds
     from inference.train.segdata import read_scalp_index
 
     out, report = packed
@@ -123,12 +126,12 @@ def test_pack_writes_each_scalp_photos_person_fold(packed, shared):
 def test_yolo_fold_runs_hold_out_their_fold_and_record_it(packed, tmp_path, project_root):
     out, _ = packed
     folds = json.loads((out / "scalp" / "folds.json").read_text())
-    base = [sys.executable, "-m", "inference.train.gpu", "yolo", "--data", str(out / "scalp"), "--imgsz", "64", "--epochs", "1",
-            "--batch", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path), "--runs", str(tmp_path / "runs"),
-            "--checkpoint", "last"]
+    base = [sys.executable, "-m", "inference.train.gpu", "yolo", "--data", str(out / "scalp"), "--imgsz", "64",
+            "--epochs", "1", "--batch", "2", "--workers", "0", "--device", "cpu", "--out", str(tmp_path),
+            "--runs", str(tmp_path / "runs"), "--checkpoint", "last"]
     for fold, name, extra in ((0, "f0", []), (-1, "all", ["--no-val"])):
-        proc = subprocess.run(base + ["--fold", str(fold), "--name", name] + extra, cwd=project_root, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(base + ["--fold", str(fold), "--name", name] + extra, cwd=project_root,
+                              capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         meta = torch.load(tmp_path / f"{name}.pt", weights_only=False)["project_meta"]
         view = tmp_path / "runs" / name / "data"
@@ -145,19 +148,23 @@ def test_yolo_fold_runs_hold_out_their_fold_and_record_it(packed, tmp_path, proj
         assert YoloDetector(tmp_path / f"{name}.pt").names == ("LOW", "MIDDLE", "HIGH")
 
 
-def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed, shared, weights, tmp_path, project_root):
+def test_grade_cnn_on_packed_crops_writes_what_the_scalp_training_reuses(packed, shared, weights, tmp_path,
+                                                                         project_root):
     from inference.models.classifier import ImageClassifier
 
     out, _ = packed
     base = [sys.executable, "-m", "inference.train.gpu"]
-    proc = subprocess.run(base + ["pack-crops", "--shared", str(shared), "--weights", str(weights), "--out", str(tmp_path), "--limit", "12"],
+    proc = subprocess.run(base + ["pack-crops", "--shared", str(shared), "--weights", str(weights),
+                                  "--out", str(tmp_path), "--limit", "12"],
                           cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     index = json.loads((tmp_path / "scalp_crops" / "index.json").read_text())
     assert len(index) == 12 and {e["grade"] for e in index} <= {"LOW", "MIDDLE", "HIGH"}
-    assert cv2.imread(str(tmp_path / "scalp_crops" / "crops" / index[0]["crop"])).shape == (gpu.CROPS_PACK, gpu.CROPS_PACK, 3)
-    proc = subprocess.run(base + ["grade-cnn", "--data", str(tmp_path / "scalp_crops"), "--encoder", str(out / "pretrained" / gpu.ENCODER_START),
-                                  "--size", "64", "--epochs", "1", "--folds", "2", "--device", "cpu", "--out", str(tmp_path / "cnn"),
+    crop = cv2.imread(str(tmp_path / "scalp_crops" / "crops" / index[0]["crop"]))
+    assert crop.shape == (gpu.CROPS_PACK, gpu.CROPS_PACK, 3)
+    proc = subprocess.run(base + ["grade-cnn", "--data", str(tmp_path / "scalp_crops"),
+                                  "--encoder", str(out / "pretrained" / gpu.ENCODER_START), "--size", "64",
+                                  "--epochs", "1", "--folds", "2", "--device", "cpu", "--out", str(tmp_path / "cnn"),
                                   "--target", "norwood"],
                           cwd=project_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

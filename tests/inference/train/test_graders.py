@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from inference.pipeline.face.grade import CountGrader
-from inference.train import face_labels as L
-from inference.train.graders import fit_count_grader
+from inference.train.face import labels as L
+from inference.train.face.grader import fit_count_grader
 
 
 def test_count_grader_thresholds_probabilities_and_uncertain():
     rng = np.random.default_rng(0)
     # a detector that finds about 60% of the lesions: thresholds move down accordingly
-    true = np.concatenate([rng.integers(0, 6, 80), rng.integers(6, 21, 80), rng.integers(21, 51, 40), rng.integers(51, 70, 30)])
+    true = np.concatenate([rng.integers(0, 6, 80), rng.integers(6, 21, 80), rng.integers(21, 51, 40),
+                           rng.integers(51, 70, 30)])
     levels = np.array([L.level_of_count(c) for c in true])
     counts = np.round(true * 0.6)
     g = fit_count_grader(counts, levels, conf=0.3)

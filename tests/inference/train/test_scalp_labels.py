@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inference.train import scalp_labels as L
-from inference.train.scalp import calibration_split, group_of
+from inference.train.scalp import labels as L
+from inference.train.scalp.splits import calibration_split, group_of
 from inference.train.segdata import HAIR, IGNORE, NOT_HAIR, SKIN, augment, figaro_samples, lfw_samples, read_scalp_index
 
 
@@ -133,7 +133,7 @@ def test_calibration_fold_holds_whole_groups(shared):
 
 
 def test_uncertain_threshold_is_where_the_kept_grades_become_reliable():
-    from inference.train.scalp import uncertain_threshold
+    from inference.train.scalp.grader import uncertain_threshold
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)
@@ -152,7 +152,7 @@ def test_grader_cross_validation_keeps_a_person_in_one_fold():
     """A feature that only identifies the person (the same value for a person's views, and
     labels that follow the person) looks useful when a person's views are split across
     folds and useless when they are not."""
-    from inference.train.scalp import fit_grader
+    from inference.train.scalp.grader import fit_grader
 
     rng = np.random.default_rng(1)
     people = np.repeat(np.arange(30), 5)
@@ -170,7 +170,7 @@ def test_grader_cross_validation_keeps_a_person_in_one_fold():
 def test_the_grader_reports_its_cross_validated_accuracy_per_view():
     """One view whose feature carries the grade, one whose feature is noise: the per-view
     figures come from the held-out photos and show which view the grade fails on."""
-    from inference.train.scalp import fit_grader
+    from inference.train.scalp.grader import fit_grader
 
     rng = np.random.default_rng(2)
     n = 120
@@ -192,7 +192,7 @@ def test_the_grader_design_check_scores_both_designs_on_the_calibration_photos()
     has them) beats the all-photo design (which drops them); where the CNN's carry it, both
     are right on nearly every calibration photo."""
     from inference.pipeline.scalp.grade import CNN_FEATURES, SCALP_FEATURES
-    from inference.train.scalp import compare_grader_designs
+    from inference.train.scalp.grader import compare_grader_designs
 
     rng = np.random.default_rng(0)
     n = 150

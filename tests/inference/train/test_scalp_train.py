@@ -34,19 +34,21 @@ def trained(tmp_path_factory, shared, project_root):
 
 def test_training_writes_every_artefact(trained):
     out, build, stdout = trained
-    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_cnn.pt", "scalp_cnn.onnx",
-                 "scalp_grader.json", "scalp_metrics.json"):
+    for name in ("scalp_yolo.pt", "scalp_yolo.onnx", "scalp_unet.pt", "scalp_unet.onnx", "scalp_cnn.pt",
+                 "scalp_cnn.onnx", "scalp_grader.json", "scalp_metrics.json"):
         p = out / name
         assert p.exists(), name
         assert p.stat().st_size < 16e6, name
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["valid"]["n"] == 10 and 0 <= summary["valid"]["accuracy"] <= 1
     metrics = json.loads((out / "scalp_metrics.json").read_text())
-    assert set(metrics["timings_s"]) >= {"unet_round1", "labels", "unet_round2", "yolo", "grade_cnn", "grader", "export", "evaluate"}
+    stages = {"unet_round1", "labels", "unet_round2", "yolo", "grade_cnn", "grader", "export", "evaluate"}
+    assert set(metrics["timings_s"]) >= stages
     # every stage starts with as many torch threads as the first (Ultralytics' CPU trainer
     # sets one fewer than the cores and left it so for the stages after the detector)
     threads = metrics["torch_threads"]
-    assert set(threads) == set(metrics["timings_s"]) and len(set(threads.values())) == 1, (threads, metrics["timings_s"])
+    assert set(threads) == set(metrics["timings_s"]), (threads, metrics["timings_s"])
+    assert len(set(threads.values())) == 1, threads
     # the grader stacks the grade CNN's out-of-fold probabilities (every train photo graded once)
     assert metrics["grade_cnn"]["photos"] == 10 and 0 <= metrics["grade_cnn"]["oof_accuracy"] <= 1
     # by default on every train photo: the measurements and the CNN's out-of-fold probabilities,
@@ -57,7 +59,8 @@ def test_training_writes_every_artefact(trained):
     assert metrics["grader"]["flips"] == ["none"]
     # the grader's cross-validated accuracy per view covers every train photo once
     per_view = metrics["grader"]["cv_accuracy_per_view"]
-    assert sum(v["n"] for v in per_view.values()) == 10 and set(per_view) <= {"Top-Down", "Back", "Front", "Left", "Right"}
+    assert sum(v["n"] for v in per_view.values()) == 10
+    assert set(per_view) <= {"Top-Down", "Back", "Front", "Left", "Right"}
     assert all(0 <= v["accuracy"] <= 1 for v in per_view.values())
     # both grader designs scored on the same photos (the calibration fold), for the record
     check = metrics["grader"]["design_check"]
@@ -68,7 +71,8 @@ def test_training_writes_every_artefact(trained):
     assert len(views) == 5
     best = max(views, key=lambda v: (v["macro_f1"], v["accuracy"]))
     cfg = torch.load(out / "scalp_cnn.pt", weights_only=True)["config"]
-    assert (best["macro_f1"], best["accuracy"]) == (metrics["grade_cnn"]["oof_macro_f1"], metrics["grade_cnn"]["oof_accuracy"])
+    cnn = metrics["grade_cnn"]
+    assert (best["macro_f1"], best["accuracy"]) == (cnn["oof_macro_f1"], cnn["oof_accuracy"])
     assert {"center_crop": cfg["center_crop"], "flips": cfg["flips"]} == metrics["grade_cnn"]["test_view"]
     saved = json.loads((build / "scalp" / "grade_cnn_oof.json").read_text())
     assert len(saved["oof"]) == 10 and all(abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
@@ -84,7 +88,8 @@ def test_onnx_exports_load_and_run(trained, shared):
     seg = load_unet(out / "scalp_unet.pt")
     x = preprocess([rgb, rgb[::-1]], seg.cfg.image_size)
     sess = ort.InferenceSession(str(out / "scalp_unet.onnx"), providers=["CPUExecutionProvider"])
-    assert sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].shape == (2, 3, seg.cfg.image_size, seg.cfg.image_size)
+    size = seg.cfg.image_size
+    assert sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].shape == (2, 3, size, size)
     det = YoloDetector(out / "scalp_yolo.pt")
     xb, _ = det.preprocess([rgb, rgb])
     sess = ort.InferenceSession(str(out / "scalp_yolo.onnx"), providers=["CPUExecutionProvider"])
@@ -162,16 +167,17 @@ def cross_fitted(trained, shared, project_root, tmp_path_factory):
     shutil.copytree(build0, build, symlinks=True)
     shutil.copy(out0 / "scalp_unet.pt", tmp / "seg.pt")
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
-           "--segmenter", str(tmp / "seg.pt"), "--detector-folds", "2", "--epochs", "1", "--imgsz", "160", "--batch", "4",
-           "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1", "--cnn-folds", "2",
-           "--shared", str(shared), "--out", str(out), "--build", str(build)]
+           "--segmenter", str(tmp / "seg.pt"), "--detector-folds", "2", "--epochs", "1", "--imgsz", "160",
+           "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1",
+           "--cnn-folds", "2", "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, build, cmd
 
 
 def test_cross_fitted_detectors_let_the_grader_learn_from_every_train_photo(cross_fitted, shared):
-    from inference.train import scalp as S
+    from inference.train.scalp import detector as D
+    from inference.train.scalp import splits as S
     from inference.train.segdata import read_scalp_index
 
     out, build, _ = cross_fitted
@@ -187,7 +193,7 @@ def test_cross_fitted_detectors_let_the_grader_learn_from_every_train_photo(cros
     assert sorted(set(fold_of.values())) == [0, 1]
     held = []
     for k in range(2):
-        meta = torch.load(build / "scalp" / "detectors" / S.fold_detector_name(k), weights_only=False)["project_meta"]
+        meta = torch.load(build / "scalp" / "detectors" / D.fold_detector_name(k), weights_only=False)["project_meta"]
         assert meta["fold"] == k and meta["folds"] == 2
         assert set(meta["held_out"]) == {Path(f).stem for f, j in fold_of.items() if j == k}
         held += meta["held_out"]
@@ -202,7 +208,7 @@ def test_fold_detectors_from_elsewhere_are_checked_and_give_the_same_grader(cros
     fold detector trained for another fold is refused."""
     import shutil
 
-    from inference.train import scalp as S
+    from inference.train.scalp import detector as D
 
     out, build, cmd = cross_fitted
     dets = tmp_path / "dets"
@@ -211,16 +217,17 @@ def test_fold_detectors_from_elsewhere_are_checked_and_give_the_same_grader(cros
     out2, build2 = tmp_path / "weights", tmp_path / "build"
     shutil.copytree(out, out2)
     shutil.copytree(build, build2, symlinks=True)
-    cmd2 = [{str(out): str(out2), str(build): str(build2)}.get(c, c) for c in cmd] + ["--fold-detectors", str(dets), "--detector", str(tmp_path / "det.pt")]
+    moved = {str(out): str(out2), str(build): str(build2)}
+    cmd2 = [moved.get(c, c) for c in cmd] + ["--fold-detectors", str(dets), "--detector", str(tmp_path / "det.pt")]
     proc = subprocess.run(cmd2, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     g1, g2 = (json.loads((o / "scalp_grader.json").read_text()) for o in (out, out2))
     assert {k: v for k, v in g1.items() if k not in NUMERIC} == {k: v for k, v in g2.items() if k not in NUMERIC}
     for k in NUMERIC:  # the same detectors' features, up to float rounding in the CPU kernels (~1e-6)
         np.testing.assert_allclose(g1[k], g2[k], rtol=1e-4, atol=1e-4)
-    held0 = set(torch.load(dets / S.fold_detector_name(0), weights_only=False)["project_meta"]["held_out"])
-    S.check_fold_detector(dets / S.fold_detector_name(0), 0, held0)
+    held0 = set(torch.load(dets / D.fold_detector_name(0), weights_only=False)["project_meta"]["held_out"])
+    D.check_fold_detector(dets / D.fold_detector_name(0), 0, held0)
     with pytest.raises(ValueError, match="fold"):
-        S.check_fold_detector(dets / S.fold_detector_name(1), 0, held0)
+        D.check_fold_detector(dets / D.fold_detector_name(1), 0, held0)
     with pytest.raises(ValueError):
-        S.check_fold_detector(dets / S.fold_detector_name(0), 0, held0 - {sorted(held0)[0]})
+        D.check_fold_detector(dets / D.fold_detector_name(0), 0, held0 - {sorted(held0)[0]})

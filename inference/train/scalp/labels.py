@@ -4,14 +4,14 @@ scalp_uze has no boxes and no masks. This module makes them:
 
 * masks: a hair / skin U-Net trained on LFW Part Labels and Figaro1k labels each
   photo (pseudo-labels); pixels it is unsure of are left unlabelled, and photos
-  a person marked wrong in ``scalp_corrections.csv`` are dropped;
+  a person marked wrong in ``corrections.csv`` (beside this module) are dropped;
 * boxes: the hair-bearing region of the head = the largest connected region of
   hair + skin, with everything below the eyebrows removed where YuNet finds a
   face (a front or side view shows the face, which is not the question), classed
   with the photo's grade.
 
 Contact sheets (PNG) of random photos with the labels drawn are written for the
-look-over that every label set gets.
+look-over that every label set gets (``pseudo_labels``, the training stage).
 """
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .segdata import HAIR, IGNORE, SKIN
+from ..common import contact_sheet, read_rgb
+from ..segdata import HAIR, IGNORE, SKIN
+from ..unet_trainer import predict_probs
+from .context import ScalpRun
 
-CORRECTIONS = Path(__file__).with_name("scalp_corrections.csv")
+CORRECTIONS = Path(__file__).with_name("corrections.csv")
 CONFIDENT = 0.6  # pixels whose best class is less likely than this stay unlabelled
 MIN_HEAD_FRACTION = 0.04  # a head region smaller than this share of the photo is not a usable box
 BROW_OFFSET = 0.35  # eyebrows lie about this far above the eyes, in eye-to-mouth distances
@@ -184,18 +187,8 @@ def draw_label(rgb: np.ndarray, mask: np.ndarray | None, box, text: str, tile: i
     return out
 
 
-def contact_sheet(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
-    """Tiles (same size, RGB) in a grid; returns BGR ready for cv2.imwrite."""
-    th, tw = tiles[0].shape[:2]
-    rows = (len(tiles) + cols - 1) // cols
-    sheet = np.full((rows * th, cols * tw, 3), 32, np.uint8)
-    for i, t in enumerate(tiles):
-        r, c = divmod(i, cols)
-        sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = t
-    return cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
-
-
-def write_contact_sheets(labels: list[ScalpLabel], images: dict[str, np.ndarray], out_dir: Path, n: int = 48, seed: int = 0, per_sheet: int = 48) -> list[Path]:
+def write_contact_sheets(labels: list[ScalpLabel], images: dict[str, np.ndarray], out_dir: Path, n: int = 48,
+                         seed: int = 0, per_sheet: int = 48) -> list[Path]:
     """At least ``n`` random labelled photos, ``per_sheet`` to a PNG, file name on each tile."""
     rng = random.Random(seed)
     pick = rng.sample(labels, min(n, len(labels)))
@@ -221,3 +214,53 @@ def save_mask(path: Path, mask: np.ndarray) -> None:
 def yolo_line(box: tuple[int, int, int, int], cls: int, w: int, h: int) -> str:
     x1, y1, x2, y2 = box
     return f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+
+
+# ---------------------------------------------------------------- the stage
+
+def pseudo_labels(run: ScalpRun, net) -> list[ScalpLabel]:
+    """Label every photo with the round-1 U-Net ``net`` (masks under ``build/scalp/masks``),
+    draw the contact sheets: a random draw of train labels, and the valid subset whose masks
+    the evaluation compares with (``build/scalp/check_subset.txt``)."""
+    build, seed = run.build, run.args.seed
+    faces = FaceFinder(run.shared / "pretrained/yunet/yunet_s_320_320.onnx")
+    corrections = read_corrections()
+    labels, images = [], {}
+    for r in run.rows:
+        rgb = read_rgb(r["path"])
+        probs = predict_probs(net, [rgb], run.args.seg_infer_size, run.device)[0]
+        lab = make_label(r, rgb, probs, faces.faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), corrections)
+        labels.append(lab)
+        images[r["filename"]] = cv2.resize(rgb, (320, 320 * rgb.shape[0] // rgb.shape[1]), interpolation=cv2.INTER_AREA)
+        if not lab.dropped:
+            save_mask(build / "masks" / (Path(r["filename"]).stem + ".png"), lab.mask)
+    small = {}
+    for lab in labels:
+        im = images[lab.filename]
+        s = im.shape[1] / lab.mask.shape[1]
+        small[lab.filename] = (
+            cv2.resize(lab.mask, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_NEAREST),
+            tuple(int(round(v * s)) for v in lab.box) if lab.box else None,
+        )
+    shown = []
+    for split, tag in (("train", "train"), ("valid", "check")):
+        pool = [lab for lab in labels if lab.split == split]
+        rng = random.Random(seed)
+        pick = rng.sample(pool, min(run.args.sheets, len(pool)))
+        tiles = []
+        for lab in pick:
+            m, b = small[lab.filename]
+            stem = lab.filename.split("_jpg")[0]
+            tiles.append(draw_label(images[lab.filename], m, b, f"{stem} {lab.grade}" + (" X" if lab.dropped else "")))
+        if tiles:
+            p = build / "sheets" / f"scalp_{tag}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(p), contact_sheet(tiles))
+            shown.append(str(p))
+        if split == "valid":
+            (build / "check_subset.txt").write_text("\n".join(lab.filename for lab in pick if not lab.dropped))
+    dropped = [(lab.filename, lab.dropped) for lab in labels if lab.dropped]
+    run.log.set("labels", {"photos": len(labels), "dropped": len(dropped), "dropped_list": dropped,
+                           "contact_sheets": shown, "faces_found": sum(lab.face_found for lab in labels),
+                           "no_box": [lab.filename for lab in labels if lab.box is None]})
+    return labels

@@ -28,16 +28,23 @@ Example (a few random crops, one epoch):
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference.models.classifier import ImageClassifier, build_mobilenet
+from inference.artifacts import SCALP_CNN
+from inference.models.classifier import ImageClassifier, build_mobilenet, export_classifier_onnx, save_classifier
 from inference.types import GRADES
-from inference.train.common import group_folds
+
+from ..common import group_folds, read_rgb
+from .chain import load_chain
+from .context import ScalpRun
+from .splits import group_of
 
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
+OOF_FILE = "grade_cnn_oof.json"  # in build/scalp: the out-of-fold probabilities per train photo, and the report
 # candidate test-time views (centre share of each side, flips), the first the plain one
 TEST_VIEWS: tuple[tuple[float, tuple[str, ...]], ...] = (
     (1.0, ()), (0.875, ()), (1.0, ("h",)), (0.875, ("h",)), (0.875, ("h", "v")),
@@ -45,7 +52,8 @@ TEST_VIEWS: tuple[tuple[float, tuple[str, ...]], ...] = (
 
 
 # scalp_uze's Norwood levels and the grade each belongs to (labels.csv: grade3 follows the level)
-NORWOOD_GRADE = {"LEVEL_2": "LOW", "LEVEL_3": "MIDDLE", "LEVEL_4": "MIDDLE", "LEVEL_5": "HIGH", "LEVEL_6": "HIGH", "LEVEL_7": "HIGH"}
+NORWOOD_GRADE = {"LEVEL_2": "LOW", "LEVEL_3": "MIDDLE", "LEVEL_4": "MIDDLE", "LEVEL_5": "HIGH", "LEVEL_6": "HIGH",
+                 "LEVEL_7": "HIGH"}
 NORWOOD_LEVELS = tuple(NORWOOD_GRADE)
 TARGETS = ("grade", "norwood")
 
@@ -137,12 +145,14 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
 
 def config_json(cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0], **meta) -> dict:
     center, flips = view
-    extra = {"target": "norwood", "outputs": cfg.outputs, "output_groups": norwood_groups()} if cfg.target == "norwood" else {}
+    norwood = cfg.target == "norwood"
+    extra = {"target": "norwood", "outputs": cfg.outputs, "output_groups": norwood_groups()} if norwood else {}
     return {"classes": list(GRADES), "size": cfg.size, "arch": "torchvision mobilenet_v2",
             "center_crop": center, "flips": list(flips), **extra, **meta}
 
 
-def predict(net, crops: np.ndarray, cfg: GradeCNNConfig, view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0]) -> np.ndarray:
+def predict(net, crops: np.ndarray, cfg: GradeCNNConfig,
+            view: tuple[float, tuple[str, ...]] = TEST_VIEWS[0]) -> np.ndarray:
     """Probabilities as the product computes them (``ImageClassifier`` with this test-time view)."""
     return ImageClassifier(net, config_json(cfg, view), cfg.device).probabilities(list(crops))
 
@@ -178,7 +188,8 @@ def cross_fit(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: GradeCN
         net = train_grade_cnn(crops[~test], (y if y_train is None else y_train)[~test], cfg, imagenet_state)
         for v in views:
             oof[v][test] = predict(net, crops[test], cfg, v)
-        print(f"  grade CNN fold {k + 1}/{cfg.folds}: {int((~test).sum())} photos, {time.monotonic() - t0:.0f}s", flush=True)
+        print(f"  grade CNN fold {k + 1}/{cfg.folds}: {int((~test).sum())} photos, {time.monotonic() - t0:.0f}s",
+              flush=True)
     scores = {v: _scores(y, p) for v, p in oof.items()}
     best = max(views, key=lambda v: (scores[v], -views.index(v)))
     return CrossFit(oof[best], best, scores)
@@ -197,11 +208,55 @@ def fit_and_report(crops: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: Gr
     t0 = time.monotonic()
     net = train_grade_cnn(crops, y_train, cfg, imagenet_state)
     print(f"  grade CNN, shipped copy: {len(y)} photos, {time.monotonic() - t0:.0f}s", flush=True)
-    cj = config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"), data="scalp_uze train split, detected head crops",
-                     epochs=cfg.epochs, photos=len(y), **meta)
-    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs, "size": cfg.size, "lr": cfg.lr, "target": cfg.target,
-              "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
+    cj = config_json(cfg, fit.view, trained=time.strftime("%Y-%m-%d"),
+                     data="scalp_uze train split, detected head crops", epochs=cfg.epochs, photos=len(y), **meta)
+    report = {"photos": len(y), "folds": cfg.folds, "epochs": cfg.epochs, "size": cfg.size, "lr": cfg.lr,
+              "target": cfg.target, "test_view": {"center_crop": fit.view[0], "flips": list(fit.view[1])},
               "oof_by_view": [{"center_crop": v[0], "flips": list(v[1]), "macro_f1": f, "accuracy": a}
                               for v, (f, a) in fit.scores.items()],
               "oof_accuracy": m["accuracy"], "oof_macro_f1": m["macro_f1"], "oof_confusion": m["confusion"]} | meta
     return net, cj, report, fit.oof
+
+
+# ---------------------------------------------------------------- the stage
+
+def grade_cnn_stage(run: ScalpRun) -> dict[str, np.ndarray]:
+    """The grade CNN in the weights folder and each train photo's out-of-fold probabilities
+    by file name: trained here, or (``--reuse-grade-cnn``) those of an earlier run."""
+    oof_file, weights = run.build / OOF_FILE, run.out / SCALP_CNN
+    if run.args.reuse_grade_cnn and oof_file.is_file() and weights.is_file():
+        saved = json.loads(oof_file.read_text())
+        if not weights.with_suffix(".onnx").is_file():  # a network trained elsewhere (inference.train.gpu grade-cnn)
+            c = ImageClassifier.load(weights)
+            export_classifier_onnx(c.net, c.cfg, weights.with_suffix(".onnx"))
+        run.log.set("grade_cnn", saved["report"] | {"reused": str(oof_file)})
+        return {f: np.array(p) for f, p in saved["oof"].items()}
+    oof = train_stage(run)
+    oof_file.write_text(json.dumps({"report": run.log.data["grade_cnn"],
+                                    "oof": {f: [round(float(v), 6) for v in p] for f, p in oof.items()}}))
+    return oof
+
+
+def train_stage(run: ScalpRun) -> dict[str, np.ndarray]:
+    """Cross-fit the grade CNN on the train split's head crops, train the shipped one on all
+    of them, export it; returns each train photo's out-of-fold probabilities by file name."""
+    args, train_rows = run.args, run.train_rows
+    chain = load_chain(run.out, run.device)
+    crops = []
+    for i in range(0, len(train_rows), 8):
+        imgs = [read_rgb(r["path"]) for r in train_rows[i : i + 8]]
+        crops += chain.crops(imgs, chain.regions(imgs))
+    crops = store_crops(crops, args.cnn_size)
+    y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
+    groups = np.array([group_of(r["filename"]) for r in train_rows])
+    cfg = GradeCNNConfig(epochs=args.cnn_epochs, folds=args.cnn_folds, seed=args.seed, device=run.device,
+                         size=args.cnn_size, lr=args.cnn_lr, target=args.cnn_target)
+    norwood = args.cnn_target == "norwood"
+    y_train = np.array([NORWOOD_LEVELS.index(r["norwood_level"]) for r in train_rows]) if norwood else y
+    net, cj, report, oof = fit_and_report(crops, y, groups, cfg, run.encoder, y_train=y_train)
+    save_classifier(run.out / SCALP_CNN, net, cj)
+    export_classifier_onnx(net, cj, (run.out / SCALP_CNN).with_suffix(".onnx"))
+    run.log.set("grade_cnn", report)
+    print("  grade CNN, out of fold on train:",
+          json.dumps({k: report[k] for k in ("test_view", "oof_accuracy", "oof_macro_f1")}))
+    return {r["filename"]: p for r, p in zip(train_rows, oof)}

@@ -1,91 +1,25 @@
-"""Train the router (scalp / face / neither): a MobileNetV2 from the ImageNet start.
-
-Data:
-* scalp: scalp_uze, every view (Front, Left and Right show a face: still scalp);
-* face: ACNE04 (close-ups of one side of the face);
-* neither: made here by code (``neither_set``): documents with Korean and Latin
-  text, charts (matplotlib), landscapes, geometric scenes, gradients, noise,
-  drawn furry animals, terrain from matplotlib's sample DEMs, plus the few photos
-  and drawings shipped inside installed pip packages (``package_images``). Train
-  and valid use different seeds and different package files. Photos of people
-  (matplotlib's Grace Hopper, Ultralytics' Zidane) are kept out of both: they are
-  reported apart (what should a portrait be? neither data set says).
-
-Training: the ImageNet features (frozen) of a few augmented copies of every
-photo, a linear head fitted on them, then (``finetune_steps`` > 0, for a GPU or
-a longer CPU run) the whole network fine-tuned from there. The router is small
-(about 4.5 MB in fp16) and runs once per photo at 224 px.
-"""
+"""The code-made "neither" photos the router learns (neither a scalp nor a face): documents
+with Korean and Latin text, charts (matplotlib), landscapes, geometric scenes, gradients,
+noise, drawn furry animals, terrain from matplotlib's sample DEMs, plus the few photos and
+drawings shipped inside installed pip packages (``package_images``). Train and valid use
+different seeds and different package files. Photos of people (matplotlib's Grace Hopper,
+Ultralytics' Zidane) are kept out of both and reported apart."""
 from __future__ import annotations
 
 import gzip
 import math
 import random
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from inference.models.unet import preprocess
-from inference.models.router import ROUTER_CLASSES, ROUTER_SIZE, build_router_net
+from .trainer import STORE_SIDE, RouteItem, random_crop, shrink
 
-STORE_SIDE = 288  # photos are kept in memory at this size for the augmentations
+# added to the run's seed for the train and valid "neither" photos, so the two never share one
+# (the int8 export calibrates on the train ones)
+TRAIN_SEED, VALID_SEED = 11, 1000
 
-
-@dataclass
-class RouterTrainConfig:
-    size: int = ROUTER_SIZE
-    copies: int = 2  # augmented copies per training photo (plus the photo itself)
-    head_steps: int = 200  # L-BFGS iterations of the linear head
-    head_l2: float = 1e-3
-    finetune_steps: int = 0
-    batch: int = 32
-    lr: float = 3e-4
-    neither_train: int = 600
-    neither_valid: int = 200
-    seed: int = 0
-    device: str = "cpu"
-
-
-@dataclass
-class RouteItem:
-    rgb: np.ndarray  # at most STORE_SIDE px
-    label: int  # index into ROUTER_CLASSES
-    source: str  # scalp:<view> | face | neither:<kind>
-    name: str
-
-
-def _shrink(rgb: np.ndarray, side: int = STORE_SIDE) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    s = side / max(h, w)
-    if s < 1:
-        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def dataset_items(shared: Path, split: str, limit: int = 0) -> list[RouteItem]:
-    """Scalp and face photos of one split (``limit`` per source for smoke tests)."""
-    from .segdata import read_scalp_index
-    from inference.datasets import read_acne_index
-
-    scalp = [r for r in read_scalp_index(shared / "datasets/scalp_uze") if r["split"] == split]
-    face = read_acne_index(shared / "datasets/acne04", split)
-    if limit:
-        scalp, face = scalp[:limit], face[:limit]
-    items = [RouteItem(_shrink(read_rgb(Path(r["path"]))), 0, f"scalp:{r['view']}", r["filename"]) for r in scalp]
-    items += [RouteItem(_shrink(read_rgb(r.image)), 1, "face", r.filename) for r in face]
-    return items
-
-
-# ---------------------------------------------------------------- the code-made "neither" set
 
 def _font(size: int):
     import importlib.resources
@@ -141,7 +75,8 @@ def _document(rng: random.Random, s: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     j = lambda: rng.uniform(-0.12, 0.12) * s  # noqa: E731
-    dst = np.float32([[j() + s * 0.1, j() + s * 0.05], [s * 0.9 + j(), j() + s * 0.05], [s * 0.95 + j(), s * 0.98 + j()], [s * 0.05 + j(), s * 0.98 + j()]])
+    dst = np.float32([[j() + s * 0.1, j() + s * 0.05], [s * 0.9 + j(), j() + s * 0.05],
+                      [s * 0.95 + j(), s * 0.98 + j()], [s * 0.05 + j(), s * 0.98 + j()]])
     if rng.random() < 0.4:  # a scan: the page fills the frame
         dst = np.float32([[0, 0], [s, 0], [s, s], [0, s]])
     m = cv2.getPerspectiveTransform(src, dst)
@@ -203,7 +138,8 @@ def _shapes(rng: random.Random, s: int) -> np.ndarray:
         col = _rand_colour(rng)
         k = rng.random()
         if k < 0.3:
-            cv2.circle(img, (rng.randrange(s), rng.randrange(s)), rng.randint(4, s // 3), col, -1 if rng.random() < 0.7 else 3)
+            cv2.circle(img, (rng.randrange(s), rng.randrange(s)), rng.randint(4, s // 3), col,
+                       -1 if rng.random() < 0.7 else 3)
         elif k < 0.6:
             p, q = (rng.randrange(s), rng.randrange(s)), (rng.randrange(s), rng.randrange(s))
             cv2.rectangle(img, p, q, col, -1 if rng.random() < 0.7 else 3)
@@ -211,7 +147,8 @@ def _shapes(rng: random.Random, s: int) -> np.ndarray:
             pts = np.array([[rng.randrange(s), rng.randrange(s)] for _ in range(rng.randint(3, 7))], np.int32)
             cv2.fillPoly(img, [pts], col)
         else:
-            cv2.line(img, (rng.randrange(s), rng.randrange(s)), (rng.randrange(s), rng.randrange(s)), col, rng.randint(1, 8))
+            cv2.line(img, (rng.randrange(s), rng.randrange(s)), (rng.randrange(s), rng.randrange(s)), col,
+                     rng.randint(1, 8))
     return img
 
 
@@ -228,7 +165,8 @@ def _landscape(rng: random.Random, s: int) -> np.ndarray:
     for layer in range(rng.randint(1, 3)):  # ridges, farther ones lighter
         base = (horizon - 0.12 + 0.08 * layer) * s
         walk = np.cumsum(np.random.default_rng(rng.randrange(1 << 30)).normal(0, s * 0.012, s)) + base
-        col = np.array((rng.randint(40, 110), rng.randint(60, 130), rng.randint(50, 120)), np.float32) * (1 + 0.25 * (2 - layer))
+        col = (np.array((rng.randint(40, 110), rng.randint(60, 130), rng.randint(50, 120)), np.float32)
+               * (1 + 0.25 * (2 - layer)))
         for x in range(s):
             img[int(max(0, walk[x])) :, x] = col
     ground = np.array((rng.randint(40, 140), rng.randint(90, 170), rng.randint(20, 90)), np.float32)
@@ -238,14 +176,16 @@ def _landscape(rng: random.Random, s: int) -> np.ndarray:
     if rng.random() < 0.3:  # a lake
         img[y0 : y0 + s // 6] = img[y0 - s // 6 : y0][::-1] * 0.8
     if rng.random() < 0.4:
-        cv2.circle(img, (rng.randrange(s), rng.randint(5, int(horizon * s * 0.6) + 6)), rng.randint(6, 20), (255, 240, 200), -1)
+        cv2.circle(img, (rng.randrange(s), rng.randint(5, int(horizon * s * 0.6) + 6)), rng.randint(6, 20),
+                   (255, 240, 200), -1)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _animal(rng: random.Random, s: int) -> np.ndarray:
     """A drawn furry animal's head (cat-like): directional fur texture, ears, eyes, nose."""
     nrng = np.random.default_rng(rng.randrange(1 << 30))
-    fur_col = np.array(rng.choice([(200, 140, 70), (120, 110, 100), (40, 35, 30), (230, 225, 215), (150, 100, 60), (90, 90, 95)]), np.float32)
+    fur_col = np.array(rng.choice([(200, 140, 70), (120, 110, 100), (40, 35, 30), (230, 225, 215), (150, 100, 60),
+                                   (90, 90, 95)]), np.float32)
     bg = _noise(rng, s) if rng.random() < 0.5 else _gradient(rng, s)
     fur = nrng.normal(0, 1, (s, s)).astype(np.float32)
     k = rng.randint(7, 21)
@@ -253,12 +193,15 @@ def _animal(rng: random.Random, s: int) -> np.ndarray:
     cv2.line(kern, (0, rng.randrange(k)), (k - 1, rng.randrange(k)), 1.0, 1)
     fur = cv2.filter2D(fur, -1, kern / kern.sum())
     stripes = 1 + 0.25 * np.sin(np.mgrid[0:s, 0:s][0] / rng.uniform(6, 20)) if rng.random() < 0.5 else 1.0
-    fur_img = np.clip(fur_col * (0.8 + 0.5 * fur[..., None]) * (stripes if np.isscalar(stripes) else stripes[..., None]), 0, 255)
+    shade = stripes if np.isscalar(stripes) else stripes[..., None]
+    fur_img = np.clip(fur_col * (0.8 + 0.5 * fur[..., None]) * shade, 0, 255)
     mask = np.zeros((s, s), np.uint8)
-    cx, cy, r = s // 2 + rng.randint(-s // 8, s // 8), s // 2 + rng.randint(-s // 10, s // 6), int(s * rng.uniform(0.25, 0.42))
+    cx, cy, r = (s // 2 + rng.randint(-s // 8, s // 8), s // 2 + rng.randint(-s // 10, s // 6),
+                 int(s * rng.uniform(0.25, 0.42)))
     cv2.ellipse(mask, (cx, cy), (r, int(r * 0.85)), 0, 0, 360, 1, -1)
     for sx in (-1, 1):
-        pts = np.array([[cx + sx * r // 3, cy - r // 2], [cx + sx * int(r * 0.95), cy - int(r * 0.5)], [cx + sx * int(r * 0.8), cy - int(r * 1.3)]], np.int32)
+        pts = np.array([[cx + sx * r // 3, cy - r // 2], [cx + sx * int(r * 0.95), cy - int(r * 0.5)],
+                        [cx + sx * int(r * 0.8), cy - int(r * 1.3)]], np.int32)
         cv2.fillPoly(mask, [pts], 1)
     img = np.where(mask[..., None] > 0, fur_img, bg).astype(np.uint8)
     eye = rng.choice([(90, 180, 60), (220, 190, 40), (80, 140, 200)])
@@ -266,10 +209,12 @@ def _animal(rng: random.Random, s: int) -> np.ndarray:
         e = (cx + sx * r // 3, cy - r // 8)
         cv2.ellipse(img, e, (r // 7, r // 9), 0, 0, 360, eye, -1)
         cv2.ellipse(img, e, (r // 30 + 1, r // 10), 0, 0, 360, (10, 10, 10), -1)
-    cv2.fillPoly(img, [np.array([[cx - r // 12, cy + r // 8], [cx + r // 12, cy + r // 8], [cx, cy + r // 5]], np.int32)], (230, 140, 150))
+    nose = np.array([[cx - r // 12, cy + r // 8], [cx + r // 12, cy + r // 8], [cx, cy + r // 5]], np.int32)
+    cv2.fillPoly(img, [nose], (230, 140, 150))
     for sx in (-1, 1):
         for dy in (-1, 0, 1):
-            cv2.line(img, (cx + sx * r // 8, cy + r // 4), (cx + sx * int(r * 1.1), cy + r // 4 + dy * r // 6), (235, 235, 235), 1)
+            cv2.line(img, (cx + sx * r // 8, cy + r // 4), (cx + sx * int(r * 1.1), cy + r // 4 + dy * r // 6),
+                     (235, 235, 235), 1)
     return img
 
 
@@ -305,7 +250,7 @@ def neither_set(n: int, seed: int, size: int = STORE_SIDE) -> list[RouteItem]:
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
-        out.append(RouteItem(_shrink(MAKERS[kind](rng, size)), 2, f"neither:{kind}", f"{kind}_{seed}_{i}"))
+        out.append(RouteItem(shrink(MAKERS[kind](rng, size)), 2, f"neither:{kind}", f"{kind}_{seed}_{i}"))
     return out
 
 
@@ -360,7 +305,7 @@ def package_images() -> dict[str, list[tuple[str, np.ndarray]]]:
             if bgr is None:
                 continue
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        out[part].append((name, _shrink(rgb, 640)))
+        out[part].append((name, shrink(rgb, 640)))
     return out
 
 
@@ -370,120 +315,6 @@ def package_items(part: str, copies: int, seed: int) -> list[RouteItem]:
     out = []
     for name, rgb in package_images()[part]:
         for k in range(copies):
-            im = rgb if k == 0 else _random_crop(rgb, rng, 0.3)
-            out.append(RouteItem(_shrink(im), 2, "neither:package", f"{name}#{k}"))
-    return out
-
-
-# ---------------------------------------------------------------- augmentation and training
-
-def _random_crop(rgb: np.ndarray, rng: random.Random, min_scale: float = 0.55) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    s = math.sqrt(rng.uniform(min_scale, 1.0))
-    ar = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-    ch, cw = min(h, int(h * s / math.sqrt(ar))), min(w, int(w * s * math.sqrt(ar)))
-    y, x = rng.randint(0, h - ch), rng.randint(0, w - cw)
-    return rgb[y : y + ch, x : x + cw]
-
-
-def augment(rgb: np.ndarray, rng: random.Random) -> np.ndarray:
-    im = _random_crop(rgb, rng)
-    if rng.random() < 0.5:
-        im = im[:, ::-1]
-    if rng.random() < 0.3:  # photos arrive in any orientation (EXIF is not always there)
-        im = np.rot90(im, rng.randint(1, 3))
-    im = im.astype(np.float32) * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20)
-    g = im.mean(2, keepdims=True)
-    im = g + (im - g) * rng.uniform(0.7, 1.3)
-    if rng.random() < 0.2:
-        im = cv2.GaussianBlur(im, (0, 0), rng.uniform(0.5, 1.5))
-    return np.clip(im, 0, 255).astype(np.uint8)
-
-
-@torch.no_grad()
-def pooled_features(net: torch.nn.Module, images: list[np.ndarray], size: int, device: str, batch: int = 32) -> torch.Tensor:
-    net.eval()
-    out = []
-    for i in range(0, len(images), batch):
-        x = preprocess(images[i : i + batch], size).to(device)
-        out.append(F.adaptive_avg_pool2d(net.features(x), 1).flatten(1).float().cpu())
-    return torch.cat(out)
-
-
-def train_router(items: list[RouteItem], imagenet_state: dict, tc: RouterTrainConfig, log=print) -> torch.nn.Module:
-    """Linear head on frozen ImageNet features (augmented copies), then optional fine-tuning."""
-    rng = random.Random(tc.seed)
-    torch.manual_seed(tc.seed)
-    net = build_router_net(len(ROUTER_CLASSES), None)
-    state = {k: v for k, v in imagenet_state.items() if not k.startswith("classifier.")}
-    net.load_state_dict(state, strict=False)
-    net = net.to(tc.device)
-    t0 = time.time()
-    imgs, ys = [], []
-    for it in items:
-        imgs.append(it.rgb)
-        ys.append(it.label)
-        for _ in range(tc.copies):
-            imgs.append(augment(it.rgb, rng))
-            ys.append(it.label)
-    feats = pooled_features(net, imgs, tc.size, tc.device)
-    y = torch.tensor(ys)
-    log(f"  router features {tuple(feats.shape)} in {time.time() - t0:.0f}s")
-    counts = torch.bincount(y, minlength=len(ROUTER_CLASSES)).float()
-    cw = counts.sum() / (len(counts) * counts.clamp(min=1))
-    head = net.classifier[1]
-    # full-batch L-BFGS on the cached features (seconds), L2 on the weights
-    fd, yd, cwd = feats.to(tc.device), y.to(tc.device), cw.to(tc.device)
-    opt = torch.optim.LBFGS(head.parameters(), max_iter=tc.head_steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(head(fd), yd, weight=cwd) + tc.head_l2 * head.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        acc = (head(fd).argmax(1) == yd).float().mean().item()
-    log(f"  router head: train accuracy {acc:.4f} ({time.time() - t0:.0f}s)")
-    if tc.finetune_steps > 0:
-        net.train()
-        opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, tc.finetune_steps)
-        for step in range(tc.finetune_steps):
-            batch = [items[rng.randrange(len(items))] for _ in range(tc.batch)]
-            x = preprocess([augment(b.rgb, rng) for b in batch], tc.size).to(tc.device)
-            yb = torch.tensor([b.label for b in batch], device=tc.device)
-            loss = F.cross_entropy(net(x), yb, weight=cw.to(tc.device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            if (step + 1) % 50 == 0:
-                log(f"  router step {step + 1}/{tc.finetune_steps} loss {loss.item():.3f} ({time.time() - t0:.0f}s)")
-    return net.eval()
-
-
-def routing_report(router, items: list[RouteItem], people: list[tuple[str, np.ndarray]] | None = None) -> dict:
-    """Accuracy per class and per source (scalp views, neither kinds); what people photos get."""
-    pred = router.classify([it.rgb for it in items])
-    out: dict = {"n": len(items)}
-    ok = [ROUTER_CLASSES[it.label] == p for it, p in zip(items, pred)]
-    out["accuracy"] = round(float(np.mean(ok)), 4) if ok else None
-    for c, name in enumerate(ROUTER_CLASSES):
-        ks = [k for k, it in enumerate(items) if it.label == c]
-        if ks:
-            out[f"{name}_accuracy"] = round(float(np.mean([ok[k] for k in ks])), 4)
-            out[f"{name}_n"] = len(ks)
-    by_source: dict = {}
-    for it, p in zip(items, pred):
-        d = by_source.setdefault(it.source, {"n": 0, "correct": 0, "routed": {}})
-        d["n"] += 1
-        d["correct"] += int(ROUTER_CLASSES[it.label] == p)
-        d["routed"][p] = d["routed"].get(p, 0) + 1
-    out["by_source"] = by_source
-    out["errors"] = [(it.name, it.source, p) for it, p in zip(items, pred) if ROUTER_CLASSES[it.label] != p][:40]
-    if people:
-        probs = router.probabilities([rgb for _, rgb in people])
-        out["people"] = {n: {c: round(float(v), 3) for c, v in zip(ROUTER_CLASSES, p)} for (n, _), p in zip(people, probs)}
+            im = rgb if k == 0 else random_crop(rgb, rng, 0.3)
+            out.append(RouteItem(shrink(im), 2, "neither:package", f"{name}#{k}"))
     return out

@@ -28,23 +28,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.datasets import AcneRow, read_boxes
+from inference.datasets import AcneRow, read_acne_index, read_boxes
 from inference.models.yolo import box_iou
 from inference.pipeline.face.count import MASK_FILL
+from inference.pipeline.face.grade import HAYASHI
 
-from .scalp_labels import contact_sheet
-from .segdata import IGNORE, SegSample
-from .yolo_trainer import write_data_yaml
+from ..common import contact_sheet
+from ..segdata import IGNORE, SegSample
+from ..yolo_trainer import write_data_yaml
+from .context import FaceRun
 
+CALIB_FRACTION = 0.2  # the train split's share held out for calibration (the detector's val set)
 BACKGROUND, LESION = 0, 1
 LESION_CLASSES = ("background", "lesion")
 DETECTOR_NAMES = ("acne",)
-ELLIPSE_FILL = MASK_FILL  # ellipse axes as a share of the box's sides (boxes are loose, see face.MASK_FILL)
+ELLIPSE_FILL = MASK_FILL  # ellipse axes as a share of the box's sides (boxes are loose), as the pipeline draws them
 LEVELS = (0, 1, 2, 3)  # ACNE04 / Hayashi: mild, moderate, severe, very severe
-HAYASHI_THRESHOLDS = (5, 20, 50)  # lesions on one side of the face: level k when count > thresholds[k-1]
 
 
-def level_of_count(count: float, thresholds=HAYASHI_THRESHOLDS) -> int:
+def level_of_count(count: float, thresholds=HAYASHI) -> int:
     """Hayashi level from a lesion count: 0-5 mild, 6-20 moderate, 21-50 severe, over 50 very severe."""
     return int(sum(count > t for t in thresholds))
 
@@ -53,7 +55,7 @@ def one_class_label(label: Path) -> str:
     """The label file's lines with every class id set to 0 (one class: acne)."""
     if not Path(label).exists():
         return ""
-    lines = [l.split() for l in Path(label).read_text().split("\n")]
+    lines = [line.split() for line in Path(label).read_text().split("\n")]
     return "".join("0 " + " ".join(p[1:5]) + "\n" for p in lines if len(p) >= 5)
 
 
@@ -163,18 +165,27 @@ def label_stats(rows: list[AcneRow]) -> dict:
         out[split] = {
             "photos": len(rs),
             "boxes": int(len(sides)),
-            "box_side_px_percentiles": dict(zip(("p5", "p25", "p50", "p75", "p95"), np.percentile(sides, [5, 25, 50, 75, 95]).round(1).tolist())) if len(sides) else {},
+            "box_side_px_percentiles": _percentiles(sides, ("p5", "p25", "p50", "p75", "p95"), (5, 25, 50, 75, 95)),
             "box_side_histogram": {"bins": list(SIZE_BINS), "counts": np.histogram(sides, SIZE_BINS)[0].tolist()},
             "box_pairs_iou_over_0.5": int(overlaps),
             "count_by_level": {str(lv): _pct(counts[levels == lv]) for lv in LEVELS if (levels == lv).any()},
             "hayashi_on_label_counts": {"accuracy4": round(float((pred == levels).mean()), 4),
-                                        "accuracy3": round(float((np.minimum(pred, 2) == np.minimum(levels, 2)).mean()), 4)},
+                                        "accuracy3": round(float((grade3(pred) == grade3(levels)).mean()), 4)},
         }
     return out
 
 
+def grade3(levels: np.ndarray) -> np.ndarray:
+    """LOW / MIDDLE / HIGH (0, 1, 2) of Hayashi levels: severe and very severe are both HIGH."""
+    return np.minimum(levels, 2)
+
+
+def _percentiles(v: np.ndarray, names: tuple[str, ...], qs: tuple[float, ...]) -> dict:
+    return dict(zip(names, np.percentile(v, qs).round(1).tolist())) if len(v) else {}
+
+
 def _pct(v: np.ndarray) -> dict:
-    return {"n": int(len(v)), **dict(zip(("min", "p10", "median", "p90", "max"), np.percentile(v, [0, 10, 50, 90, 100]).round(1).tolist()))}
+    return {"n": int(len(v)), **_percentiles(v, ("min", "p10", "median", "p90", "max"), (0, 10, 50, 90, 100))}
 
 
 def _overlapping_pairs(b: np.ndarray, thr: float = 0.5) -> int:
@@ -226,3 +237,46 @@ def write_contact_sheet(rows: list[AcneRow], path: Path, n: int = 48, seed: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), contact_sheet(tiles, cols=8))
     return path
+
+
+# ---------------------------------------------------------------- the run's photos and the stage
+
+@dataclass(frozen=True)
+class FacePhotos:
+    """ACNE04 divided for one run: ``fit`` trains the detector and the U-Net, ``calib`` (the
+    detector's val set) calibrates the count, ``valid`` is only evaluated."""
+
+    all: list[AcneRow]
+    fit: list[AcneRow]
+    calib: list[AcneRow]
+    valid: list[AcneRow]
+
+    @property
+    def train(self) -> list[AcneRow]:
+        return [r for r in self.all if r.split == "train"]
+
+    @property
+    def calib_names(self) -> set[str]:
+        return {r.filename for r in self.calib}
+
+
+def read_photos(run: FaceRun) -> FacePhotos:
+    """ACNE04 (``--limit`` per split) with a calibration fold stratified by severity."""
+    rows = read_acne_index(run.shared / "datasets/acne04")
+    if run.args.limit:
+        rows = [r for s in ("train", "valid") for r in [r for r in rows if r.split == s][: run.args.limit]]
+    train = [r for r in rows if r.split == "train"]
+    calib = calibration_split(train, CALIB_FRACTION, run.args.seed)
+    return FacePhotos(rows, [r for r in train if r.filename not in calib], [r for r in train if r.filename in calib],
+                      [r for r in rows if r.split == "valid"])
+
+
+def labels_stage(run: FaceRun, photos: FacePhotos) -> Path:
+    """The YOLO set (``build/face/yolo``; returns its data.yaml), a contact sheet of the train
+    split and the label statistics."""
+    data = build_yolo_set(photos.train, photos.calib_names, run.build / "yolo")
+    sheet = write_contact_sheet(photos.train, run.build / "sheets" / "face_train.png", run.args.sheets, run.args.seed)
+    run.log.set("labels", {"photos": len(photos.all), "train": len(photos.fit), "calibration": len(photos.calib),
+                           "valid": len(photos.valid), "contact_sheet": str(sheet) if sheet else None,
+                           "stats": label_stats(photos.all)})
+    return data

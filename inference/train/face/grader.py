@@ -1,5 +1,6 @@
-"""Fitting the graders that the pipeline runs: the scalp's logistic grader and the face's
-count thresholds. The pipeline only reads what these produce (``to_json``)."""
+"""The face grader: Hayashi count thresholds fitted to the detector's counts on the
+calibration fold, the slope of its level probabilities and its UNCERTAIN confidence.
+The pipeline only reads what this produces (``CountGrader.to_json``)."""
 from __future__ import annotations
 
 import math
@@ -9,33 +10,6 @@ import numpy as np
 from inference.pipeline.face.count import FusionParams
 from inference.pipeline.face.detect import BoxMerge
 from inference.pipeline.face.grade import HAYASHI, LEVEL_TO_GRADE, CountGrader
-from inference.pipeline.scalp.grade import LogisticGrader
-from inference.types import GRADES
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = 1e-2,
-                 class_weight: np.ndarray | None = None, steps: int = 500) -> LogisticGrader:
-    """Softmax regression on standardised features: maximum likelihood with an L2 penalty
-    (torch L-BFGS; a few hundred rows)."""
-    import torch
-
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    xt = torch.tensor((x - mean) / std, dtype=torch.float64)
-    yt = torch.tensor(y, dtype=torch.long)
-    k = len(GRADES)
-    w = torch.zeros(k, x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-    cw = torch.tensor(class_weight if class_weight is not None else np.ones(k), dtype=torch.float64)
-    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, weight=cw) + l2 * (w**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return LogisticGrader(features, mean, std, w.detach().numpy(), b.detach().numpy())
 
 
 def fit_count_thresholds(counts: np.ndarray, levels: np.ndarray, max_count: int = 120) -> tuple[float, float, float]:

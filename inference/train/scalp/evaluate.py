@@ -1,0 +1,41 @@
+"""The scalp valid split graded as the service grades it, and the run's metrics file."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from inference.artifacts import SCALP_METRICS
+from inference.evaluate.scalp import evaluate_scalp
+from inference.models.onnx_runtime import Backend
+from inference.service.domains import load_router, load_scalp
+
+from .context import ScalpRun
+from .labels import read_corrections
+
+# what scalp_metrics.json keeps of the run log
+METRICS_KEYS = ("device", "timings_s", "torch_threads", "total_minutes", "unet_round1", "unet_round2", "labels",
+                "grade_cnn", "grader", "weights_mb", "valid_metrics")
+
+
+def evaluate_stage(run: ScalpRun) -> dict:
+    """The valid split through the models as the service loads them (ONNX where present),
+    routed by the router when there is one; mask IoU on the looked-over check subset."""
+    check_file = run.build / "check_subset.txt"
+    check = set(check_file.read_text().split()) if check_file.exists() else set()
+    check -= {f for f, c in read_corrections().items() if c["drop_mask"]}  # hand checks made after labelling
+    backend = Backend(run.device)
+    router = load_router(run.out, backend)
+    metrics = evaluate_scalp(load_scalp(run.out, backend), run.valid_rows,
+                             router=(lambda imgs: [d == "scalp" for d in router.classify(imgs)]) if router else None,
+                             reference_masks={f: run.build / "masks" / (Path(f).stem + ".png") for f in check})
+    run.log.set("valid_metrics", metrics)
+    return metrics
+
+
+def write_metrics(run: ScalpRun) -> None:
+    """``scalp_metrics.json`` beside the weights: the run's figures and its arguments."""
+    run.log.set("total_minutes", round((time.time() - run.started) / 60, 1))
+    args = {k: v for k, v in vars(run.args).items() if k not in ("shared", "out", "build", "func")}
+    (run.out / SCALP_METRICS).write_text(json.dumps({k: run.log.data.get(k) for k in METRICS_KEYS} | {"args": args},
+                                                    indent=1, ensure_ascii=False, default=float))
