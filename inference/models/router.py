@@ -3,7 +3,7 @@
 A MobileNetV2 (torchvision layout, ImageNet start, fp16 weights of about 4.5 MB) with a
 3-way head, trained on scalp_uze (all five views: a front view that shows a face is
 still a scalp question), ACNE04 (close-ups of facial skin) and a code-made "neither" set
-(``inference/train/router.py``). What the pipeline does with its probabilities is
+(``inference/train/router/``). What the pipeline does with its probabilities is
 ``inference.pipeline.common.route``.
 
 Example (needs ``weights/router.pt``):
