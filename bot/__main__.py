@@ -5,6 +5,7 @@ The whole product on one machine, with a local Bot API server and its web chat, 
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
@@ -30,7 +31,11 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m bot", description="Run the Telegram bot (configured by environment variables only).",
+        epilog="The whole product on one machine, with a local web chat: python -m localchat",
+    ).parse_args(argv)  # no options: an argument is a mistake (exit status 2), not ignored
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
