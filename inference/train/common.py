@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,3 +91,39 @@ def contact_sheet(tiles: list[np.ndarray], cols: int = 8) -> np.ndarray:
         r, c = divmod(i, cols)
         sheet[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = t
     return cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
+
+
+IMAGENET_ENCODER = "pretrained/mobilenet_v2-b0353104.pth"  # in the shared data: torchvision MobileNetV2 (BSD-3)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What every stage of a training run reads: its arguments, device, folders, log and the
+    ImageNet encoder its networks start from."""
+
+    args: Any
+    device: str
+    shared: Path  # the read-only data
+    out: Path  # the weights folder
+    build: Path  # build/<domain>: labels, runs, contact sheets, run.json
+    log: RunLog
+    encoder: dict  # the ImageNet MobileNetV2 state the U-Nets, the router and the grade CNN start from
+    started: float  # time.time() at the start
+
+    @property
+    def yolo_device(self) -> str:
+        return self.device if self.device != "cuda" else "0"  # Ultralytics names a CUDA card by index
+
+
+def open_run(args: Any, domain: str) -> TrainRun:
+    """Seed, make the folders, open the log (``build/<domain>/run.json``), read the encoder."""
+    started = time.time()
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+    shared, out, build = Path(args.shared), Path(args.out), Path(args.build) / domain
+    build.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(build / "run.json", {"device": device_description(device),
+                                      "args": {k: v for k, v in vars(args).items() if k != "func"}})
+    encoder = torch.load(shared / IMAGENET_ENCODER, map_location="cpu", weights_only=True)
+    return TrainRun(args, device, shared, out, build, log, encoder, started)

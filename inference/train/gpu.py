@@ -120,13 +120,15 @@ def pack_scalp(yolo_dir: Path, out: Path, quality: int, limit: int = 0, folds: d
 def pack(args: argparse.Namespace) -> dict:
     import torch
 
+    from .common import IMAGENET_ENCODER
+
     shared, out = Path(args.shared), Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     pre = out / "pretrained"
     pre.mkdir(parents=True)
     shutil.copy(shared / "pretrained/yolov5nu_coco_backbone-neck.pt", pre / YOLO_START)
-    enc = torch.load(shared / "pretrained/mobilenet_v2-b0353104.pth", map_location="cpu", weights_only=True)
+    enc = torch.load(shared / IMAGENET_ENCODER, map_location="cpu", weights_only=True)
     # the U-Net uses the features only: drop the ImageNet classifier, store fp16 (14.2 MB -> about 4.5 MB)
     features = {k: v for k, v in enc.items() if not k.startswith("classifier.")}
     torch.save({k: (v.half() if v.is_floating_point() else v) for k, v in features.items()}, pre / ENCODER_START)
