@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.inference.evaluate.cli import run_eval
 
 pytestmark = pytest.mark.slow
 
@@ -53,15 +54,8 @@ def small_set(tmp_path_factory, shared):
     return root
 
 
-def run_eval(project_root, *args):
-    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "face", *args], cwd=project_root,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "SHARED_DIR": "/nonexistent"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout.strip().splitlines()
-
-
 def test_evaluate_prints_one_json_line_over_every_split(small_set, tiny_weights, project_root):
-    lines = run_eval(project_root, "--data", str(small_set), "--weights", str(tiny_weights))
+    lines = run_eval("face", project_root, "--data", str(small_set), "--weights", str(tiny_weights))
     last = json.loads(lines[-1])
     assert set(last) == KEYS
     assert last["n"] == 16
@@ -73,7 +67,7 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, tiny_weights,
 
 
 def test_evaluate_one_split(small_set, tiny_weights, project_root):
-    lines = run_eval(project_root, "--data", str(small_set), "--weights", str(tiny_weights), "--split", "valid")
+    lines = run_eval("face", project_root, "--data", str(small_set), "--weights", str(tiny_weights), "--split", "valid")
     last = json.loads(lines[-1])
     assert last["n"] == 8 and set(last) == KEYS
 

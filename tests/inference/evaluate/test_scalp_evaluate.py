@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from inference.evaluate.metrics import classification_metrics
+from tests.inference.evaluate.cli import run_eval
 
 
 def test_classification_metrics_by_hand():
@@ -39,15 +37,8 @@ def small_set(tmp_path, shared):
     return tmp_path
 
 
-def run_eval(project_root, *args):
-    proc = subprocess.run([sys.executable, "-m", "inference.evaluate", "scalp", *args], cwd=project_root,
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "SHARED_DIR": "/nonexistent"})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout.strip().splitlines()
-
-
 def test_evaluate_prints_one_json_line_over_every_split(small_set, weights, project_root):
-    lines = run_eval(project_root, "--data", str(small_set))
+    lines = run_eval("scalp", project_root, "--data", str(small_set))
     last = json.loads(lines[-1])
     assert set(last) == {"n", "accuracy", "macro_f1", "routing_accuracy"}
     assert last["n"] == 12
@@ -57,5 +48,5 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, weights, proj
 
 
 def test_evaluate_one_split(small_set, weights, project_root):
-    last = json.loads(run_eval(project_root, "--data", str(small_set), "--split", "valid")[-1])
+    last = json.loads(run_eval("scalp", project_root, "--data", str(small_set), "--split", "valid")[-1])
     assert last["n"] == 6
