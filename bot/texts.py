@@ -14,11 +14,13 @@ lines: ``messages/_common.html.j2``). This module only wires up Jinja2::
 * ``StrictUndefined``: a missing context variable raises instead of printing
   nothing, so tests catch it.
 * Filters: ``percent``, ``pp`` (percentage-point delta), ``signed``, ``kdate``
-  (Korean date in KST), ``grade_name``, ``domain_name``, ``region_name``.
+  (Korean date in KST), ``grade_name``, ``domain_name``, ``region_name``,
+  ``exposure_band`` (the band of an exposed-scalp ratio, by the percent shown).
 """
 from __future__ import annotations
 
 import importlib.resources
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +34,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 __all__ = [
     "CAPTION_LIMIT",
     "DOMAIN_NAMES",
+    "EXPOSURE_BANDS",
+    "EXPOSURE_HIGH_FROM",
+    "EXPOSURE_LOW_BELOW",
     "GRADE_NAMES",
     "KST",
     "MESSAGES_DIR",
@@ -41,6 +46,7 @@ __all__ = [
     "build_environment",
     "describe_trend",
     "domain_name",
+    "exposure_band",
     "grade_name",
     "kdate",
     "percent",
@@ -101,6 +107,26 @@ _GRADE_RANK: Mapping[str, int] = {"LOW": 0, "MIDDLE": 1, "HIGH": 2}
 SCALP_SAME_WITHIN = 0.02  # exposed_scalp_ratio, i.e. 2 percentage points
 FACE_SAME_WITHIN = 2  # detected lesions
 
+#: Bands of the exposed-scalp ratio for the caption's describing sentence (its
+#: Korean words: ``EXPOSURE_SENTENCE`` in ``messages/_exposure.j2``). They are
+#: defined on the whole percent the caption shows (``percent``), so the sentence
+#: describes exactly the number beside it: "19%" is ``low``, "20%" is ``moderate``.
+#: Where the cut points come from: the shipped scalp chain (weights/, int8, CPU,
+#: loaded as the service loads it) measured on all 598 scalp_uze photos (train 465 + valid
+#: 133; valid grade accuracy 0.797 as in weights/scalp_metrics.json). The ratio
+#: alone hardly tells LOW from MIDDLE (median 0.20 and 0.32, both spread over
+#: 0.00-0.60; see the model card: they differ in the hairline's shape), so the
+#: bands describe the number, not the grade:
+#: * under 20%: at or below the median of the LOW photos (0.198; all photos'
+#:   lower quartile is 0.18); 27% of the photos.
+#: * 50% and above: from here up, HIGH photos are the majority in every
+#:   5-point bin (0.50-0.55: 56%, above 0.80: 95-100%), below it never (at most
+#:   42%); 37% of the photos. HIGH photos' median is 0.56.
+#: * between: the middle 36%.
+EXPOSURE_LOW_BELOW = 20  # shown percent under this: "low"
+EXPOSURE_HIGH_FROM = 50  # shown percent from this: "high"; between the two: "moderate"
+EXPOSURE_BANDS: tuple[str, ...] = ("low", "moderate", "high")
+
 
 # --------------------------------------------------------------------------
 # Filters
@@ -128,11 +154,34 @@ def region_name(region: Any) -> str:
     return REGION_NAMES.get(key.lower(), key[:20])
 
 
+def _percent_number(value: float, digits: int = 0) -> str:
+    """The number ``percent`` prints, without the sign: one formatting for both uses."""
+    return f"{float(value) * 100:.{digits}f}"
+
+
 def percent(value: float | None, digits: int = 0) -> str:
     """``0.823`` -> ``"82%"``; None -> ``"-"``."""
     if value is None:
         return "-"
-    return f"{float(value) * 100:.{digits}f}%"
+    return _percent_number(value, digits) + "%"
+
+
+def exposure_band(ratio: float) -> str:
+    """The band of an exposed-scalp ratio (0..1): ``"low"``, ``"moderate"`` or ``"high"``.
+
+    Judged on the whole percent that ``percent`` shows for the ratio, so that
+    ``0.1949`` ("19%") is ``low`` and ``0.1951`` ("20%") is ``moderate``. The cut
+    points are ``EXPOSURE_LOW_BELOW`` and ``EXPOSURE_HIGH_FROM``. A ratio that is
+    not a finite number raises ``ValueError``.
+    """
+    shown = float(_percent_number(ratio))
+    if not math.isfinite(shown):
+        raise ValueError(f"exposed-scalp ratio is not a number: {ratio!r}")
+    if shown < EXPOSURE_LOW_BELOW:
+        return "low"
+    if shown < EXPOSURE_HIGH_FROM:
+        return "moderate"
+    return "high"
 
 
 def pp(delta: float | None, digits: int = 1) -> str:
@@ -268,6 +317,7 @@ def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
         grade_name=grade_name,
         domain_name=domain_name,
         region_name=region_name,
+        exposure_band=exposure_band,
     )
     env.globals.update(describe_trend=describe_trend)
     return env

@@ -126,12 +126,15 @@ def caption_measurements(domain: Any, measurements: dict[str, Any] | None) -> di
 
     The service reports more (pixel counts, ``regions`` as a count): only the
     known keys with the expected types pass, so a new or changed field can
-    never break a caption.
+    never break a caption. Numbers that are not finite (NaN, infinity) are left
+    out too: the caption has no words for them.
     """
     wanted = CAPTION_MEASUREMENTS.get(_value(domain) or "", {})
     out = {}
     for key, types in wanted.items():
         value = (measurements or {}).get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
         if isinstance(value, types) and not isinstance(value, bool):
             out[key] = value
     return out
