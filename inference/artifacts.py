@@ -9,6 +9,7 @@ from __future__ import annotations
 SCALP_DETECTOR = "scalp_yolo.pt"  # YOLO: the head region
 SCALP_SEGMENTER = "scalp_unet.pt"  # U-Net: hair / scalp skin
 SCALP_CNN = "scalp_cnn.pt"  # MobileNetV2 grade CNN on the head crop
+SCALP_VIEW = "scalp_view.pt"  # MobileNetV2 on the whole photo: Top-Down / Back / Front / Left / Right
 SCALP_GRADER = "scalp_grader.json"  # logistic grader over the measurements and the CNN
 SCALP_METRICS = "scalp_metrics.json"
 
@@ -18,6 +19,7 @@ FACE_GRADER = "face_grader.json"  # count thresholds (Hayashi levels)
 FACE_METRICS = "face_metrics.json"
 
 ROUTER = "router.pt"  # MobileNetV2: scalp / face / neither
+FACE_FINDER = "yunet_s_320_320.onnx"  # OpenCV's YuNet face detector (Apache-2.0: yunet.LICENSE)
 ROUTER_METRICS = "router_metrics.json"
 
 MODEL_CARD = "MODEL_CARD.md"

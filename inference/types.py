@@ -9,6 +9,8 @@ import numpy as np
 
 GRADES = ("LOW", "MIDDLE", "HIGH")
 UNCERTAIN = "UNCERTAIN"
+# the five views of a scalp photo, as scalp_uze names them (the view classifier's classes)
+VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,23 @@ class GradeResult:
     best_guess: str  # the most likely of LOW / MIDDLE / HIGH, also when uncertain
     probabilities: dict[str, float] = field(default_factory=dict)
     reasons: tuple[str, ...] = ()  # why UNCERTAIN
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face in the photo's own pixels: its box and five landmarks (right eye, left eye,
+    nose tip, right and left mouth corner, as YuNet gives them), and the detector's score."""
+
+    box: Box
+    landmarks: tuple[tuple[float, float], ...]  # 5 x (x, y)
+    score: float
+
+    @property
+    def eyes(self) -> tuple[float, float]:
+        (rx, ry), (lx, ly) = self.landmarks[0], self.landmarks[1]
+        return (rx + lx) / 2, (ry + ly) / 2
+
+    @property
+    def mouth(self) -> tuple[float, float]:
+        (rx, ry), (lx, ly) = self.landmarks[3], self.landmarks[4]
+        return (rx + lx) / 2, (ry + ly) / 2

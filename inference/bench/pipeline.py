@@ -23,7 +23,7 @@ from typing import Any
 from inference.pipeline.common import draw as draw_module
 from inference.service.domains import Models
 from inference.service.flow import Flow, decode_and_check, finish
-from inference.service.predict import Job, Prediction, predict
+from inference.service.predict import Prediction, predict
 from inference.service.settings import Settings
 
 from .photos import Photo
@@ -38,12 +38,12 @@ BATCH = 8  # batched: photos per predict call (the service's default INFERENCE_M
 def run_batch(models: Models, datas: list[bytes]) -> list[dict]:
     """The service's steps for a batch without HTTP: decode and gate each, one predict, encode each."""
     checked = [decode_and_check(d) for d in datas]
-    ok = [i for i, (_, rep, _) in enumerate(checked) if rep.ok]
+    ok = [i for i, c in enumerate(checked) if c.report.ok]
     preds: list[Prediction | None] = [None] * len(datas)
-    for i, pr in zip(ok, predict(models, [Job(checked[i][0].rgb) for i in ok]) if ok else []):
+    for i, pr in zip(ok, predict(models, [checked[i].job() for i in ok]) if ok else []):
         preds[i] = pr
     out = []
-    for (img, rep, timings), pr in zip(checked, preds):
+    for (img, rep, timings, _), pr in zip(checked, preds):
         if pr is not None:
             timings["predict"] = pr.predict_ms
         out.append(finish(models, img, rep, pr, timings))

@@ -22,6 +22,7 @@ import numpy as np
 
 from inference import artifacts as A
 from inference.models.classifier import ImageClassifier
+from inference.models.face_detector import FaceDetector
 from inference.models.onnx_runtime import Backend
 from inference.models.router import Router
 from inference.models.unet import load_unet
@@ -42,8 +43,9 @@ HASH_CHARS = 8  # short sha256 of each weights file in model_version
 
 
 class DomainChain(Protocol):
-    def analyze(self, images: list[np.ndarray]) -> list[Any]:
-        """One analysis per image, all images in one forward pass per network."""
+    def analyze(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None) -> list[Any]:
+        """One analysis per image, all images in one forward pass per network; ``backgrounds``:
+        per image, the pixels known not to be the person (``pipeline/common/background.py``)."""
         ...
 
 
@@ -80,6 +82,7 @@ def load_scalp(directory: Path, backend: Backend) -> ScalpChain:
         RegionSegmenter(load_unet(directory / A.SCALP_SEGMENTER, backend)),
         grader,
         classifier=cnn,
+        faces=FaceDetector(directory / A.FACE_FINDER),
     )
 
 
@@ -142,8 +145,8 @@ def face_output(a: FaceAnalysis) -> DomainOutput:
 # -- the registry ------------------------------------------------------------------------
 
 DOMAINS: dict[str, DomainSpec] = {
-    "scalp": DomainSpec("scalp", (A.SCALP_DETECTOR, A.SCALP_SEGMENTER, A.SCALP_GRADER), load_scalp, scalp_output,
-                        optional=(A.SCALP_CNN,)),  # the grade CNN, where the grader uses it
+    "scalp": DomainSpec("scalp", (A.SCALP_DETECTOR, A.SCALP_SEGMENTER, A.SCALP_GRADER, A.FACE_FINDER), load_scalp,
+                        scalp_output, optional=(A.SCALP_CNN,)),  # the grade CNN, where the grader uses it
     "face": DomainSpec("face", (A.FACE_DETECTOR, A.FACE_SEGMENTER, A.FACE_GRADER), load_face, face_output),
 }
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 
+import cv2
+import numpy as np
+
 from inference.pipeline.common import quality as gate
 from inference.pipeline.common.decode import DecodedImage
 from inference.pipeline.common.draw import Annotation, render_jpeg
@@ -40,6 +43,14 @@ def draw(img: DecodedImage, pred: Prediction) -> bytes:
     return render_jpeg(img.rgb, a)
 
 
+def mask_png(labels: np.ndarray) -> str:
+    """Class indices as a base64 PNG (8-bit grey; lossless, and mostly runs of one value)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels, dtype=np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("PNG encoding of the class mask failed")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
 def encode(img: DecodedImage, report: QualityReport, pred: Prediction | None, jpeg: bytes | None,
            timings_ms: dict[str, float], model_version: str, requested: str = "auto") -> dict:
     """The JSON answer for one photo; ``report`` is the final one (``final_report``)."""
@@ -47,6 +58,9 @@ def encode(img: DecodedImage, report: QualityReport, pred: Prediction | None, jp
     graded = out is not None and report.ok
     g = out.grade if graded and out is not None else None
     domain = pred.domain if pred is not None else (requested if requested != "auto" else None)
+    seg = out.segmentation if out is not None else None
+    masks = ({"format": "png", "classes": list(seg.classes), "data": mask_png(seg.labels)}
+             if seg is not None else None)
     return {
         "domain": domain,
         "routing": pred.routing if pred is not None else ("requested" if requested != "auto" else None),
@@ -59,6 +73,8 @@ def encode(img: DecodedImage, report: QualityReport, pred: Prediction | None, jp
         "quality": report.as_dict(),
         "regions": [dict(r) for r in out.regions] if out is not None else [],
         "measurements": out.measurements if out is not None else None,
+        # what was measured: class indices (``classes`` in index order) at the size of ``image``
+        "masks": masks,
         "model_version": model_version,
         "image": {
             "width": int(img.rgb.shape[1]),

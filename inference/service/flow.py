@@ -20,8 +20,12 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
 
 from inference.pipeline.common import quality as gate
+from inference.pipeline.common.background import known_background
 from inference.pipeline.common.decode import DecodedImage, decode
 from inference.pipeline.common.quality import QualityReport
 
@@ -38,14 +42,28 @@ class DomainUnavailable(LookupError):
     """The request asked for a domain whose models this server has not loaded."""
 
 
-def decode_and_check(data: bytes) -> tuple[DecodedImage, QualityReport, dict[str, float]]:
-    """Bytes -> photo and the quality gate's first verdict (raises ``DecodeError``), with timings in ms."""
+class Checked(NamedTuple):
+    """A decoded photo, the quality gate's first verdict, timings (ms) and, for a photo that
+    passed, the pixels known not to be the person (``pipeline/common/background.py``)."""
+
+    img: DecodedImage
+    report: QualityReport
+    timings: dict[str, float]
+    background: np.ndarray | None = None
+
+    def job(self, domain: str = "auto") -> Job:
+        return Job(self.img.rgb, domain, self.background)
+
+
+def decode_and_check(data: bytes) -> Checked:
+    """Bytes -> photo and the quality gate's first verdict (raises ``DecodeError``)."""
     t0 = time.perf_counter()
     img = decode(data)
     t1 = time.perf_counter()
     report = gate.check(img.rgb)
+    background = known_background(img.rgb, img.alpha) if report.ok else None
     t2 = time.perf_counter()
-    return img, report, {"decode": (t1 - t0) * 1000, "quality": (t2 - t1) * 1000}
+    return Checked(img, report, {"decode": (t1 - t0) * 1000, "quality": (t2 - t1) * 1000}, background)
 
 
 class Flow:
@@ -116,16 +134,17 @@ class Flow:
         loop = asyncio.get_running_loop()
         batcher.expect()  # a photo is on its way: a batch being formed may wait for it
         try:
-            img, report, timings = await loop.run_in_executor(pool, decode_and_check, data)
+            checked = await loop.run_in_executor(pool, decode_and_check, data)
         except BaseException:
             batcher.unexpect()
             raise
+        img, report, timings = checked.img, checked.report, checked.timings
         pred: Prediction | None = None
         if not report.ok:
             batcher.unexpect()
         else:
             t1 = time.perf_counter()
-            pred = await batcher.submit(Job(img.rgb, domain), expected=True)
+            pred = await batcher.submit(checked.job(domain), expected=True)
             timings["queue"] = max(0.0, (time.perf_counter() - t1) * 1000 - pred.predict_ms)
             timings["predict"] = pred.predict_ms
         result = await loop.run_in_executor(pool, self._finish, img, report, pred, timings, domain, with_image)

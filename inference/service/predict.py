@@ -28,6 +28,7 @@ class Job:
 
     rgb: np.ndarray
     domain: str = "auto"  # auto / scalp / face
+    background: np.ndarray | None = None  # pixels known not to be the person (transparent, flat)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None
             raise KeyError(f"no models loaded for domain {d!r}")
         idx = [i for i, di in enumerate(domains) if di == d]
         t0 = time.perf_counter()
-        analyses = models.chains[d].analyze([jobs[i].rgb for i in idx])
+        analyses = models.chains[d].analyze([jobs[i].rgb for i in idx], [jobs[i].background for i in idx])
         dt = time.perf_counter() - t0
         if on_model_batch is not None:
             on_model_batch(d, len(idx), dt)

@@ -75,6 +75,8 @@ class DecodedImage:
     rgb: np.ndarray  # H x W x 3 uint8, upright, at most MAX_WORKING_SIDE on the long side
     format: str  # JPEG / PNG / WEBP
     original_size: tuple[int, int]  # (width, height) after the EXIF rotation, before reduction
+    # H x W uint8 opacity (0 transparent .. 255 opaque) where the file has transparency, else None
+    alpha: np.ndarray | None = None
 
     @property
     def scale(self) -> float:
@@ -184,9 +186,15 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def has_transparency(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info) or (
+        im.mode in ("L", "RGB") and "transparency" in im.info
+    )
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """Any Pillow mode -> RGB; transparency composited on ``BACKGROUND``."""
-    if im.mode == "RGB":
+    if im.mode == "RGB" and "transparency" not in im.info:
         return im
     if im.mode == "CMYK":
         return _cmyk_to_rgb(im)
@@ -194,13 +202,20 @@ def to_rgb(im: Image.Image) -> Image.Image:
         a = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
         return Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info) or (
-        im.mode in ("L", "RGB") and "transparency" in im.info
-    ):
+    if has_transparency(im):
         rgba = im.convert("RGBA")
         base = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         return Image.alpha_composite(base, rgba).convert("RGB")
     return im.convert("RGB")
+
+
+def opacity(im: Image.Image) -> Image.Image | None:
+    """The alpha channel as an "L" image where some pixel is not fully opaque, else None: the
+    composited pixels are not the photo, and the models must not measure them."""
+    if not has_transparency(im):
+        return None
+    a = im.convert("RGBA").getchannel("A")
+    return a if a.getextrema()[0] < 255 else None
 
 
 def _reduce(im: Image.Image, max_side: int | None) -> Image.Image:
@@ -237,7 +252,9 @@ def decode(
     arr = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise DecodeError("not_an_image")
-    return DecodedImage(arr, fmt, original)
+    a = opacity(up)
+    alpha = np.ascontiguousarray(np.asarray(_reduce(a, max_side), dtype=np.uint8)) if a is not None else None
+    return DecodedImage(arr, fmt, original, alpha)
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

@@ -54,7 +54,11 @@ SCALP_REGION_KO = "두피 영역"
 
 # domain -> mask class -> (Korean label, RGB); classes not listed are not painted
 PALETTES: dict[str, dict[str, tuple[str, tuple[int, int, int]]]] = {
-    "scalp": {"skin": ("두피 노출", (236, 64, 200)), "hair": ("모발", (40, 200, 90))},
+    "scalp": {
+        "scalp": ("두피 노출", (236, 64, 200)),
+        "hair": ("모발", (40, 200, 90)),
+        "other_skin": ("얼굴·귀·목 (측정 제외)", (90, 150, 235)),
+    },
     "face": {"lesion": ("병변", (230, 40, 40)), "skin": ("피부", (250, 190, 120))},
 }
 BOX_COLOR = (255, 210, 0)

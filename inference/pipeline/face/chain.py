@@ -57,14 +57,18 @@ class FaceChain:
         """Per image: the U-Net's class probabilities at its input size (C x S x S)."""
         return self.unet.probabilities(images)
 
-    def analyze(self, images: list[np.ndarray], fusion: bool | None = None) -> list[FaceAnalysis]:
+    def analyze(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None,
+                fusion: bool | None = None) -> list[FaceAnalysis]:
         """Detector, then the U-Net. With the fusion on, the U-Net sees the whole photo (it may
         add lesions anywhere); without it, only the region of the counted lesions
         (``lesion_region``), a fraction of the whole photo's pass (about a third: model card,
-        "The lesion U-Net is weak")."""
+        "The lesion U-Net is weak"). ``backgrounds``: per photo, the pixels known not to be the
+        person (transparent, flat); no lesion centred there is counted."""
         if not images:
             return []
         cands = self.candidates(images)
+        if backgrounds is not None:
+            cands = [c if bg is None else [d for d in c if not _centre_in(bg, d)] for c, bg in zip(cands, backgrounds)]
         if self.use_fusion if fusion is None else fusion:
             return [self.finish(im, c, p, True) for im, c, p in zip(images, cands, self.lesion_probabilities(images))]
         li = lesion_index(self.unet.classes)
@@ -109,3 +113,9 @@ class FaceChain:
             lesion_density=count / (h * w / 1e6),
         )
         return FaceAnalysis(tuple(lesions), seg, m, self.grader.grade(count))
+
+
+def _centre_in(mask: np.ndarray, d: Detection) -> bool:
+    h, w = mask.shape
+    x, y = int((d.box.x1 + d.box.x2) / 2), int((d.box.y1 + d.box.y2) / 2)
+    return bool(mask[min(max(y, 0), h - 1), min(max(x, 0), w - 1)])

@@ -1,9 +1,12 @@
-"""The scalp chain on a batch of photos: detect -> segment -> measure -> grade.
+"""The scalp chain on a batch of photos: detect -> segment -> anatomy -> measure -> grade.
 
-The detector finds the head region; the U-Net labels its pixels hair or scalp skin; the
-grade combines the measurements in the region, the grade CNN's probabilities on the same
-crop (a MobileNetV2 fine-tuned on head crops) and, in graders fitted where they were out
-of sample, the detector's class scores, in one logistic grader that names the features it
+The detector finds the head region; the U-Net labels its pixels; the anatomy step
+(``anatomy.py``) turns them into the answer's classes (background, hair, scalp, other skin)
+with what is known for sure: nothing below a found face's eyebrow line is scalp, and
+transparent or flat pixels are background. The measurements count hair and scalp in the
+scalp zone of the region; the grade combines them, the grade CNN's probabilities on the same
+crop (a MobileNetV2 fine-tuned on head crops) and, in graders fitted where they were out of
+sample, the detector's class scores, in one logistic grader that names the features it
 uses. The chain takes constructed models: loading them from files is the service's
 (``inference/service/domains.py``).
 
@@ -19,9 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.models.classifier import ImageClassifier
+from inference.models.face_detector import FaceDetector
 from inference.models.yolo import YoloDetector
-from inference.types import Box, Detection, GradeResult, Segmentation
+from inference.types import Box, Detection, Face, GradeResult, Segmentation
 
+from .anatomy import SCALP_CLASSES, anatomy_labels
 from .detect import detect
 from .grade import LogisticGrader, grade_scalp
 from .measure import ScalpMeasurements, measure_scalp
@@ -36,16 +41,19 @@ Region = tuple[Detection | None, list[Detection]]  # the best box (None: none fo
 @dataclass(frozen=True)
 class ScalpAnalysis:
     detections: tuple[Detection, ...]
-    segmentation: Segmentation
+    segmentation: Segmentation  # labels in SCALP_CLASSES; region_pixels counted in the scalp zone
     measurements: ScalpMeasurements
     grade: GradeResult
+    faces: tuple[Face, ...] = ()
 
 
 class ScalpChain:
     def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader,
-                 flips: tuple[str, ...] | None = None, classifier: ImageClassifier | None = None):
+                 flips: tuple[str, ...] | None = None, classifier: ImageClassifier | None = None,
+                 faces: FaceDetector | None = None):
         self.detector, self.segmenter, self.grader = detector, segmenter, grader
         self.classifier = classifier  # the grade CNN, where the grader uses it
+        self.faces = faces  # YuNet: what lies below a face's eyebrows is not scalp
         # the flips the grader was fitted with (stored beside its weights)
         self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
 
@@ -69,14 +77,35 @@ class ScalpChain:
                 out.append((None, [Detection(Box(0, 0, w, h), -1, "image", 0.0, ())]))
         return out
 
-    def analyze(self, images: list[np.ndarray]) -> list[ScalpAnalysis]:
+    def anatomy(self, image: np.ndarray, seg: Segmentation, dets: list[Detection],
+                background: np.ndarray | None = None) -> tuple[Segmentation, tuple[Face, ...]]:
+        """The segmenter's labels as the answer's classes (``anatomy.py``), and the pixels of
+        each region counted in the scalp zone (outside every found face's below-brow half-plane)."""
+        faces = tuple(self.faces.detect(image)) if self.faces is not None else ()
+        labels, cut = anatomy_labels(seg.labels, seg.classes, faces, background)
+        h, w = labels.shape
+        counts = []
+        for d in dets:
+            x1, y1, x2, y2 = d.box.clip(w, h).as_int()
+            region = labels[y1:y2, x1:x2]
+            if cut is not None:
+                region = region[~cut[y1:y2, x1:x2]]
+            bc = np.bincount(region.ravel(), minlength=len(SCALP_CLASSES))
+            counts.append({c: int(bc[i]) for i, c in enumerate(SCALP_CLASSES)})
+        return Segmentation(labels, SCALP_CLASSES, tuple(counts)), faces
+
+    def analyze(self, images: list[np.ndarray],
+                backgrounds: list[np.ndarray | None] | None = None) -> list[ScalpAnalysis]:
+        """``backgrounds``: per photo, the pixels known not to be the person (transparent or flat)."""
         regions = self.regions(images)
         segs = self.segmenter.segment(images, [r for _, r in regions])
         cnn: list[np.ndarray | None] = (list(self.classifier.probabilities(self.crops(images, regions)))
                                         if self.classifier is not None else [None] * len(images))
+        bgs = backgrounds or [None] * len(images)
         out = []
-        for im, (best, dets), seg, c in zip(images, regions, segs, cnn):
+        for im, (best, dets), raw, c, bg in zip(images, regions, segs, cnn, bgs):
+            seg, faces = self.anatomy(im, raw, dets, bg)
             m = measure_scalp(seg, dets, im.shape[0] * im.shape[1])
             grade = grade_scalp(self.grader, best, m, c)
-            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade))
+            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade, faces))
         return out

@@ -8,7 +8,7 @@ from inference.types import Detection, Segmentation
 
 @dataclass(frozen=True)
 class ScalpMeasurements:
-    exposed_scalp_ratio: float  # scalp skin / (scalp skin + hair) inside the region(s)
+    exposed_scalp_ratio: float  # scalp skin / (scalp skin + hair) in the scalp zone of the region(s)
     hair_pixels: int
     scalp_pixels: int
     region_fraction: float  # region area / image area
@@ -25,8 +25,10 @@ class ScalpMeasurements:
 
 
 def measure_scalp(seg: Segmentation, dets: list[Detection], image_area: int) -> ScalpMeasurements:
-    """Exposed scalp = skin pixels / (skin + hair pixels) inside the detected head region(s)."""
-    skin = sum(c.get("skin", 0) for c in seg.region_pixels)
+    """Exposed scalp = scalp skin pixels / (scalp skin + hair pixels) in the scalp zone of the
+    detected head region(s) (``Segmentation.region_pixels``: face, ears, neck and background
+    are not counted)."""
+    skin = sum(c.get("scalp", 0) for c in seg.region_pixels)
     hair = sum(c.get("hair", 0) for c in seg.region_pixels)
     area = sum(d.box.area for d in dets)
     ratio = skin / (skin + hair) if skin + hair else 0.0

@@ -22,6 +22,7 @@ from inference.pipeline.common.draw import (
     render_jpeg,
     scalp_headline,
 )
+from inference.pipeline.scalp.anatomy import HAIR, OTHER_SKIN, SCALP, SCALP_CLASSES
 from inference.types import Box, Detection, GradeResult
 
 MISSING = ("\ue000", "\ue001")  # private use: no font has these; both render as the missing-glyph box
@@ -75,11 +76,12 @@ def test_every_korean_character_the_legend_uses_is_in_the_font():
 
 def annotation(h: int, w: int, grade: str = "MIDDLE") -> Annotation:
     labels = np.zeros((h, w), np.uint8)
-    labels[h // 4 : h // 2, w // 4 : 3 * w // 4] = 1  # skin
-    labels[h // 2 : 3 * h // 4, w // 4 : 3 * w // 4] = 2  # hair
+    labels[h // 4 : h // 2, w // 4 : 3 * w // 4] = SCALP
+    labels[h // 2 : 3 * h // 4, w // 4 : 3 * w // 4] = HAIR
+    labels[3 * h // 4 :, w // 4 : 3 * w // 4] = OTHER_SKIN  # a neck below the head
     det = Detection(Box(w / 4, h / 4, 3 * w / 4, 3 * h / 4), 1, "MIDDLE", 0.87, (0.05, 0.87, 0.08))
     g = GradeResult(grade, 0.71, "MIDDLE", {"LOW": 0.1, "MIDDLE": 0.71, "HIGH": 0.19})
-    return Annotation("scalp", (det,), labels, ("background", "skin", "hair"), g, scalp_headline(0.34))
+    return Annotation("scalp", (det,), labels, SCALP_CLASSES, g, scalp_headline(0.34))
 
 
 def test_overlay_boxes_and_legend():
@@ -91,10 +93,12 @@ def test_overlay_boxes_and_legend():
     ph = round(h * s)
     skin = out[int(3 * h / 8 * s), int(w / 2 * s)].astype(int)
     hair = out[int(5 * h / 8 * s), int(w / 2 * s)].astype(int)
+    neck = out[int(7 * h / 8 * s), int(w / 2 * s)].astype(int)
     plain = out[int(h / 8 * s), int(w / 8 * s)].astype(int)
     assert tuple(plain) == (128, 128, 128)
-    assert skin[0] > 150 and skin[2] > 150 and skin[1] < 110  # magenta-ish
+    assert skin[0] > 150 and skin[2] > 150 and skin[1] < 110  # magenta-ish: the scalp
     assert hair[1] > 150 and hair[0] < 110  # green
+    assert neck[2] > 150 and neck[0] < 120  # other skin is blue, never the scalp's pink
     box_edge = out[int(h / 4 * s) + 20, int(w / 4 * s)].astype(int)
     assert box_edge[0] > 200 and box_edge[1] > 180 and box_edge[2] < 60  # the yellow box
     panel = out[ph:]

@@ -40,7 +40,7 @@ from tests.paths import ROOT, SHARED, WEIGHTS
 PHOTOS = sorted((SHARED / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
 ANSWER_KEYS = {
     "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
-    "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities",
+    "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities", "masks",
 }
 MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions"}
 
@@ -111,7 +111,7 @@ async def test_answer_contract(client):
     [region] = body["regions"]
     assert set(region) == {"box", "class", "score", "mask_area"}
     assert region["box"] == [100.0, 80.0, 300.0, 240.0] and region["class"] == "MIDDLE"
-    assert set(region["mask_area"]) == {"skin", "hair"} and region["mask_area"]["skin"] > 0
+    assert set(region["mask_area"]) == {"hair", "scalp", "other_skin"} and region["mask_area"]["scalp"] > 0
     assert body["model_version"] == "scalp:00000000.11111111.22222222"
     assert body["image"] == {
         "width": 400,
@@ -408,11 +408,11 @@ async def test_real_photo(aiohttp_client, settings, real_models):
     assert body["domain"] == "scalp" and body["quality"]["ok"] is True
     assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
     assert set(body["measurements"]) == MEASUREMENT_KEYS
-    n_scalp = 3 + (WEIGHTS / "scalp_cnn.pt").is_file()  # detector, U-Net, grader (+ the grade CNN)
+    n_scalp = 4 + (WEIGHTS / "scalp_cnn.pt").is_file()  # detector, U-Net, grader, face finder (+ the grade CNN)
     hashes = r"[0-9a-f]{8}(\.[0-9a-f]{8}){" + str(n_scalp - 1) + "}"
     assert re.fullmatch(rf"scalp:{hashes} router:[0-9a-f]{{8}}", body["model_version"])
     assert body["routing"] == "router" and body["route_probabilities"]["scalp"] > 0.5
-    assert body["regions"] and all(set(r["mask_area"]) == {"skin", "hair"} for r in body["regions"])
+    assert body["regions"] and all(set(r["mask_area"]) == {"hair", "scalp", "other_skin"} for r in body["regions"])
     im = Image.open(io.BytesIO(base64.b64decode(body["annotated_jpeg"])))
     assert im.format == "JPEG" and max(im.size) <= 1280
     health = await (await client.get("/healthz")).json()
