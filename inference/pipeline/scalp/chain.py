@@ -31,6 +31,8 @@ from .detect import detect
 from .grade import LogisticGrader, grade_scalp
 from .measure import ScalpMeasurements, measure_scalp
 from .segment import RegionSegmenter
+from .view import ViewEstimate, predict_views
+from .zones import zone_masks, zone_ratios
 
 DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
 DEFAULT_FLIPS = ("none", "h", "v", "hv")
@@ -50,10 +52,11 @@ class ScalpAnalysis:
 class ScalpChain:
     def __init__(self, detector: YoloDetector, segmenter: RegionSegmenter, grader: LogisticGrader,
                  flips: tuple[str, ...] | None = None, classifier: ImageClassifier | None = None,
-                 faces: FaceDetector | None = None):
+                 faces: FaceDetector | None = None, view: ImageClassifier | None = None):
         self.detector, self.segmenter, self.grader = detector, segmenter, grader
         self.classifier = classifier  # the grade CNN, where the grader uses it
         self.faces = faces  # YuNet: what lies below a face's eyebrows is not scalp
+        self.view = view  # the view classifier: which Norwood zones the photo shows
         # the flips the grader was fitted with (stored beside its weights)
         self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
 
@@ -78,9 +81,11 @@ class ScalpChain:
         return out
 
     def anatomy(self, image: np.ndarray, seg: Segmentation, dets: list[Detection],
-                background: np.ndarray | None = None) -> tuple[Segmentation, tuple[Face, ...]]:
-        """The segmenter's labels as the answer's classes (``anatomy.py``), and the pixels of
-        each region counted in the scalp zone (outside every found face's below-brow half-plane)."""
+                background: np.ndarray | None = None
+                ) -> tuple[Segmentation, tuple[Face, ...], np.ndarray | None]:
+        """The segmenter's labels as the answer's classes (``anatomy.py``), the pixels of each
+        region counted in the scalp zone (outside every found face's below-brow half-plane), the
+        faces, and the face cut (None without a face)."""
         faces = tuple(self.faces.detect(image)) if self.faces is not None else ()
         labels, cut = anatomy_labels(seg.labels, seg.classes, faces, background)
         h, w = labels.shape
@@ -92,7 +97,7 @@ class ScalpChain:
                 region = region[~cut[y1:y2, x1:x2]]
             bc = np.bincount(region.ravel(), minlength=len(SCALP_CLASSES))
             counts.append({c: int(bc[i]) for i, c in enumerate(SCALP_CLASSES)})
-        return Segmentation(labels, SCALP_CLASSES, tuple(counts)), faces
+        return Segmentation(labels, SCALP_CLASSES, tuple(counts)), faces, cut
 
     def analyze(self, images: list[np.ndarray],
                 backgrounds: list[np.ndarray | None] | None = None) -> list[ScalpAnalysis]:
@@ -102,10 +107,15 @@ class ScalpChain:
         cnn: list[np.ndarray | None] = (list(self.classifier.probabilities(self.crops(images, regions)))
                                         if self.classifier is not None else [None] * len(images))
         bgs = backgrounds or [None] * len(images)
+        views: list[ViewEstimate | None] = (list(predict_views(self.view, images)) if self.view is not None
+                                            else [None] * len(images))
         out = []
-        for im, (best, dets), raw, c, bg in zip(images, regions, segs, cnn, bgs):
-            seg, faces = self.anatomy(im, raw, dets, bg)
-            m = measure_scalp(seg, dets, im.shape[0] * im.shape[1])
+        for im, (best, dets), raw, c, bg, v in zip(images, regions, segs, cnn, bgs, views):
+            seg, faces, cut = self.anatomy(im, raw, dets, bg)
+            zone = ~cut if cut is not None else np.ones(seg.labels.shape, bool)
+            ratios = zone_ratios(seg.labels, zone_masks(seg.labels, zone, v.view if v else None, faces))
+            m = measure_scalp(seg, dets, im.shape[0] * im.shape[1], ratios,
+                              v.view if v else None, v.probabilities if v else None)
             grade = grade_scalp(self.grader, best, m, c)
             out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade, faces))
         return out

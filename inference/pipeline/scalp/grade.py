@@ -13,28 +13,55 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.types import GRADES, UNCERTAIN, Detection, GradeResult
+from inference.types import GRADES, UNCERTAIN, VIEWS, Detection, GradeResult
 
 from .measure import ScalpMeasurements
+from .zones import ZONES
 
 DETECTOR_FEATURES = ("det_low", "det_middle", "det_high", "det_score")  # the detector's class scores and confidence
 MEASURE_FEATURES = ("exposed_ratio", "exposed_logit", "region_fraction")  # the U-Net's measurements in the region
 SCALP_FEATURES = DETECTOR_FEATURES + MEASURE_FEATURES
+# each Norwood zone's exposed ratio (zones.py; a zone the view does not show takes the whole ratio)
+ZONE_FEATURES = tuple(f"zone_{z}" for z in ZONES)
+# the view classifier's probabilities (view.py), when the chain has one
+VIEW_FEATURES = tuple("view_" + v.lower().replace("-", "_") for v in VIEWS)
 # the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (chain.py), when the grader uses them
 CNN_FEATURES = ("cnn_low", "cnn_middle", "cnn_high")
 MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
 
 
+def _logit(r: float) -> float:
+    r = min(max(r, 1e-3), 1 - 1e-3)
+    return math.log(r / (1 - r))
+
+
+def feature_values(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None) -> dict[str, float]:
+    """Every feature this photo has, by name: ``SCALP_FEATURES`` and ``ZONE_FEATURES`` always,
+    ``VIEW_FEATURES`` where the view was estimated, ``CNN_FEATURES`` where the CNN ran."""
+    s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
+    v: dict[str, float] = dict(zip(DETECTOR_FEATURES, (s[0], s[1], s[2], det.score if det else 0.0)))
+    v.update(zip(MEASURE_FEATURES, (m.exposed_scalp_ratio, _logit(m.exposed_scalp_ratio), m.region_fraction)))
+    for name, zone in zip(ZONE_FEATURES, ZONES):
+        z = m.zones.get(zone)
+        v[name] = float(z) if z is not None else m.exposed_scalp_ratio
+    if m.view_probabilities:
+        v.update((f, float(m.view_probabilities.get(view, 0.0))) for f, view in zip(VIEW_FEATURES, VIEWS))
+    if cnn is not None:
+        v.update(zip(CNN_FEATURES, (float(c) for c in cnn)))
+    return v
+
+
 def scalp_features(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None,
                    names: tuple[str, ...] | None = None) -> np.ndarray:
-    """``SCALP_FEATURES``, then ``CNN_FEATURES`` when the CNN's probabilities are given;
-    with ``names``, just those features in that order (a grader's ``features``)."""
-    s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
-    r = min(max(m.exposed_scalp_ratio, 1e-3), 1 - 1e-3)
-    base = [s[0], s[1], s[2], det.score if det else 0.0,
-            m.exposed_scalp_ratio, math.log(r / (1 - r)), m.region_fraction]
-    x = np.array(base + ([] if cnn is None else [float(v) for v in cnn]), dtype=np.float64)
-    return x if names is None else x[select(SCALP_FEATURES + (CNN_FEATURES if cnn is not None else ()), names)]
+    """The features ``names`` in that order (a grader's ``features``); without ``names``, every
+    feature the photo has (``feature_values``' order: detector, measurements, zones, view, CNN)."""
+    values = feature_values(det, m, cnn)
+    if names is None:
+        return np.array(list(values.values()), dtype=np.float64)
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ValueError(f"features {missing} are not among {list(values)}")
+    return np.array([values[n] for n in names], dtype=np.float64)
 
 
 def select(available: tuple[str, ...], names: tuple[str, ...]) -> list[int]:
@@ -97,9 +124,12 @@ def decide(p: np.ndarray, uncertain_below: float, reasons: tuple[str, ...] = ())
 
 def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasurements,
                 cnn: np.ndarray | None = None) -> GradeResult:
-    """``cnn``: the grade CNN's probabilities; required when the grader was fitted with them."""
+    """``cnn``: the grade CNN's probabilities; required when the grader was fitted with them (and the
+    view's, in ``m``, when it uses the view)."""
     if CNN_FEATURES[0] in grader.features and cnn is None:
         raise ValueError("this scalp grader uses the grade CNN (weights/scalp_cnn.pt): load it with the other models")
+    if VIEW_FEATURES[0] in grader.features and not m.view_probabilities:
+        raise ValueError("this scalp grader uses the view (weights/scalp_view.pt): load it with the other models")
     if CNN_FEATURES[0] not in grader.features:
         cnn = None
     reasons = []

@@ -1,7 +1,7 @@
 """Measure: what the scalp grade rests on, from the head region and its pixel labels."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inference.types import Detection, Segmentation
 
@@ -13,6 +13,9 @@ class ScalpMeasurements:
     scalp_pixels: int
     region_fraction: float  # region area / image area
     regions: int
+    zones: dict[str, float | None] = field(default_factory=dict)  # zones.ZONES -> exposed ratio (None: not shown)
+    view: str | None = None  # the view the photo shows (None: no view classifier)
+    view_probabilities: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -21,10 +24,14 @@ class ScalpMeasurements:
             "scalp_pixels": self.scalp_pixels,
             "region_fraction": round(self.region_fraction, 4),
             "regions": self.regions,
+            "zones": {k: (round(v, 4) if v is not None else None) for k, v in self.zones.items()},
+            "view": self.view,
         }
 
 
-def measure_scalp(seg: Segmentation, dets: list[Detection], image_area: int) -> ScalpMeasurements:
+def measure_scalp(seg: Segmentation, dets: list[Detection], image_area: int,
+                  zones: dict[str, float | None] | None = None, view: str | None = None,
+                  view_probabilities: dict[str, float] | None = None) -> ScalpMeasurements:
     """Exposed scalp = scalp skin pixels / (scalp skin + hair pixels) in the scalp zone of the
     detected head region(s) (``Segmentation.region_pixels``: face, ears, neck and background
     are not counted)."""
@@ -38,4 +45,7 @@ def measure_scalp(seg: Segmentation, dets: list[Detection], image_area: int) -> 
         scalp_pixels=int(skin),
         region_fraction=float(min(1.0, area / max(image_area, 1))),
         regions=len(dets),
+        zones=dict(zones or {}),
+        view=view,
+        view_probabilities=dict(view_probabilities or {}),
     )

@@ -42,7 +42,7 @@ ANSWER_KEYS = {
     "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
     "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities", "masks",
 }
-MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions"}
+MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions", "zones", "view"}
 
 
 def stand_in(chain: StandInScalp | None = None):
