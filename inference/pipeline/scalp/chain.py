@@ -26,7 +26,7 @@ from inference.models.face_detector import FaceDetector
 from inference.models.yolo import YoloDetector
 from inference.types import Box, Detection, Face, GradeResult, Segmentation
 
-from .anatomy import SCALP_CLASSES, anatomy_labels
+from .anatomy import OTHER_SKIN, SCALP_CLASSES, anatomy_labels
 from .detect import detect
 from .grade import LogisticGrader, grade_scalp
 from .measure import ScalpMeasurements, measure_scalp
@@ -36,8 +36,21 @@ from .zones import zone_masks, zone_ratios
 
 DETECT_CONF = 0.05  # keep weak boxes: the grader decides how much to trust them
 DEFAULT_FLIPS = ("none", "h", "v", "hv")
+FILL = 114  # the grey a face-free crop shows where the face was (the detectors' letterbox grey)
 
 Region = tuple[Detection | None, list[Detection]]  # the best box (None: none found), the boxes measured
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A photo measured, before the grade CNN and the grade."""
+
+    best: Detection | None  # the detector's best box (None: none found, the whole photo measured)
+    dets: list[Detection]  # the boxes measured
+    segmentation: Segmentation
+    faces: tuple[Face, ...]
+    cut: np.ndarray | None  # the faces' below-brow side, outside the scalp zone
+    measurements: ScalpMeasurements
 
 
 @dataclass(frozen=True)
@@ -61,12 +74,31 @@ class ScalpChain:
         self.flips = tuple(flips or getattr(grader, "flips", None) or DEFAULT_FLIPS)
 
     def crops(self, images: list[np.ndarray], regions: list[Region]) -> list[np.ndarray]:
-        """The head region of each photo as the U-Net crops it (``RegionSegmenter.crops``):
-        what the grade CNN sees; the whole photo where the region is too small to crop."""
+        """The head region of each photo as the U-Net crops it (``RegionSegmenter.crops``); the
+        whole photo where the region is too small to crop."""
         out = []
         for im, (_, dets) in zip(images, regions):
             c = self.segmenter.crops(im, dets[:1])
             out.append(c[0][1] if c else im)
+        return out
+
+    def cnn_crop(self, image: np.ndarray, m: Measured, face_free: bool | None = None) -> np.ndarray:
+        """What the grade CNN sees: the head region's crop; face-free (for a CNN whose config says
+        ``face_free``, or as asked), with the other skin and the face side of the brow line filled
+        grey, so that no face, ear or neck weighs on the grade."""
+        c = self.segmenter.crops(image, m.dets[:1])
+        if not c:
+            return image
+        (x1, y1, x2, y2), crop = c[0]
+        if face_free is None:
+            face_free = self.classifier is not None and bool(self.classifier.cfg.get("face_free"))
+        if not face_free:
+            return crop
+        hide = m.segmentation.labels[y1:y2, x1:x2] == OTHER_SKIN
+        if m.cut is not None:
+            hide |= m.cut[y1:y2, x1:x2]
+        out = crop.copy()
+        out[hide] = FILL
         return out
 
     def regions(self, images: list[np.ndarray]) -> list[Region]:
@@ -99,23 +131,33 @@ class ScalpChain:
             counts.append({c: int(bc[i]) for i, c in enumerate(SCALP_CLASSES)})
         return Segmentation(labels, SCALP_CLASSES, tuple(counts)), faces, cut
 
-    def analyze(self, images: list[np.ndarray],
-                backgrounds: list[np.ndarray | None] | None = None) -> list[ScalpAnalysis]:
-        """``backgrounds``: per photo, the pixels known not to be the person (transparent or flat)."""
+    def measure(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None,
+                views: list[ViewEstimate | None] | None = None) -> list[Measured]:
+        """Everything but the grade CNN and the grade: region, labels, faces, zones, view.
+        ``backgrounds``: per photo, the pixels known not to be the person (transparent or flat);
+        ``views``: the view of each photo where it is known already (else the classifier's)."""
         regions = self.regions(images)
         segs = self.segmenter.segment(images, [r for _, r in regions])
-        cnn: list[np.ndarray | None] = (list(self.classifier.probabilities(self.crops(images, regions)))
-                                        if self.classifier is not None else [None] * len(images))
         bgs = backgrounds or [None] * len(images)
-        views: list[ViewEstimate | None] = (list(predict_views(self.view, images)) if self.view is not None
-                                            else [None] * len(images))
+        if views is None:
+            views = list(predict_views(self.view, images)) if self.view is not None else [None] * len(images)
         out = []
-        for im, (best, dets), raw, c, bg, v in zip(images, regions, segs, cnn, bgs, views):
+        for im, (best, dets), raw, bg, v in zip(images, regions, segs, bgs, views):
             seg, faces, cut = self.anatomy(im, raw, dets, bg)
             zone = ~cut if cut is not None else np.ones(seg.labels.shape, bool)
             ratios = zone_ratios(seg.labels, zone_masks(seg.labels, zone, v.view if v else None, faces))
             m = measure_scalp(seg, dets, im.shape[0] * im.shape[1], ratios,
                               v.view if v else None, v.probabilities if v else None)
-            grade = grade_scalp(self.grader, best, m, c)
-            out.append(ScalpAnalysis(tuple(d for d in dets if d.class_id >= 0), seg, m, grade, faces))
+            out.append(Measured(best, dets, seg, faces, cut, m))
         return out
+
+    def analyze(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None,
+                views: list[ViewEstimate | None] | None = None) -> list[ScalpAnalysis]:
+        """``measure``, the grade CNN on each photo's ``cnn_crop`` (one forward pass), the grade."""
+        measured = self.measure(images, backgrounds, views)
+        cnn: list[np.ndarray | None] = [None] * len(images)
+        if self.classifier is not None:
+            cnn = list(self.classifier.probabilities([self.cnn_crop(im, m) for im, m in zip(images, measured)]))
+        return [ScalpAnalysis(tuple(d for d in m.dets if d.class_id >= 0), m.segmentation, m.measurements,
+                              grade_scalp(self.grader, m.best, m.measurements, c), m.faces)
+                for m, c in zip(measured, cnn)]
