@@ -191,7 +191,8 @@ def _row(f: Face | None) -> dict | None:
 
 def write_sheets(out: Path, names: Sequence[str] | None = None, per_sheet: int = 8, cols: int = 4,
                  checks: Path = CHECKS, root: Path | None = None,
-                 weights: Path = Path("weights/yunet_s_320_320.onnx"), missed: bool = False) -> list[Path]:
+                 weights: Path = Path("weights/yunet_s_320_320.onnx"), missed: bool = False,
+                 side: int = 300) -> list[Path]:
     """Run YuNet on the scalp photos (or just ``names``), write ``detections.json`` and review
     sheets (``sheet_NNN.png``, the photos with a face or a check entry, ``per_sheet`` each; with
     ``missed``: ``missed_NNN.png``, the photos without a face, to look for faces YuNet missed)
@@ -220,7 +221,7 @@ def write_sheets(out: Path, names: Sequence[str] | None = None, per_sheet: int =
                 tag += f" [{e['status']}]"
             items.append((rgb, f, e, tag))
         path = out / f"{'missed' if missed else 'sheet'}_{k // per_sheet:03d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(render_sheet(items, cols), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(path), cv2.cvtColor(render_sheet(items, cols, side), cv2.COLOR_RGB2BGR))
         paths.append(path)
     return paths
 
@@ -230,10 +231,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("build/face_checks"))
     ap.add_argument("--checks", type=Path, default=CHECKS)
     ap.add_argument("--per-sheet", type=int, default=8)
+    ap.add_argument("--cols", type=int, default=4)
+    ap.add_argument("--side", type=int, default=300, help="tile side, px")
     ap.add_argument("--missed", action="store_true", help="sheets of the photos without a face")
     ap.add_argument("names", nargs="*", help="only these file names")
     a = ap.parse_args(argv)
-    paths = write_sheets(a.out, a.names or None, a.per_sheet, checks=a.checks, missed=a.missed)
+    paths = write_sheets(a.out, a.names or None, a.per_sheet, a.cols, checks=a.checks, missed=a.missed, side=a.side)
     print(f"{len(paths)} sheets in {a.out}")
 
 
