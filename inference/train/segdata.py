@@ -1,8 +1,15 @@
-"""Segmentation samples for the hair / skin U-Net, read from ../shared at training time.
+"""Segmentation samples for the scalp U-Net, read from the shared data at training time.
 
-Labels use one convention everywhere: 0 background, 1 skin, 2 hair,
-``NOT_HAIR`` (Figaro's "anything but hair": background or skin, undecided) and
-``IGNORE`` (no label).
+Labels use one convention everywhere, the answer's classes (``SCALP_CLASSES``: 0 background,
+1 hair, 2 scalp skin, 3 other skin: face, ears, neck), plus partial labels that name a set
+of classes (``PARTIAL``: the loss maximises their summed probability) and ``IGNORE``:
+
+* ``NOT_HAIR``: Figaro1k's "anything but hair" (background or any skin, undecided);
+* ``ANY_SKIN``: LFW Part Labels' skin where no face tells scalp from other skin.
+
+LFW Part Labels' skin is split by the face's eyebrow line (``anatomy.below_brows``): below it
+other skin (face, ears, neck), above it scalp (a bald or receding head's skin, the forehead
+up to the hairline).
 """
 from __future__ import annotations
 
@@ -16,11 +23,30 @@ import numpy as np
 from PIL import Image
 
 from inference.datasets import view_of
+from inference.pipeline.scalp.anatomy import BACKGROUND, HAIR, OTHER_SKIN, SCALP, SCALP_CLASSES, below_brows
+from inference.types import Face
 
-BACKGROUND, SKIN, HAIR = 0, 1, 2
-NOT_HAIR = 3
+SEG_CLASSES = SCALP_CLASSES
+NOT_HAIR = 10
+ANY_SKIN = 11
+PARTIAL = {NOT_HAIR: (BACKGROUND, SCALP, OTHER_SKIN), ANY_SKIN: (SCALP, OTHER_SKIN)}
 IGNORE = 255
-SEG_CLASSES = ("background", "skin", "hair")
+LFW_BG, LFW_SKIN, LFW_HAIR = 0, 1, 2  # LFW Part Labels' palette indices
+
+
+def lfw_labels(parts: np.ndarray, face: Face | None) -> np.ndarray:
+    """LFW Part Labels' background / skin / hair as this module's labels (module docstring)."""
+    lab = np.full(parts.shape, IGNORE, np.uint8)
+    lab[parts == LFW_BG] = BACKGROUND
+    lab[parts == LFW_HAIR] = HAIR
+    skin = parts == LFW_SKIN
+    if face is None:
+        lab[skin] = ANY_SKIN
+    else:
+        below = below_brows(parts.shape, face)
+        lab[skin & below] = OTHER_SKIN
+        lab[skin & ~below] = SCALP
+    return lab
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,7 @@ class SegSample:
     mask: Path | None
     source: str  # lfw | figaro | scalp
     mask_array: np.ndarray | None = None  # in-memory label (pseudo-labels)
+    face: Face | None = None  # LFW: the face that splits its skin (None: not found, ANY_SKIN)
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """RGB uint8 image and its label map in the convention above."""
@@ -36,7 +63,7 @@ class SegSample:
         if self.mask_array is not None:
             lab = self.mask_array
         elif self.source == "lfw":
-            lab = np.array(Image.open(self.mask))  # palette indices 0 bg, 1 skin, 2 hair
+            lab = lfw_labels(np.array(Image.open(self.mask)), self.face)
         elif self.source == "figaro":
             m = np.array(Image.open(self.mask).convert("L"))
             lab = np.where(m > 127, HAIR, NOT_HAIR).astype(np.uint8)
@@ -47,16 +74,38 @@ class SegSample:
         return rgb, lab.astype(np.uint8)
 
 
-def lfw_samples(root: Path, split: str) -> list[SegSample]:
-    """LFW Part Labels, official split (``train``, ``validation`` or ``test``)."""
+def lfw_samples(root: Path, split: str, faces: dict[str, Face | None] | None = None) -> list[SegSample]:
+    """LFW Part Labels, official split (``train``, ``validation`` or ``test``); ``faces``: image
+    stem -> its face (``lfw_faces``), which splits the skin into scalp and other skin."""
     out = []
     for line in (root / f"parts_{split}.txt").read_text().split("\n"):
         if not line.strip():
             continue
         name, num = line.split()
         stem = f"{name}_{int(num):04d}"
-        out.append(SegSample(root / "images" / f"{stem}.jpg", root / "masks" / f"{stem}.png", "lfw"))
+        out.append(SegSample(root / "images" / f"{stem}.jpg", root / "masks" / f"{stem}.png", "lfw",
+                             face=(faces or {}).get(stem)))
     return out
+
+
+def lfw_faces(root: Path, detector, cache: Path | None = None) -> dict[str, Face | None]:
+    """Every LFW Part Labels image's best face (``detector``: a ``FaceDetector``), cached as JSON.
+    The photos are funneled frontal faces; the detector finds nearly all of them."""
+    import json
+
+    from inference.models.face_detector import face_of
+
+    if cache is not None and cache.is_file():
+        rows = json.loads(cache.read_text())
+    else:
+        rows = {}
+        for p in sorted((root / "images").glob("*.jpg")):
+            raw = detector.raw(cv2.imread(str(p)), orientations=1)
+            rows[p.stem] = [float(v) for v in raw[int(raw[:, 14].argmax())]] if len(raw) else None
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(rows))
+    return {k: face_of(np.asarray(v, np.float32)) if v is not None else None for k, v in rows.items()}
 
 
 def figaro_samples(root: Path, split: str) -> list[SegSample]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from inference.models.unet import IMAGENET_MEAN, IMAGENET_STD, UNetConfig, build_unet
 
-from .segdata import IGNORE, NOT_HAIR, SegSample, augment
+from .segdata import IGNORE, PARTIAL, SegSample, augment
 
 
 @dataclass
@@ -31,25 +31,28 @@ class UNetTrainConfig:
     max_seconds: float | None = None
 
 
-def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, not_hair_classes: Sequence[int] = (0, 1),
-                          hair: int = 2) -> torch.Tensor:
+def partial_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                          partial: dict[int, tuple[int, ...]] | None = None) -> torch.Tensor:
     """Cross-entropy where a pixel may be labelled "one of several classes".
 
-    ``target`` holds class ids, ``NOT_HAIR`` (the probability mass of
-    ``not_hair_classes`` together is maximised) or ``IGNORE``.
+    ``target`` holds class ids, ``IGNORE``, or a key of ``partial`` (default ``segdata.PARTIAL``):
+    for those the probability mass of the named classes together is maximised.
     """
+    partial = PARTIAL if partial is None else partial
     logp = F.log_softmax(logits.float(), dim=1)
+    n = logp.shape[1]
     t = target.long()
     valid = t != IGNORE
-    exact = valid & (t != NOT_HAIR)
+    exact = valid & (t < n)
     loss = torch.zeros_like(t, dtype=logp.dtype)
     if exact.any():
         idx = torch.where(exact, t, torch.zeros_like(t))
         loss = torch.where(exact, -logp.gather(1, idx[:, None])[:, 0], loss)
-    nh = valid & (t == NOT_HAIR)
-    if nh.any():
-        lse = torch.logsumexp(logp[:, list(not_hair_classes)], dim=1)
-        loss = torch.where(nh, -lse, loss)
+    for value, classes in partial.items():
+        sel = t == value
+        if sel.any() and max(classes) < n:
+            loss = torch.where(sel, -torch.logsumexp(logp[:, list(classes)], dim=1), loss)
+    valid &= (t < n) | torch.isin(t, torch.tensor(list(partial), device=t.device))
     return loss.sum() / valid.sum().clamp(min=1)
 
 
@@ -149,8 +152,8 @@ def predict_probs(net: torch.nn.Module, rgbs: list[np.ndarray], size: int, devic
     return out
 
 
-def confusion_iou(pred: np.ndarray, target: np.ndarray, n_classes: int = 3) -> np.ndarray:
-    """Per-class IoU of label maps (pixels labelled IGNORE or NOT_HAIR are skipped)."""
+def confusion_iou(pred: np.ndarray, target: np.ndarray, n_classes: int = 4) -> np.ndarray:
+    """Per-class IoU of label maps (ignored and partially labelled pixels are skipped)."""
     valid = target < n_classes
     p, t = pred[valid].astype(np.int64), target[valid].astype(np.int64)
     cm = np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)

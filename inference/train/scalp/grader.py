@@ -64,7 +64,7 @@ def features_for(models: ScalpChain, rows: list[dict], batch: int = 8):
         res = models.analyze([read_rgb(r["path"]) for r in chunk])
         for a in res:
             best = a.detections[0] if a.detections else None
-            feats.append(scalp_features(best, a.measurements))
+            feats.append(scalp_features(best, a.measurements, names=SCALP_FEATURES))
             analyses.append(a)
     return np.array(feats), analyses
 

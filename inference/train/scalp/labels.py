@@ -2,16 +2,18 @@
 
 scalp_uze has no boxes and no masks. This module makes them:
 
-* masks: a hair / skin U-Net trained on LFW Part Labels and Figaro1k labels each
-  photo (pseudo-labels); pixels it is unsure of are left unlabelled, and photos
-  a person marked wrong in ``corrections.csv`` (beside this module) are dropped;
-* boxes: the hair-bearing region of the head = the largest connected region of
-  hair + skin, with everything below the eyebrows removed where YuNet finds a
-  face (a front or side view shows the face, which is not the question), classed
-  with the photo's grade.
+* masks in the answer's classes (background, hair, scalp, other skin): the round-1 U-Net
+  labels each photo (pseudo-labels; pixels it is unsure of stay unlabelled), then what is
+  known for sure is written over it: below a checked face's eyebrow line skin is other skin,
+  above it scalp (the faces YuNet finds, checked by hand in ``face_checks.json``, where a
+  person also drew the line YuNet missed or got wrong); the ears and necks a person outlined
+  in ``other_skin.json`` are other skin; photos a person marked wrong in ``corrections.csv``
+  are dropped;
+* boxes: the hair-bearing region of the head = the largest connected region of hair and
+  scalp (other skin and the face side of the line removed), classed with the photo's grade.
 
-Contact sheets (PNG) of random photos with the labels drawn are written for the
-look-over that every label set gets (``pseudo_labels``, the training stage).
+Contact sheets (PNG) of random photos with the labels drawn are written for the look-over
+that every label set gets (``pseudo_labels``, the training stage).
 """
 from __future__ import annotations
 
@@ -23,16 +25,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inference.models.face_detector import FaceDetector
+from inference.pipeline.scalp.anatomy import below_brows, face_cut
+
 from ..common import contact_sheet, read_rgb
-from ..segdata import HAIR, IGNORE, SKIN
+from ..segdata import BACKGROUND, HAIR, IGNORE, OTHER_SKIN, SCALP
 from ..unet_trainer import predict_probs
 from .context import ScalpRun
+from .face_checks import hand_cut, read_face_checks, use_detector
+from .other_skin import other_skin_mask, read_other_skin
 
 CORRECTIONS = Path(__file__).with_name("corrections.csv")
 CONFIDENT = 0.6  # pixels whose best class is less likely than this stay unlabelled
 MIN_HEAD_FRACTION = 0.04  # a head region smaller than this share of the photo is not a usable box
-BROW_OFFSET = 0.35  # eyebrows lie about this far above the eyes, in eye-to-mouth distances
-MAX_CUT_SHARE = 0.55  # a face cut that removes more of the head than this is ignored
+LABEL_FACE_SCORE = 0.6  # YuNet's faces are used down to this score: face_checks.json checked them all
+YUNET = "pretrained/yunet/yunet_s_320_320.onnx"  # in the shared data (the same file as weights/)
 
 
 @dataclass
@@ -41,9 +48,9 @@ class ScalpLabel:
     split: str
     view: str
     grade: str
-    mask: np.ndarray  # uint8, 0 bg / 1 skin / 2 hair / 255 unlabelled
+    mask: np.ndarray  # uint8: segdata's classes (0 bg, 1 hair, 2 scalp, 3 other skin), 255 unlabelled
     box: tuple[int, int, int, int] | None  # x1 y1 x2 y2 in pixels, or None when no usable region
-    face_found: bool
+    face_found: bool  # a checked face or a hand line split the photo
     dropped: str = ""  # reason, when a person or a rule dropped this label
 
 
@@ -62,65 +69,38 @@ def read_corrections(path: Path = CORRECTIONS) -> dict[str, dict]:
     return out
 
 
-class FaceFinder:
-    """YuNet (OpenCV) faces with landmarks; used only to label training data."""
+@dataclass(frozen=True)
+class HandLabels:
+    """What people checked or drew, by file name."""
 
-    def __init__(self, model_path: Path, score: float = 0.7):
-        self.det = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score, 0.3, 50)
+    faces: dict[str, dict]  # face_checks.json
+    other_skin: dict[str, list[np.ndarray]]  # other_skin.json
+    corrections: dict[str, dict]  # corrections.csv
 
-    def _detect(self, bgr: np.ndarray) -> np.ndarray:
-        h, w = bgr.shape[:2]
-        self.det.setInputSize((w, h))
-        _, faces = self.det.detect(bgr)
-        return np.zeros((0, 15), np.float32) if faces is None else faces
-
-    def faces(self, bgr: np.ndarray) -> np.ndarray:
-        """Faces in any of the four right-angle orientations (many photos arrive
-        rotated), mapped back to the photo's own coordinates; the orientation with
-        the best face wins."""
-        h, w = bgr.shape[:2]
-        best, best_score = np.zeros((0, 15), np.float32), 0.0
-        for k in range(4):
-            f = self._detect(np.ascontiguousarray(np.rot90(bgr, k)))
-            if len(f) and f[:, 14].max() > best_score:
-                best, best_score = _unrotate(f.copy(), k, w, h), float(f[:, 14].max())
-        return best
+    @classmethod
+    def read(cls) -> HandLabels:
+        return cls(read_face_checks(), read_other_skin(), read_corrections())
 
 
-def _unrotate(faces: np.ndarray, k: int, w: int, h: int) -> np.ndarray:
-    """Map YuNet boxes and landmarks found in ``np.rot90(img, k)`` back to ``img``."""
-    pts = np.concatenate([faces[:, 0:2], faces[:, 0:2] + faces[:, 2:4], faces[:, 4:14]], 1).reshape(len(faces), -1, 2)
-    for i in range(k):  # undo one counter-clockwise quarter turn at a time
-        # a point (x, y) of rot90(a) comes from (W - 1 - y, x) of a, W the width of a;
-        # here a is the photo turned k - 1 - i times
-        cur_w = w if (k - 1 - i) % 2 == 0 else h
-        x, y = pts[..., 0].copy(), pts[..., 1].copy()
-        pts[..., 0], pts[..., 1] = cur_w - 1 - y, x
-    x1y1, x2y2 = np.minimum(pts[:, 0], pts[:, 1]), np.maximum(pts[:, 0], pts[:, 1])
-    out = faces.copy()
-    out[:, 0:2], out[:, 2:4] = x1y1, x2y2 - x1y1
-    out[:, 4:14] = pts[:, 2:].reshape(len(faces), -1)
-    return out
-
-
-def below_brows(shape: tuple[int, int], face: np.ndarray) -> np.ndarray:
-    """Boolean mask of the pixels below the eyebrow line of one YuNet face,
-    in the face's own orientation (photos arrive rotated)."""
-    lm = face[4:14].reshape(5, 2)  # right eye, left eye, nose, right mouth, left mouth
-    eyes, mouth = lm[:2].mean(0), lm[3:5].mean(0)
-    up = eyes - mouth
-    d = float(np.linalg.norm(up))
-    if d < 1:
-        return np.zeros(shape, bool)
-    up /= d
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    proj = (xx - eyes[0]) * up[0] + (yy - eyes[1]) * up[1]
-    return proj < BROW_OFFSET * d
+def face_side(rgb: np.ndarray, filename: str, hand: HandLabels, faces: FaceDetector) -> np.ndarray | None:
+    """The pixels on the face side of the eyebrow line (None: no face to go by): YuNet's best face
+    where a person found it right (or did not check it), else the line a person drew."""
+    entry = hand.faces.get(filename)
+    if entry is not None and entry.get("line"):
+        return hand_cut(entry, rgb.shape)
+    if not use_detector(entry):
+        return None
+    found = faces.detect(rgb)
+    if not found:
+        return None
+    if entry is None:  # not checked by hand: the product's own guard against a wrong face
+        return face_cut(rgb.shape, found[:1], np.ones(rgb.shape[:2], bool))
+    return below_brows(rgb.shape, found[0])
 
 
 def head_box(mask: np.ndarray, cut: np.ndarray | None) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
-    """Box around the largest hair + skin region (after removing ``cut``)."""
-    head = (mask == HAIR) | (mask == SKIN)
+    """Box around the largest hair + scalp region (after removing ``cut``)."""
+    head = (mask == HAIR) | (mask == SCALP)
     if cut is not None:
         head &= ~cut
     head = head.astype(np.uint8)
@@ -144,20 +124,24 @@ def pseudo_mask(probs: np.ndarray) -> np.ndarray:
     return lab
 
 
-def make_label(row: dict, rgb: np.ndarray, probs: np.ndarray, faces: np.ndarray, corrections: dict) -> ScalpLabel:
+def make_label(row: dict, probs: np.ndarray, face: np.ndarray | None, outlined: np.ndarray | None,
+               corrections: dict) -> ScalpLabel:
+    """The photo's mask and box from the U-Net's probabilities and what is known for sure: the
+    face side of the eyebrow line (``face``), the hand-outlined other skin (``outlined``)."""
     mask = pseudo_mask(probs)
     full = probs.argmax(0).astype(np.uint8)
-    head = (full == HAIR) | (full == SKIN)
-    cut = None
-    for f in faces:
-        c = below_brows(mask.shape, f)
-        # YuNet sometimes takes an ear or an upside-down face for a face, and its
-        # landmarks then point anywhere: a cut that takes most of the head is wrong
-        if (c & head).sum() > MAX_CUT_SHARE * max(head.sum(), 1):
-            continue
-        cut = c if cut is None else (cut | c)
-    box, _ = head_box(full, cut)
-    lab = ScalpLabel(row["filename"], row["split"], row["view"], row["grade3"], mask, box, len(faces) > 0)
+    skin = (full == SCALP) | (full == OTHER_SKIN)
+    if face is not None:
+        mask[face & skin & (mask != IGNORE)] = OTHER_SKIN
+        mask[~face & skin & (mask != IGNORE)] = SCALP
+    if outlined is not None:  # a person's outline beats the network, unsure pixels included
+        mask[outlined & (full != HAIR)] = OTHER_SKIN
+    head = np.where((mask == HAIR) | (mask == SCALP), HAIR, BACKGROUND).astype(np.uint8)
+    cut = face if face is not None else None
+    if outlined is not None:
+        cut = outlined if cut is None else (cut | outlined)
+    box, _ = head_box(head, cut)
+    lab = ScalpLabel(row["filename"], row["split"], row["view"], row["grade3"], mask, box, face is not None)
     fix = corrections.get(row["filename"])
     if fix:
         if fix["drop_mask"]:
@@ -169,7 +153,7 @@ def make_label(row: dict, rgb: np.ndarray, probs: np.ndarray, faces: np.ndarray,
 
 # ---------------------------------------------------------------- drawing
 
-COLOURS = {SKIN: (255, 64, 160), HAIR: (40, 220, 80), IGNORE: (128, 128, 128)}  # RGB
+COLOURS = {SCALP: (255, 64, 160), HAIR: (40, 220, 80), OTHER_SKIN: (80, 140, 255), IGNORE: (128, 128, 128)}  # RGB
 
 
 def draw_label(rgb: np.ndarray, mask: np.ndarray | None, box, text: str, tile: int = 200) -> np.ndarray:
@@ -223,13 +207,15 @@ def pseudo_labels(run: ScalpRun, net) -> list[ScalpLabel]:
     draw the contact sheets: a random draw of train labels, and the valid subset whose masks
     the evaluation compares with (``build/scalp/check_subset.txt``)."""
     build, seed = run.build, run.args.seed
-    faces = FaceFinder(run.shared / "pretrained/yunet/yunet_s_320_320.onnx")
-    corrections = read_corrections()
+    faces = FaceDetector(run.shared / YUNET, score=LABEL_FACE_SCORE)
+    hand = HandLabels.read()
     labels, images = [], {}
     for r in run.rows:
         rgb = read_rgb(r["path"])
         probs = predict_probs(net, [rgb], run.args.seg_infer_size, run.device)[0]
-        lab = make_label(r, rgb, probs, faces.faces(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)), corrections)
+        polygons = hand.other_skin.get(r["filename"])
+        outlined = other_skin_mask(polygons, rgb.shape[:2]) if polygons is not None else None
+        lab = make_label(r, probs, face_side(rgb, r["filename"], hand, faces), outlined, hand.corrections)
         labels.append(lab)
         images[r["filename"]] = cv2.resize(rgb, (320, 320 * rgb.shape[0] // rgb.shape[1]), interpolation=cv2.INTER_AREA)
         if not lab.dropped:
