@@ -18,16 +18,19 @@ from inference.models.yolo import YoloDetector
 from inference.pipeline.scalp.chain import DEFAULT_FLIPS, ScalpChain
 from inference.pipeline.scalp.grade import (
     CNN_FEATURES,
-    MEASURE_FEATURES,
+    DETECTOR_FEATURES,
     SCALP_FEATURES,
+    VIEW_FEATURES,
+    ZONE_FEATURES,
     LogisticGrader,
     scalp_features,
     select,
 )
+from inference.pipeline.scalp.view import ViewEstimate
 from inference.types import GRADES
 
 from ..common import group_folds, read_rgb
-from .chain import load_parts
+from .chain import face_finder, load_parts
 from .context import ScalpRun
 from .splits import Splits, group_of
 
@@ -57,53 +60,89 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: fl
     return LogisticGrader(features, mean, std, w.detach().numpy(), b.detach().numpy())
 
 
-def features_for(models: ScalpChain, rows: list[dict], batch: int = 8):
-    feats, analyses = [], []
+def view_estimates(oof: dict[str, np.ndarray] | None, rows: list[dict]) -> list[ViewEstimate | None] | None:
+    """The view classifier's out-of-fold probabilities of ``rows`` as the chain's views (None: no view)."""
+    if oof is None:
+        return None
+    from inference.types import VIEWS
+
+    return [ViewEstimate(VIEWS[int(np.argmax(oof[r["filename"]]))],
+                         {v: float(p) for v, p in zip(VIEWS, oof[r["filename"]])}) for r in rows]
+
+
+def inputs(with_view: bool) -> tuple[str, ...]:
+    """What ``features_for`` measures: the detector's and the U-Net's features, the zones, the view."""
+    return SCALP_FEATURES + ZONE_FEATURES + (VIEW_FEATURES if with_view else ())
+
+
+def features_for(models: ScalpChain, rows: list[dict], views: list[ViewEstimate | None] | None = None,
+                 batch: int = 8):
+    """``inputs`` of every photo, as the chain measures it (each photo's view as given: the view
+    classifier's out-of-fold estimate), and the measured photos."""
+    names = inputs(views is not None)
+    feats, measured = [], []
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
-        res = models.analyze([read_rgb(r["path"]) for r in chunk])
-        for a in res:
-            best = a.detections[0] if a.detections else None
-            feats.append(scalp_features(best, a.measurements, names=SCALP_FEATURES))
-            analyses.append(a)
-    return np.array(feats), analyses
+        res = models.measure([read_rgb(r["path"]) for r in chunk], views=views[i : i + batch] if views else None)
+        for m in res:
+            feats.append(scalp_features(m.best, m.measurements, names=names))
+            measured.append(m)
+    return np.array(feats), measured
 
 
 # on the calibration fold (105 photos) one 5-fold split's choice changes with its seed, so it is repeated
 GRADER_CV_REPEATS = 5
 
 
+LOW_RECALL_TARGET = 0.6  # the product's aim for finding healthy scalps (LOW) on photos it has not seen
+LOW_BOOST = 1.5  # the "low" weighting: balanced, with LOW weighed this much more
+
+
+def class_weights(y: np.ndarray) -> dict[str, np.ndarray | None]:
+    """The class weightings a grader may be fitted with: none, balanced, balanced with LOW boosted."""
+    balanced = balanced_weights(y)
+    low = balanced.copy()
+    low[GRADES.index("LOW")] *= LOW_BOOST
+    return {"none": None, "balanced": balanced, "low": low}
+
+
 def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str, ...] = SCALP_FEATURES,
                groups: np.ndarray | None = None, repeats: int = GRADER_CV_REPEATS,
                views: np.ndarray | None = None) -> tuple[LogisticGrader, dict]:
-    """Softmax regression on the calibration fold; the L2 strength and class weighting
-    chosen by 5-fold cross-validation on that fold, repeated over ``repeats`` splits (mean
-    macro-F1, then accuracy), then refitted on all of it. ``groups``: one person's photos
-    stay in one fold (as everywhere else in this training), so the choice is not made on
-    views of people the grader has seen. The UNCERTAIN threshold comes from the
-    cross-validated probabilities, not from the refitted grader's own photos. ``views``
-    (one per photo): the chosen setting's cross-validated accuracy is also reported per
-    view, to show where the grade fails on photos the grader did not fit."""
-    balanced = balanced_weights(y)
+    """Softmax regression; the L2 strength and the class weighting (``class_weights``) chosen by
+    5-fold cross-validation repeated over ``repeats`` splits, then refitted on all the photos.
+    The choice: a setting whose cross-validated LOW recall reaches ``LOW_RECALL_TARGET`` first,
+    then the best mean macro-F1, then accuracy. ``groups``: one person's photos stay in one
+    fold (as everywhere else in this training), so the choice is not made on views of people
+    the grader has seen. The UNCERTAIN threshold comes from the cross-validated
+    probabilities, not from the refitted grader's own photos. ``views`` (one per photo): the
+    chosen setting's cross-validated accuracy is also reported per view, to show where the
+    grade fails on photos the grader did not fit."""
+    weightings = class_weights(y)
     splits = cv_splits(len(y), groups, repeats, seed)
+    low = GRADES.index("LOW")
     scores, oof = {}, {}
     for l2 in (0.01, 0.05, 0.2, 1.0):
-        for weighted in (False, True):
+        for name, cw in weightings.items():
             runs = []
             for folds in splits:
-                p = cv_probabilities(x, y, folds, features, l2, balanced if weighted else None)
+                p = cv_probabilities(x, y, folds, features, l2, cw)
                 m = classification_metrics([GRADES[i] for i in y], [GRADES[i] for i in p.argmax(1)])
-                runs.append((p, m["macro_f1"], m["accuracy"]))
-            scores[(l2, weighted)] = (round(float(np.mean([f for _, f, _ in runs])), 4),
-                                      round(float(np.mean([a for _, _, a in runs])), 4))
-            oof[(l2, weighted)] = [p for p, _, _ in runs]
-    (l2, weighted), (f1, acc) = max(scores.items(), key=lambda kv: kv[1])
-    g = fit_logistic(x, y, features, l2=l2, class_weight=balanced if weighted else None)
-    ps = oof[(l2, weighted)]
+                low_recall = float((p.argmax(1)[y == low] == low).mean()) if (y == low).any() else 0.0
+                runs.append((p, m["macro_f1"], m["accuracy"], low_recall))
+            f1, acc, lr = (round(float(np.mean([r[k] for r in runs])), 4) for k in (1, 2, 3))
+            scores[(l2, name)] = (lr >= LOW_RECALL_TARGET, f1, acc, lr)
+            oof[(l2, name)] = [r[0] for r in runs]
+    (l2, name), (_, f1, acc, lr) = max(scores.items(), key=lambda kv: kv[1][:3])
+    g = fit_logistic(x, y, features, l2=l2, class_weight=weightings[name])
+    ps = oof[(l2, name)]
     g.uncertain_below = uncertain_threshold(np.concatenate(ps), np.tile(y, len(ps)))
     rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
-    report = {"l2": l2, "class_weighted": weighted, "cv_macro_f1": f1, "cv_accuracy": acc, "cv_repeats": repeats,
-              "cv_grouped": groups is not None, "cv_uncertain_rate": round(rate, 4)}
+    report = {"l2": l2, "class_weights": name, "class_weighted": name != "none", "cv_macro_f1": f1,
+              "cv_accuracy": acc, "cv_low_recall": lr, "cv_repeats": repeats, "cv_grouped": groups is not None,
+              "cv_uncertain_rate": round(rate, 4),
+              "cv_table": {f"{k[0]}/{k[1]}": {"macro_f1": v[1], "accuracy": v[2], "low_recall": v[3]}
+                           for k, v in scores.items()}}
     if views is not None:
         hit = np.mean([p.argmax(1) == y for p in ps], 0)  # each photo's share of correct repeats
         report["cv_accuracy_per_view"] = {
@@ -148,7 +187,7 @@ def compare_grader_designs(x: np.ndarray, features: tuple[str, ...], y: np.ndarr
     train photo without them (``--grader-photos all``). Grouped CV over ``repeats`` splits
     of all photos, each design with its own CV-chosen L2 and class weighting (``chosen``:
     design -> fit_grader's choice); mean accuracy and macro-F1 on the fold's photos."""
-    keep = select(features, MEASURE_FEATURES + CNN_FEATURES)
+    keep = [i for i, f in enumerate(features) if f not in DETECTOR_FEATURES]
     out = {}
     for design, sub, cols in (("calibration", calib, list(range(len(features)))), ("all", np.ones(len(y), bool), keep)):
         c = chosen[design]
@@ -157,7 +196,7 @@ def compare_grader_designs(x: np.ndarray, features: tuple[str, ...], y: np.ndarr
         for folds in cv_splits(len(ys), groups[sub], repeats, seed):
             p = np.zeros((len(y), 3))
             p[sub] = cv_probabilities(xs, ys, folds, tuple(features[i] for i in cols), c["l2"],
-                                      balanced_weights(ys) if c["class_weighted"] else None)
+                                      class_weights(ys)[c["class_weights"]])
             m = classification_metrics([GRADES[i] for i in y[calib]], [GRADES[i] for i in p[calib].argmax(1)])
             accs.append(m["accuracy"])
             f1s.append(m["macro_f1"])
@@ -177,7 +216,8 @@ def uncertain_threshold(p: np.ndarray, y: np.ndarray) -> float:
     return 0.45
 
 
-def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict], flips) -> np.ndarray:
+def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict], flips, faces,
+                 views: list[ViewEstimate | None] | None) -> np.ndarray:
     """The grader's features of ``rows``, each photo through its own fold's detector (with
     the shared segmenter), so the detector's grades are as unseen as at run time."""
     _, segmenter, neutral = parts
@@ -187,7 +227,8 @@ def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict],
         idx = np.flatnonzero(fold == k)
         if not len(idx):
             continue
-        xk, _ = features_for(ScalpChain(detector, segmenter, neutral, flips=flips), [rows[i] for i in idx])
+        chain = ScalpChain(detector, segmenter, neutral, flips=flips, faces=faces)
+        xk, _ = features_for(chain, [rows[i] for i in idx], [views[i] for i in idx] if views else None)
         if x is None:
             x = np.zeros((len(rows), xk.shape[1]))
         x[idx] = xk
@@ -197,22 +238,26 @@ def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict],
 # ---------------------------------------------------------------- the stage
 
 def grader_stage(run: ScalpRun, splits: Splits, fold_detectors: list[Path],
-                 cnn_oof: dict[str, np.ndarray] | None) -> None:
-    """Fit the grader on ``splits.grader_photos`` and write ``scalp_grader.json``."""
+                 cnn_oof: dict[str, np.ndarray] | None, view_oof: dict[str, np.ndarray] | None = None) -> None:
+    """Fit the grader on ``splits.grader_photos`` and write ``scalp_grader.json``: the chain's
+    measurements (the scalp zone's ratio and each Norwood zone's), the view classifier's and the
+    grade CNN's out-of-fold probabilities, and the detector's class scores where out of sample."""
     args = run.args
     parts = load_parts(run.out, run.device)
+    faces = face_finder(run.shared)
     rows = [r for r in run.train_rows if r["filename"] in splits.grader_photos]
     y = np.array([GRADES.index(r["grade3"]) for r in rows])
+    views = view_estimates(view_oof, rows)
     unseen = splits.detector_unseen
-    flips, tried = choose_flips(run, parts, rows, y, splits, fold_detectors)
-    x, features = tried[flips][1], SCALP_FEATURES
+    flips, tried = choose_flips(run, parts, rows, y, splits, fold_detectors, faces, views)
+    x, features = tried[flips][1], inputs(views is not None)
     if cnn_oof is not None:  # the CNN's out-of-fold probabilities for these photos
         x = np.concatenate([x, np.array([cnn_oof[r["filename"]] for r in rows])], 1)
-        features = SCALP_FEATURES + CNN_FEATURES
+        features = features + CNN_FEATURES
     groups = np.array([group_of(r["filename"]) for r in rows])
     x_all, features_all = x, features
     if not unseen:  # the detector trained on most of these photos: its scores would be in-sample
-        keep = MEASURE_FEATURES + CNN_FEATURES
+        keep = tuple(f for f in features if f not in DETECTOR_FEATURES)
         x, features = x[:, select(features, keep)], keep
     grader, choice = fit_grader(x, y, args.seed, features, groups=groups, views=np.array([r["view"] for r in rows]))
     design_check = None
@@ -230,20 +275,24 @@ def grader_stage(run: ScalpRun, splits: Splits, fold_detectors: list[Path],
                            "detector_cross_fitted": bool(fold_detectors), "features": list(features),
                            "uncertain_below": grader.uncertain_below, "flips": list(flips),
                            "detector_alone_calib_accuracy": alone, **choice, "design_check": design_check})
+    print("  grader, cross-validated on train:", json.dumps({k: choice[k] for k in
+          ("l2", "class_weights", "cv_accuracy", "cv_macro_f1", "cv_low_recall", "cv_uncertain_rate")}))
 
 
 def choose_flips(run: ScalpRun, parts, rows: list[dict], y: np.ndarray, splits: Splits,
-                 fold_detectors: list[Path]) -> tuple[tuple[str, ...], dict]:
-    """The test-time flips and the detector-and-measurement features of ``rows`` under each
-    set tried: with the detector's scores out of sample, the set under which it alone grades
-    these photos best (never the valid split); else no flips (its scores are not used).
-    Returns the chosen set and {flips: (detector-alone accuracy, features)}."""
+                 fold_detectors: list[Path], faces, views: list[ViewEstimate | None] | None
+                 ) -> tuple[tuple[str, ...], dict]:
+    """The test-time flips and the features of ``rows`` under each set tried: with the
+    detector's scores out of sample, the set under which it alone grades these photos best
+    (never the valid split); else no flips (its scores are not used). Returns the chosen set
+    and {flips: (detector-alone accuracy, features)}."""
     fold_dets = [YoloDetector(p, Backend.torch(run.device)) for p in fold_detectors]  # loaded once for every set
     tried = {}
     for flips in (("none",), ("none", "h"), DEFAULT_FLIPS) if splits.detector_unseen else (("none",),):
         if fold_detectors:  # each photo through the detector that never saw its person
-            x = oof_features(parts, fold_dets, [splits.fold_of[r["filename"]] for r in rows], rows, flips)
+            x = oof_features(parts, fold_dets, [splits.fold_of[r["filename"]] for r in rows], rows, flips, faces,
+                             views)
         else:
-            x, _ = features_for(ScalpChain(*parts, flips=flips), rows)
+            x, _ = features_for(ScalpChain(*parts, flips=flips, faces=faces), rows, views)
         tried[flips] = (float((x[:, :3].argmax(1) == y).mean()), x)
     return max(tried, key=lambda f: tried[f][0]), tried
