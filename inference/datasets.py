@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-VIEWS = ("Top-Down", "Back", "Front", "Left", "Right")
+from inference.types import VIEWS
+
 # where each dataset keeps its valid-split photos, under a datasets root that the caller names
 VALID_PHOTOS = {"scalp_uze": ("scalp_uze", "valid"), "acne04": ("acne04", "valid", "images")}
-_VIEW = re.compile(r"^(\d+)-?(Top-Down|Back|Front|Left|Right)[_.]")
+_VIEW = re.compile(r"^(\d+)-?(" + "|".join(map(re.escape, VIEWS)) + r")[_.]")  # the views: inference.types
 
 
 def shared_dir() -> Path:

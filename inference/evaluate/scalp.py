@@ -1,9 +1,11 @@
 """The scalp evaluation: the grade overall and per view, the routing, and mask IoU where
-reference masks are given; the chain is the one the service loads."""
+reference masks are given; the chain is the one the service loads. The view classifier
+against the views in the file names (``evaluate_views``)."""
 from __future__ import annotations
 
 import json
 import sys
+import time
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.datasets import VIEWS, read_scalp_rows
+from inference.datasets import read_scalp_rows
 from inference.pipeline.scalp.chain import ScalpChain
+from inference.pipeline.scalp.view import ViewClassifier, predict_views
 from inference.service.domains import load_router, load_scalp
-from inference.types import GRADES, UNCERTAIN
+from inference.types import GRADES, UNCERTAIN, VIEWS
 
 from .metrics import classification_metrics
 
@@ -67,6 +70,39 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
             "hair": round(float(inter[2] / max(union[2], 1)), 4),
         }
     out["routing_accuracy"] = round(float(np.mean(routed)), 4) if routed else None
+    return out
+
+
+def view_metrics(truth: list[str], guess: list[str]) -> dict:
+    """Views named by the file names against the guessed ones: accuracy, macro-F1, each view's
+    recall and the confusion matrix (rows true, columns predicted, in ``VIEWS`` order)."""
+    m = classification_metrics(truth, guess, labels=VIEWS)
+    cm = np.array(m["confusion"]["matrix"])
+    return {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+            "recall": {v: round(float(cm[k, k] / cm[k].sum()), 4) for k, v in enumerate(VIEWS) if cm[k].sum()},
+            "confusion": m["confusion"]}
+
+
+def evaluate_views(classifier: ViewClassifier, rows: list[dict], batch: int = 16, timing: bool = False) -> dict:
+    """The view classifier against the views in the file names (``view_metrics``); with ``timing``,
+    also the median time of one photo alone (``ms_per_photo``, the forward pass and its
+    preprocessing, after a warm-up)."""
+    truth, guess = [], []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        imgs = [cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
+        truth += [r["view"] for r in chunk]
+        guess += [e.view for e in predict_views(classifier, imgs)]
+    out = view_metrics(truth, guess)
+    if timing and rows:
+        im = cv2.cvtColor(cv2.imread(rows[0]["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        predict_views(classifier, [im])
+        times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            predict_views(classifier, [im])
+            times.append(time.perf_counter() - t0)
+        out["ms_per_photo"] = round(1000 * float(np.median(times)), 2)
     return out
 
 

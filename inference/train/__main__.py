@@ -17,6 +17,14 @@ SCALP_SUMMARY = ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_c
 FACE_SUMMARY = ("n", "map50", "map50_95", "precision", "recall", "fusion_precision", "fusion_recall", "grade_accuracy",
                 "grade_accuracy4", "routing_accuracy")
 ROUTER_SUMMARY = ("n", "accuracy", "scalp_accuracy", "face_accuracy", "neither_accuracy")
+VIEW_SUMMARY = ("n", "accuracy", "recall", "ms_per_photo", "running")
+
+
+def view_summary(report: dict) -> dict:
+    """The view classifier's chosen setting, out-of-fold accuracy and valid figures."""
+    valid = report.get("valid") or {}
+    return {"chosen": report.get("chosen"), "oof_accuracy": report.get("oof_accuracy"),
+            "oof_recall": report.get("oof_recall"), "valid": {k: valid.get(k) for k in VIEW_SUMMARY}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--out", default="weights", help="where the weights go")
         q.add_argument("--build", default="build", help="labels, runs and contact sheets")
     a = p.parse_args(argv)
-    if a.what == "scalp":
+    if a.what == "scalp" and a.only == "view":
+        w = scalp.run(a)["view"]
+        print(json.dumps({"view": view_summary(w), "minutes": round(sum(w["stage_seconds"].values()) / 60, 1)},
+                         ensure_ascii=False))
+    elif a.what == "scalp":
         data = scalp.run(a)
         v = data["valid_metrics"]
         print(json.dumps({"valid": {k: v[k] for k in SCALP_SUMMARY}, "mask_iou": v.get("mask_iou_check_subset"),
+                          "view": view_summary(data["view"]) if "view" in data else None,
                           "minutes": data.get("total_minutes")}, ensure_ascii=False))
     elif a.what == "quantize":
         from . import int8

@@ -115,15 +115,15 @@ class TrainRun:
         return self.device if self.device != "cuda" else "0"  # Ultralytics names a CUDA card by index
 
 
-def open_run(args: Any, domain: str) -> TrainRun:
-    """Seed, make the folders, open the log (``build/<domain>/run.json``), read the encoder."""
+def open_run(args: Any, domain: str, log_name: str = "run.json") -> TrainRun:
+    """Seed, make the folders, open the log (``build/<domain>/<log_name>``), read the encoder."""
     started = time.time()
     device = pick_device(args.device)
     seed_everything(args.seed)
     shared, out, build = Path(args.shared), Path(args.out), Path(args.build) / domain
     build.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(build / "run.json", {"device": device_description(device),
+    log = RunLog(build / log_name, {"device": device_description(device),
                                       "args": {k: v for k, v in vars(args).items() if k != "func"}})
     encoder = torch.load(shared / IMAGENET_ENCODER, map_location="cpu", weights_only=True)
     return TrainRun(args, device, shared, out, build, log, encoder, started)

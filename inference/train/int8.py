@@ -1,5 +1,5 @@
 """`python -m inference.train quantize`: the int8 twins of the shipped detectors, the scalp
-U-Net and the router, for the CPU.
+U-Net, the scalp grade CNN and view classifier, and the router, for the CPU.
 
 The training commands run the same step at export (``quantize_exported``); this command
 re-makes the int8 files from the weights in ``--out`` without re-training, calibrated on
@@ -12,7 +12,7 @@ import ast
 import time
 from pathlib import Path
 
-from inference.artifacts import SCALP_CNN, SCALP_SEGMENTER
+from inference.artifacts import SCALP_CNN, SCALP_SEGMENTER, SCALP_VIEW
 from inference.models.onnx_runtime import Backend, OnnxModule, int8_path
 from inference.models.quantize import calibration_photos, quantize_detector
 
@@ -77,6 +77,22 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
             "mb": round(dst.stat().st_size / 1e6, 2)}
 
 
+def quantize_scalp_view(weights: Path, photo_paths: list[Path]) -> dict:
+    """The int8 twin of ``scalp_view.onnx`` (the view classifier), calibrated on whole train
+    photos (every view: the paths sorted by name interleave them); its classifier stays float."""
+    import json
+
+    from inference.models.quantize import quantize_classifier
+
+    t0 = time.time()
+    onnx = Path(weights) / Path(SCALP_VIEW).with_suffix(".onnx").name
+    size = int(json.loads(OnnxModule(onnx).metadata["config"])["size"])
+    photos = calibration_photos(photo_paths)
+    dst = quantize_classifier(onnx, photos, size)
+    return {"file": dst.name, "photos": len(photos), "size": size, "seconds": round(time.time() - t0, 1),
+            "mb": round(dst.stat().st_size / 1e6, 2)}
+
+
 ROUTER_CALIBRATION_PER_CLASS = 16
 
 
@@ -114,6 +130,9 @@ def run(shared: Path, out: Path) -> dict:
     if (Path(out) / "scalp_cnn.onnx").is_file() and (Path(out) / "scalp_yolo.pt").is_file():
         done["scalp_cnn.onnx"] = quantize_scalp_cnn(Path(out), train_photos(shared, "scalp_yolo.onnx"))
         print(f"  scalp_cnn.onnx -> scalp_cnn.int8.onnx: {done['scalp_cnn.onnx']}", flush=True)
+    if (Path(out) / "scalp_view.onnx").is_file():
+        done["scalp_view.onnx"] = quantize_scalp_view(Path(out), train_photos(shared, "scalp_yolo.onnx"))
+        print(f"  scalp_view.onnx -> scalp_view.int8.onnx: {done['scalp_view.onnx']}", flush=True)
     if (Path(out) / "router.onnx").is_file():
         done["router.onnx"] = quantize_router(Path(out), Path(shared))
         print(f"  router.onnx -> router.int8.onnx: {done['router.onnx']}", flush=True)

@@ -1,4 +1,4 @@
-"""`python -m inference.train scalp`: labels, U-Net, YOLO, grade CNN, grader, exports, metrics.
+"""`python -m inference.train scalp`: labels, U-Net, YOLO, view classifier, grade CNN, grader, exports, metrics.
 
 Stages (each timed, figures in ``build/scalp/run.json`` and printed), one module each:
 1. ``unet_round1`` (``segmenter.py``): U-Net on LFW Part Labels + Figaro1k (hair / skin / background);
@@ -7,14 +7,19 @@ Stages (each timed, figures in ``build/scalp/run.json`` and printed), one module
 4. ``yolo`` (``detector.py``): YOLO on the head boxes classed by grade, train split minus a
    calibration fold (``splits.py``); or, with ``--detector-folds N``, cross-fitted: N
    detectors, each trained without one fold of people, and the shipped one on the whole train split;
-5. ``grade_cnn`` (``grade_cnn.py``): the grade CNN on the detected head crops, cross-fitted
+5. ``view`` (``view.py``): the view classifier (Top-Down / Back / Front / Left / Right) on the
+   whole photo, its settings chosen by person-grouped cross-validation on the train split,
+   then trained on all of it; its out-of-fold probabilities in ``build/scalp/view_oof.json``
+   (``--view-epochs 0``: none; ``--reuse-view``: an earlier run's; ``--only view``: this
+   stage alone, with its int8 twin and valid figures);
+6. ``grade_cnn`` (``grade_cnn.py``): the grade CNN on the detected head crops, cross-fitted
    over the whole train split for out-of-fold probabilities, then trained on all of it;
-6. ``grader`` (``grader.py``): a softmax regression on every train photo (``--grader-photos
+7. ``grader`` (``grader.py``): a softmax regression on every train photo (``--grader-photos
    all``): the U-Net's measurements and the CNN's out-of-fold probabilities, plus the
    detector's class scores where they are out of fold too (``--detector-folds``); or
    (``calibration``) on the calibration fold the detector never saw, with its scores;
-7. ``export`` (``export.py``): ONNX exports (fp16 weights) and int8 twins into ``weights/``;
-8. ``evaluate`` (``evaluate.py``): the valid split as the service runs it, ``scalp_metrics.json``.
+8. ``export`` (``export.py``): ONNX exports (fp16 weights) and int8 twins into ``weights/``;
+9. ``evaluate`` (``evaluate.py``): the valid split as the service runs it, ``scalp_metrics.json``.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from .grader import grader_stage
 from .labels import pseudo_labels
 from .segmenter import round1, round2
 from .splits import GRADER_PHOTOS, split_train
+from .view import add_arguments as add_view_arguments
+from .view import only_view, view_stage, wanted
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-lr", type=float, default=5e-4, help="grade CNN peak learning rate (one-cycle)")
     p.add_argument("--cnn-target", choices=TARGETS, default="grade",
                    help="grade CNN target: the 3 grades, or the 6 Norwood levels (summed into grades)")
+    add_view_arguments(p)
+    p.add_argument("--only", choices=("view",), default=None,
+                   help="run one stage alone: 'view' trains (or with --reuse-view reuses) the view classifier, makes "
+                        "its int8 twin, measures it on valid and writes its 'view' key into scalp_metrics.json")
     p.add_argument("--reuse-round1", action="store_true",
                    help="reuse build/scalp/unet_round1.pt from an earlier run with the same settings")
     p.add_argument("--reuse-grade-cnn", action="store_true",
@@ -70,6 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.only == "view":
+        return only_view(args)
     state = start(args)
     log = state.log
     with log.timed("unet_round1"):
@@ -81,6 +94,9 @@ def run(args: argparse.Namespace) -> dict:
     splits = split_train(args, state.train_rows)
     with log.timed("yolo"):
         fold_detectors = train_detectors(state, labels, splits)
+    if wanted(args):
+        with log.timed("view"):
+            view_stage(state)
     cnn_oof = None
     if args.cnn_epochs > 0:
         with log.timed("grade_cnn"):

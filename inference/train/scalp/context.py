@@ -21,9 +21,10 @@ class ScalpRun(TrainRun):
         return [r for r in self.rows if r["split"] == "valid"]
 
 
-def start(args: argparse.Namespace) -> ScalpRun:
-    """Seed, make the folders, open the log, read the encoder and the photo index."""
-    run = open_run(args, "scalp")
+def start(args: argparse.Namespace, log_name: str = "run.json") -> ScalpRun:
+    """Seed, make the folders, open the log (``build/scalp/<log_name>``), read the encoder and
+    the photo index."""
+    run = open_run(args, "scalp", log_name)
     rows = read_scalp_index(run.shared / "datasets/scalp_uze")
     if args.limit:
         rows = [r for s in ("train", "valid") for r in [r for r in rows if r["split"] == s][: args.limit]]

@@ -1,4 +1,5 @@
-"""The scalp valid split graded as the service grades it, and the run's metrics file."""
+"""The scalp valid split graded as the service grades it (and the view classifier's views),
+and the run's metrics file."""
 from __future__ import annotations
 
 import json
@@ -12,10 +13,11 @@ from inference.service.domains import load_router, load_scalp
 
 from .context import ScalpRun
 from .labels import read_corrections
+from .view import set_valid
 
 # what scalp_metrics.json keeps of the run log
 METRICS_KEYS = ("device", "timings_s", "torch_threads", "total_minutes", "unet_round1", "unet_round2", "labels",
-                "grade_cnn", "grader", "weights_mb", "valid_metrics")
+                "view", "grade_cnn", "grader", "weights_mb", "valid_metrics")
 
 
 def evaluate_stage(run: ScalpRun) -> dict:
@@ -30,6 +32,7 @@ def evaluate_stage(run: ScalpRun) -> dict:
                              router=(lambda imgs: [d == "scalp" for d in router.classify(imgs)]) if router else None,
                              reference_masks={f: run.build / "masks" / (Path(f).stem + ".png") for f in check})
     run.log.set("valid_metrics", metrics)
+    set_valid(run)  # the view classifier's valid figures, where this run trained or reused one
     return metrics
 
 

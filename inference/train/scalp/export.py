@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inference.artifacts import SCALP_CNN, SCALP_DETECTOR, SCALP_SEGMENTER
+from inference.artifacts import SCALP_CNN, SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_VIEW
 from inference.models.unet import export_onnx as export_unet_onnx
 from inference.models.unet import load_unet
 
-from ..int8 import quantize_exported, quantize_scalp_cnn, quantize_scalp_segmenter
+from ..int8 import quantize_exported, quantize_scalp_cnn, quantize_scalp_segmenter, quantize_scalp_view
 from ..yolo_trainer import export_onnx as export_yolo_onnx
 from .context import ScalpRun
 
@@ -18,8 +18,9 @@ def export_stage(run: ScalpRun) -> None:
     export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True, meta=b.meta)
     export_yolo_onnx(out / SCALP_DETECTOR, run.args.imgsz, out / "scalp_yolo.onnx")
     photos = [Path(r["path"]) for r in run.train_rows]  # int8 calibration: train photos only
-    cnn = (out / SCALP_CNN).with_suffix(".onnx")
+    cnn, view = (out / SCALP_CNN).with_suffix(".onnx"), (out / SCALP_VIEW).with_suffix(".onnx")
     run.log.set("int8", {"detector": quantize_exported(out / "scalp_yolo.onnx", photos),
                          "segmenter": quantize_scalp_segmenter(out, photos),
-                         "grade_cnn": quantize_scalp_cnn(out, photos) if cnn.is_file() else None})
+                         "grade_cnn": quantize_scalp_cnn(out, photos) if cnn.is_file() else None,
+                         "view": quantize_scalp_view(out, photos) if view.is_file() else None})
     run.log.set("weights_mb", {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(out.glob("scalp_*"))})

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,21 +112,40 @@ def _augment(batch: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarr
     return preprocess_np(out, size)
 
 
+# a training batch's augmentation: (images N x S x S x 3 uint8, labels, input size, rng) ->
+# (network input N x 3 x size x size, the labels of the augmented images)
+Augment = Callable[[np.ndarray, np.ndarray, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def grade_augment(batch: np.ndarray, y: np.ndarray, size: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The grade CNN's augmentation: no change of label (a mirrored crown has the same grade)."""
+    return _augment(batch, size, rng), y
+
+
 def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, imagenet_state: dict | None = None):
-    """One network on ``crops`` (N x S x S x 3 uint8) and grades ``y`` (0..2): class-weighted,
-    label-smoothed cross-entropy, AdamW with a one-cycle schedule."""
+    """One network on ``crops`` (N x S x S x 3 uint8) and grades ``y`` (0..2)."""
+    return train_classifier(crops, y, cfg, cfg.outputs, imagenet_state, grade_augment)
+
+
+def train_classifier(images: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, outputs: int,
+                     imagenet_state: dict | None = None, augment: Augment = grade_augment):
+    """One MobileNetV2 with ``outputs`` classes on ``images`` (N x S x S x 3 uint8) and labels
+    ``y`` (0..outputs-1), each batch through ``augment``: class-weighted, label-smoothed
+    cross-entropy, AdamW with a one-cycle schedule (the grade CNN's and the view classifier's
+    trainer; ``cfg.target`` is not read here)."""
     import torch
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     # channels-last: the same network, faster to train on the CPU (scripts/bench_train_step.py:
     # 2.0 -> 1.5 s a batch of 32 at 224 px on the 2-core machine)
-    net = build_mobilenet(cfg.outputs, imagenet_state).to(cfg.device, memory_format=torch.channels_last)
+    net = build_mobilenet(outputs, imagenet_state).to(cfg.device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = int(np.ceil(len(y) / cfg.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(1, cfg.epochs * per_epoch), pct_start=0.15)
-    counts = np.bincount(y, minlength=cfg.outputs).astype(np.float64)
-    weight = torch.tensor(len(y) / (cfg.outputs * np.maximum(counts, 1)), dtype=torch.float32, device=cfg.device)
+    counts = np.bincount(y, minlength=outputs).astype(np.float64)
+    weight = torch.tensor(len(y) / (outputs * np.maximum(counts, 1)), dtype=torch.float32, device=cfg.device)
     net.train()
     for _ in range(cfg.epochs):
         order = rng.permutation(len(y))
@@ -133,8 +153,9 @@ def train_grade_cnn(crops: np.ndarray, y: np.ndarray, cfg: GradeCNNConfig, image
             idx = order[b : b + cfg.batch]
             if len(idx) < 2:  # batch norm cannot train on one image; it is seen next epoch
                 continue
-            x = torch.from_numpy(_augment(crops[idx], cfg.size, rng)).to(cfg.device, memory_format=torch.channels_last)
-            t = torch.from_numpy(y[idx]).long().to(cfg.device)
+            xb, yb = augment(images[idx], y[idx], cfg.size, rng)
+            x = torch.from_numpy(xb).to(cfg.device, memory_format=torch.channels_last)
+            t = torch.from_numpy(yb).long().to(cfg.device)
             loss = torch.nn.functional.cross_entropy(net(x), t, weight=weight, label_smoothing=cfg.label_smoothing)
             opt.zero_grad()
             loss.backward()

@@ -17,6 +17,9 @@ from inference.models.yolo import YoloDetector
 
 pytestmark = pytest.mark.slow
 NUMERIC = ("mean", "std", "weight", "bias")  # a grader's fitted numbers
+# the view classifier: two candidate settings, each cross-fitted over two person folds
+VIEW_ARGS = ("--view-epochs", "1", "--view-sizes", "64,96", "--view-folds", "2")
+VIEW_FILES = ("scalp_view.pt", "scalp_view.onnx", "scalp_view.int8.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def trained(tmp_path_factory, shared, project_root):
     build = tmp_path_factory.mktemp("build")
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--seg-steps", "2", "--seg-steps2", "2",
            "--epochs", "1", "--imgsz", "160", "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu",
-           "--cnn-epochs", "1", "--cnn-folds", "2",
+           "--cnn-epochs", "1", "--cnn-folds", "2", *VIEW_ARGS,
            "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -42,7 +45,7 @@ def test_training_writes_every_artefact(trained):
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["valid"]["n"] == 10 and 0 <= summary["valid"]["accuracy"] <= 1
     metrics = json.loads((out / "scalp_metrics.json").read_text())
-    stages = {"unet_round1", "labels", "unet_round2", "yolo", "grade_cnn", "grader", "export", "evaluate"}
+    stages = {"unet_round1", "labels", "unet_round2", "yolo", "view", "grade_cnn", "grader", "export", "evaluate"}
     assert set(metrics["timings_s"]) >= stages
     # every stage starts with as many torch threads as the first (Ultralytics' CPU trainer
     # sets one fewer than the cores and left it so for the stages after the detector)
@@ -77,6 +80,7 @@ def test_training_writes_every_artefact(trained):
     saved = json.loads((build / "scalp" / "grade_cnn_oof.json").read_text())
     assert len(saved["oof"]) == 10 and all(abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
     assert (build / "scalp" / "sheets" / "scalp_train.png").exists()
+    assert summary["view"]["valid"]["n"] == 10
     assert len(list((build / "scalp" / "masks").glob("*.png"))) >= 15
 
 
@@ -118,6 +122,75 @@ def test_grade_cnn_export_matches_torch_and_the_product_loads_it(trained, shared
     assert a.grade.best_guess in ("LOW", "MIDDLE", "HIGH")
 
 
+def test_the_view_stage_reports_out_of_fold_figures_and_ships_its_networks(trained, shared):
+    """Every candidate setting cross-fitted on the train photos, the best by out-of-fold
+    accuracy shipped (its size in the config, no test-time flips), each train photo's
+    out-of-fold probabilities saved for the grader, valid measured at the end; the ONNX
+    export gives torch's probabilities and the int8 twin was made."""
+    from inference.models.classifier import ImageClassifier
+    from inference.models.onnx_runtime import Backend
+    from inference.types import VIEWS
+
+    out, build, _ = trained
+    for name in VIEW_FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size < 16e6, name
+    view = json.loads((out / "scalp_metrics.json").read_text())["view"]
+    assert {"photos", "folds", "chosen", "settings", "oof_accuracy", "oof_macro_f1", "oof_recall",
+            "oof_confusion", "valid"} <= set(view)
+    assert view["photos"] == 10 and view["folds"] == 2
+    assert [(s["size"], s["epochs"]) for s in view["settings"]] == [(64, 1), (96, 1)]
+    best = max(view["settings"], key=lambda s: (s["oof_accuracy"], s["oof_macro_f1"], -s["size"]))
+    assert view["chosen"] == {"size": best["size"], "epochs": best["epochs"]}
+    assert view["oof_accuracy"] == best["oof_accuracy"] and set(view["oof_recall"]) <= set(VIEWS)
+    cm = np.array(view["oof_confusion"]["matrix"])
+    assert cm.shape == (5, 5) and cm.sum() == 10 and view["oof_confusion"]["labels"] == list(VIEWS)
+    assert view["valid"]["n"] == 10 and 0 <= view["valid"]["accuracy"] <= 1
+    assert view["valid"]["running"] == "scalp_view.int8.onnx" and view["valid"]["ms_per_photo"] > 0
+    saved = json.loads((build / "scalp" / "view_oof.json").read_text())
+    assert saved["classes"] == list(VIEWS) and len(saved["oof"]) == 10
+    assert all(len(p) == 5 and abs(sum(p) - 1) < 1e-4 for p in saved["oof"].values())
+    torch_clf = ImageClassifier.load(out / "scalp_view.pt")
+    assert torch_clf.classes == VIEWS and torch_clf.size == best["size"] and torch_clf.flips == ()
+    rgb = cv2.cvtColor(cv2.imread(str(next((shared / "datasets/scalp_uze/valid").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    photos = [rgb, np.ascontiguousarray(rgb[::-1, :200])]
+    onnx_p = ImageClassifier.load(out / "scalp_view.pt", Backend("cpu", int8=False)).probabilities(photos)
+    np.testing.assert_allclose(onnx_p, torch_clf.probabilities(photos), atol=0.02)  # fp16-stored weights
+    int8_p = ImageClassifier.load(out / "scalp_view.pt", Backend("cpu")).probabilities(photos)
+    np.testing.assert_allclose(int8_p.sum(1), 1, atol=1e-5)
+
+
+def test_the_view_stage_alone_replaces_only_its_key_of_the_metrics(trained, shared, project_root, tmp_path):
+    """``--only view --reuse-view``: no other stage runs, the reused network is measured on
+    valid again, and scalp_metrics.json keeps every other key; the full run's log is left alone."""
+    import shutil
+
+    out0, build0, _ = trained
+    out, build = tmp_path / "weights", tmp_path / "build"
+    shutil.copytree(out0, out)
+    shutil.copytree(build0, build, symlinks=True)
+    before = json.loads((out / "scalp_metrics.json").read_text())
+    run_log = (build / "scalp" / "run.json").read_bytes()
+    weights = (out / "scalp_view.pt").read_bytes()
+    (out / "scalp_view.int8.onnx").unlink()
+    cmd = [sys.executable, "-m", "inference.train", "scalp", "--only", "view", "--reuse-view", "--limit", "10",
+           "--device", "cpu", "--shared", str(shared), "--out", str(out), "--build", str(build)]
+    proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = json.loads((out / "scalp_metrics.json").read_text())
+    assert {k: v for k, v in after.items() if k != "view"} == {k: v for k, v in before.items() if k != "view"}
+    assert after["view"]["reused"].endswith("view_oof.json") and after["view"]["valid"]["n"] == 10
+    assert after["view"]["valid"]["accuracy"] == before["view"]["valid"]["accuracy"]
+    assert set(after["view"]["stage_seconds"]) == {"view", "view_int8", "view_valid"}
+    assert (out / "scalp_view.pt").read_bytes() == weights and (out / "scalp_view.int8.onnx").is_file()
+    assert (build / "scalp" / "run.json").read_bytes() == run_log and (build / "scalp" / "view_run.json").is_file()
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["view"]["valid"]["n"] == 10
+    assert cmd[6] == "--reuse-view"
+    bad = subprocess.run(cmd[:6] + ["--view-epochs", "0"] + cmd[7:], cwd=project_root, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "--only view" in bad.stderr
+
+
 def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained, shared, project_root, tmp_path):
     """``--reuse-grade-cnn`` refits the grader on the saved out-of-fold probabilities
     without training the CNN again (the shipped network is left as it was); with
@@ -133,13 +206,15 @@ def test_a_rerun_reuses_the_grade_cnn_and_its_out_of_fold_probabilities(trained,
     before = (out / "scalp_cnn.pt").read_bytes()
     (out / "scalp_cnn.onnx").unlink()  # as after a network trained elsewhere (inference.train.gpu grade-cnn)
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
-           "--detector", str(tmp_path / "det.pt"), "--segmenter", str(tmp_path / "seg.pt"), "--imgsz", "160",
-           "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1", "--cnn-folds", "2",
-           "--grader-photos", "calibration", "--shared", str(shared), "--out", str(out), "--build", str(build)]
+           "--reuse-view", "--detector", str(tmp_path / "det.pt"), "--segmenter", str(tmp_path / "seg.pt"),
+           "--imgsz", "160", "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1",
+           "--cnn-folds", "2", "--grader-photos", "calibration", "--shared", str(shared), "--out", str(out),
+           "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "scalp_metrics.json").read_text())
     assert metrics["grade_cnn"]["reused"].endswith("grade_cnn_oof.json")
+    assert metrics["view"]["reused"].endswith("view_oof.json")
     assert metrics["grader"]["photos"] == "calibration" and 0 < metrics["grader"]["calibration_photos"] < 10
     assert (out / "scalp_cnn.pt").read_bytes() == before
     from inference.models.classifier import ImageClassifier
@@ -167,8 +242,8 @@ def cross_fitted(trained, shared, project_root, tmp_path_factory):
     shutil.copytree(build0, build, symlinks=True)
     shutil.copy(out0 / "scalp_unet.pt", tmp / "seg.pt")
     cmd = [sys.executable, "-m", "inference.train", "scalp", "--limit", "10", "--reuse-round1", "--reuse-grade-cnn",
-           "--segmenter", str(tmp / "seg.pt"), "--detector-folds", "2", "--epochs", "1", "--imgsz", "160",
-           "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1",
+           "--reuse-view", "--segmenter", str(tmp / "seg.pt"), "--detector-folds", "2", "--epochs", "1",
+           "--imgsz", "160", "--batch", "4", "--workers", "0", "--sheets", "8", "--device", "cpu", "--cnn-epochs", "1",
            "--cnn-folds", "2", "--shared", str(shared), "--out", str(out), "--build", str(build)]
     proc = subprocess.run(cmd, cwd=project_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
