@@ -77,12 +77,15 @@ class DomainSpec:
 def load_scalp(directory: Path, backend: Backend) -> ScalpChain:
     grader = LogisticGrader.from_json(json.loads((directory / A.SCALP_GRADER).read_text()))
     cnn = ImageClassifier.load(directory / A.SCALP_CNN, backend) if CNN_FEATURES[0] in grader.features else None
+    # the view classifier where it is shipped: the chain measures the view's Norwood zones with it
+    view = ImageClassifier.load(directory / A.SCALP_VIEW, backend) if (directory / A.SCALP_VIEW).is_file() else None
     return ScalpChain(
         YoloDetector(directory / A.SCALP_DETECTOR, backend),
         RegionSegmenter(load_unet(directory / A.SCALP_SEGMENTER, backend)),
         grader,
         classifier=cnn,
         faces=FaceDetector(directory / A.FACE_FINDER),
+        view=view,
     )
 
 
@@ -145,8 +148,9 @@ def face_output(a: FaceAnalysis) -> DomainOutput:
 # -- the registry ------------------------------------------------------------------------
 
 DOMAINS: dict[str, DomainSpec] = {
+    # optional: the grade CNN (loaded where the grader uses it) and the view classifier
     "scalp": DomainSpec("scalp", (A.SCALP_DETECTOR, A.SCALP_SEGMENTER, A.SCALP_GRADER, A.FACE_FINDER), load_scalp,
-                        scalp_output, optional=(A.SCALP_CNN,)),  # the grade CNN, where the grader uses it
+                        scalp_output, optional=(A.SCALP_CNN, A.SCALP_VIEW)),
     "face": DomainSpec("face", (A.FACE_DETECTOR, A.FACE_SEGMENTER, A.FACE_GRADER), load_face, face_output),
 }
 

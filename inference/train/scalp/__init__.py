@@ -94,15 +94,16 @@ def run(args: argparse.Namespace) -> dict:
     splits = split_train(args, state.train_rows)
     with log.timed("yolo"):
         fold_detectors = train_detectors(state, labels, splits)
+    view_oof = None
     if wanted(args):
         with log.timed("view"):
-            view_stage(state)
+            view_oof = view_stage(state)
     cnn_oof = None
     if args.cnn_epochs > 0:
         with log.timed("grade_cnn"):
             cnn_oof = grade_cnn_stage(state)
     with log.timed("grader"):
-        grader_stage(state, splits, fold_detectors, cnn_oof)
+        grader_stage(state, splits, fold_detectors, cnn_oof, view_oof)
     with log.timed("export"):
         export_stage(state)
     with log.timed("evaluate"):
