@@ -290,14 +290,15 @@ def pack_crops(args: argparse.Namespace) -> dict:
     import cv2
 
     from .common import read_rgb
-    from .scalp.chain import load_chain
+    from .scalp.chain import face_finder, load_chain
     from .scalp.splits import group_of
     from .segdata import read_scalp_index
 
     rows = [r for r in read_scalp_index(Path(args.shared) / "datasets/scalp_uze") if r["split"] == "train"]
     if args.limit:
         rows = rows[: args.limit]
-    models = load_chain(Path(args.weights), "cpu")
+    face_free = args.crops == "face-free"
+    models = load_chain(Path(args.weights), "cpu", faces=face_finder(Path(args.shared)) if face_free else None)
     out = Path(args.out) / "scalp_crops"
     if out.exists():
         shutil.rmtree(out)
@@ -306,12 +307,12 @@ def pack_crops(args: argparse.Namespace) -> dict:
     for i in range(0, len(rows), 8):
         chunk = rows[i : i + 8]
         imgs = [read_rgb(r["path"]) for r in chunk]
-        for r, c in zip(chunk, models.crops(imgs, models.regions(imgs))):
+        for r, c in zip(chunk, models.cnn_crops(imgs, face_free)):
             name = f"{len(index):04d}.jpg"
             c = cv2.resize(c, (CROPS_PACK, CROPS_PACK), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(out / "crops" / name), cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             index.append({"file": r["filename"], "grade": r["grade3"], "norwood": r["norwood_level"],
-                          "group": group_of(r["filename"]), "crop": name})
+                          "group": group_of(r["filename"]), "crop": name, "face_free": face_free})
     (out / "index.json").write_text(json.dumps(index))
     return {"crops": len(index), "mb": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6, 1)}
 
@@ -345,7 +346,8 @@ def grade_cnn(args: argparse.Namespace) -> dict:
     y_train = np.array([G.NORWOOD_LEVELS.index(e["norwood"]) for e in index]) if args.target == "norwood" else y
     t0 = time.time()
     net, cj, report, oof = G.fit_and_report(crops, y, groups, cfg, enc, y_train=y_train,
-                                            trained_on=device_description(device))
+                                            trained_on=device_description(device),
+                                            face_free=bool(index and index[0].get("face_free")))
     report["seconds"] = round(time.time() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -405,12 +407,16 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--device", default="auto")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
+    from .scalp.grade_cnn import CNN_CROPS, TARGETS
+
     c = sub.add_parser("pack-crops",
                        help="here: the scalp train photos' head crops for grade-cnn (.devdata/scalp_crops)")
     c.add_argument("--shared", default=str(shared_dir()))
     c.add_argument("--weights", default="weights", help="the detector and U-Net that cut the crops")
     c.add_argument("--out", default=str(PACK_DIR))
     c.add_argument("--limit", type=int, default=0)
+    c.add_argument("--crops", choices=CNN_CROPS, default=CNN_CROPS[0],
+                   help="face-free: other skin and the face side of the brow line grey (as the product shows them)")
     g = sub.add_parser("grade-cnn", help="there: cross-fit and train the scalp grade CNN on packed crops")
     g.add_argument("--data", required=True, help="a packed crop set (.devdata/scalp_crops)")
     g.add_argument("--encoder", default=None, help=f"default: DATA/../pretrained/{ENCODER_START}")
@@ -422,8 +428,6 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--device", default="auto")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default=os.environ.get("OUT", str(Path("build") / "gpu_out")))
-    from .scalp.grade_cnn import TARGETS
-
     g.add_argument("--target", choices=TARGETS, default="grade", help="learn the grades, or the Norwood levels")
     a = p.parse_args(argv)
     report = {"pack": pack, "yolo": yolo, "unet": unet, "pack-crops": pack_crops, "grade-cnn": grade_cnn}[a.cmd](a)

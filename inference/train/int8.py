@@ -68,7 +68,7 @@ def quantize_scalp_cnn(weights: Path, photo_paths: list[Path]) -> dict:
     t0 = time.time()
     models = load_scalp(Path(weights), Backend())
     images = calibration_photos(photo_paths)
-    crops = models.crops(images, models.regions(images))
+    crops = models.cnn_crops(images)  # face-free where the CNN's config says so
     size = models.classifier.size if models.classifier is not None else 224
     if models.classifier is not None:  # calibrate on what the network sees (its test-time view)
         crops = [models.classifier.view(c) for c in crops]

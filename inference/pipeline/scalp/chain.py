@@ -101,6 +101,15 @@ class ScalpChain:
         out[hide] = FILL
         return out
 
+    def cnn_crops(self, images: list[np.ndarray], face_free: bool | None = None) -> list[np.ndarray]:
+        """What the grade CNN sees in each photo (``cnn_crop``), for training and calibration:
+        face-free crops need the photo measured; plain ones only its region."""
+        if face_free is None:
+            face_free = self.classifier is not None and bool(self.classifier.cfg.get("face_free"))
+        if not face_free:
+            return self.crops(images, self.regions(images))
+        return [self.cnn_crop(im, m, True) for im, m in zip(images, self.measure(images, views=[None] * len(images)))]
+
     def regions(self, images: list[np.ndarray]) -> list[Region]:
         """The head region of each photo: the detector's best box, or the whole photo when none."""
         out: list[Region] = []

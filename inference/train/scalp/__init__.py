@@ -29,7 +29,7 @@ from .context import start
 from .detector import train_detectors
 from .evaluate import evaluate_stage, write_metrics
 from .export import export_stage
-from .grade_cnn import TARGETS, grade_cnn_stage
+from .grade_cnn import CNN_CROPS, TARGETS, grade_cnn_stage
 from .grader import grader_stage
 from .labels import pseudo_labels
 from .segmenter import round1, round2
@@ -66,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="grade CNN epochs (about 16 s each on this CPU for 372 crops; 0: no grade CNN)")
     p.add_argument("--cnn-folds", type=int, default=5, help="grade CNN cross-fitting folds (person groups)")
     p.add_argument("--cnn-size", type=int, default=224, help="grade CNN input size (px)")
+    p.add_argument("--cnn-crops", choices=CNN_CROPS, default=CNN_CROPS[0],
+                   help="face-free: the crop with other skin and the face side of the brow line grey, as the "
+                        "product shows it (measured by the chain with the face finder); plain: the head crop")
     p.add_argument("--cnn-lr", type=float, default=5e-4, help="grade CNN peak learning rate (one-cycle)")
     p.add_argument("--cnn-target", choices=TARGETS, default="grade",
                    help="grade CNN target: the 3 grades, or the 6 Norwood levels (summed into grades)")

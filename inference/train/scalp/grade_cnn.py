@@ -6,8 +6,9 @@ groups and grades each train photo with the copy that never saw it (out-of-fold)
 probabilities on every train photo are honest features for the grader; the shipped
 network is trained on the whole train split (``train_grade_cnn``).
 
-Crops: the head region the detector finds, with the U-Net's margin
-(``ScalpChain.crops``, as the U-Net crops it), kept at ``CROP_STORE`` px for augmentation; the network sees
+Crops: the head region the detector finds, with the U-Net's margin, face-free by default
+(``ScalpChain.cnn_crops``: other skin and the face side of a found face's brow line grey, as
+the product shows the crop), kept at ``CROP_STORE`` px for augmentation; the network sees
 ``size`` px, resized as at run time (``inference.models.unet.preprocess_np``).
 
 Test-time view: training cuts random 78-100% squares out of each crop, so at run time the
@@ -40,10 +41,11 @@ from inference.models.classifier import ImageClassifier, build_mobilenet, export
 from inference.types import GRADES
 
 from ..common import group_folds, read_rgb
-from .chain import load_chain
+from .chain import face_finder, load_chain
 from .context import ScalpRun
 from .splits import group_of
 
+CNN_CROPS = ("face-free", "plain")  # face-free: as the product shows the crop (ScalpChain.cnn_crop)
 CROP_STORE = 256  # px: crops are kept at this size; training cuts 78-100% of them
 OOF_FILE = "grade_cnn_oof.json"  # in build/scalp: the out-of-fold probabilities per train photo, and the report
 # candidate test-time views (centre share of each side, flips), the first the plain one
@@ -262,11 +264,11 @@ def train_stage(run: ScalpRun) -> dict[str, np.ndarray]:
     """Cross-fit the grade CNN on the train split's head crops, train the shipped one on all
     of them, export it; returns each train photo's out-of-fold probabilities by file name."""
     args, train_rows = run.args, run.train_rows
-    chain = load_chain(run.out, run.device)
+    face_free = args.cnn_crops == "face-free"
+    chain = load_chain(run.out, run.device, faces=face_finder(run.shared) if face_free else None)
     crops = []
     for i in range(0, len(train_rows), 8):
-        imgs = [read_rgb(r["path"]) for r in train_rows[i : i + 8]]
-        crops += chain.crops(imgs, chain.regions(imgs))
+        crops += chain.cnn_crops([read_rgb(r["path"]) for r in train_rows[i : i + 8]], face_free)
     crops = store_crops(crops, args.cnn_size)
     y = np.array([GRADES.index(r["grade3"]) for r in train_rows])
     groups = np.array([group_of(r["filename"]) for r in train_rows])
@@ -274,7 +276,7 @@ def train_stage(run: ScalpRun) -> dict[str, np.ndarray]:
                          size=args.cnn_size, lr=args.cnn_lr, target=args.cnn_target)
     norwood = args.cnn_target == "norwood"
     y_train = np.array([NORWOOD_LEVELS.index(r["norwood_level"]) for r in train_rows]) if norwood else y
-    net, cj, report, oof = fit_and_report(crops, y, groups, cfg, run.encoder, y_train=y_train)
+    net, cj, report, oof = fit_and_report(crops, y, groups, cfg, run.encoder, y_train=y_train, face_free=face_free)
     save_classifier(run.out / SCALP_CNN, net, cj)
     export_classifier_onnx(net, cj, (run.out / SCALP_CNN).with_suffix(".onnx"))
     run.log.set("grade_cnn", report)

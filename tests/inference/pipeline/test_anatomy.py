@@ -16,8 +16,8 @@ from inference.types import Box, Face
 
 
 def face(eyes_y: float, mouth_y: float, x: float = 50.0, score: float = 0.95) -> Face:
-    return Face(Box(x - 20, eyes_y - 20, x + 20, mouth_y + 10),
-                ((x - 8, eyes_y), (x + 8, eyes_y), (x, (eyes_y + mouth_y) / 2), (x - 6, mouth_y), (x + 6, mouth_y)), score)
+    marks = ((x - 8, eyes_y), (x + 8, eyes_y), (x, (eyes_y + mouth_y) / 2), (x - 6, mouth_y), (x + 6, mouth_y))
+    return Face(Box(x - 20, eyes_y - 20, x + 20, mouth_y + 10), marks, score)
 
 
 def test_below_the_brows_follows_the_face_orientation():

@@ -1,0 +1,47 @@
+"""What the grade CNN sees (``ScalpChain.cnn_crops``): on real photos with a found face the
+face-free crop greys the face side of the brow line, and nothing else changes."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from inference.datasets import view_of
+from inference.models.onnx_runtime import Backend
+from inference.pipeline.scalp.anatomy import OTHER_SKIN
+from inference.pipeline.scalp.chain import FILL
+from inference.service.domains import load_scalp
+
+
+def _photos(shared, views, n):
+    paths = [p for p in sorted((shared / "datasets/scalp_uze/valid").glob("*.jpg")) if view_of(p.name) in views]
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths[:n]]
+
+
+def test_face_free_crops_grey_the_face_and_keep_the_rest(weights, shared):
+    chain = load_scalp(weights, Backend())
+    photos = _photos(shared, ("Front",), 12)
+    measured = chain.measure(photos)
+    with_face = [(im, m) for im, m in zip(photos, measured) if m.cut is not None]
+    assert len(with_face) >= 2, "some valid Front photos show a face the finder finds"
+    for im, m in with_face:
+        plain, free = chain.cnn_crop(im, m, False), chain.cnn_crop(im, m, True)
+        assert plain.shape == free.shape
+        changed = (plain != free).any(axis=2)
+        assert changed.mean() > 0.02  # the face below the brows is greyed
+        assert (free[changed] == FILL).all()  # greyed, nothing else touched
+    # the batch helper gives the same crops as the step-by-step calls
+    ims = [im for im, _ in with_face[:2]]
+    for a, (im, m) in zip(chain.cnn_crops(ims, True), with_face[:2]):
+        assert np.array_equal(a, chain.cnn_crop(im, m, True))
+    assert all(np.array_equal(a, b) for a, b in zip(chain.cnn_crops(ims, False), chain.crops(ims, chain.regions(ims))))
+
+
+def test_a_top_down_photo_without_face_or_other_skin_keeps_its_crop(weights, shared):
+    chain = load_scalp(weights, Backend())
+    photos = _photos(shared, ("Top-Down",), 4)
+    checked = 0
+    for im, m in zip(photos, chain.measure(photos)):
+        if m.cut is None and not (m.segmentation.labels == OTHER_SKIN).any():
+            assert np.array_equal(chain.cnn_crop(im, m, True), chain.cnn_crop(im, m, False))
+            checked += 1
+    assert checked >= 1
