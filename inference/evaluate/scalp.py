@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from inference.datasets import read_scalp_rows
+from inference.pipeline.scalp.anatomy import SCALP_CLASSES
 from inference.pipeline.scalp.chain import ScalpChain
 from inference.pipeline.scalp.view import ViewClassifier, predict_views
 from inference.service.domains import load_router, load_scalp
@@ -26,10 +27,11 @@ RouteCheck = Callable[[list[np.ndarray]], list[bool]]
 
 def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[str, Path] | None = None,
                    batch: int = 8, router: RouteCheck | None = None) -> dict:
-    """Grade metrics overall and per view; mask IoU against reference masks where given."""
+    """Grade metrics overall and per view; per-class mask IoU (the answer's classes, background
+    aside) against reference masks where given, inside the detected head box."""
     truth, guess, final, views, routed = [], [], [], [], []
-    inter = np.zeros(3)
-    union = np.zeros(3)
+    inter = np.zeros(len(SCALP_CLASSES))
+    union = np.zeros(len(SCALP_CLASSES))
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         imgs = [cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
@@ -44,8 +46,8 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
                 x1, y1, x2, y2 = a.detections[0].box.clip(lab.shape[1], lab.shape[0]).as_int()
                 t = lab[y1:y2, x1:x2]
                 p = a.segmentation.labels[y1:y2, x1:x2]
-                v = t < 3
-                for c in (1, 2):
+                v = t < len(SCALP_CLASSES)  # partial labels and unlabelled pixels are not scored
+                for c in range(1, len(SCALP_CLASSES)):
                     inter[c] += np.sum((t == c) & (p == c) & v)
                     union[c] += np.sum(((t == c) | (p == c)) & v)
         if router is not None:
@@ -64,11 +66,9 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
             out["per_view"][v] = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                                   "confusion": m["confusion"]["matrix"]}
     if reference_masks:
-        out["mask_iou_check_subset"] = {
-            "n": len(reference_masks),
-            "scalp_skin": round(float(inter[1] / max(union[1], 1)), 4),
-            "hair": round(float(inter[2] / max(union[2], 1)), 4),
-        }
+        out["mask_iou_check_subset"] = {"n": len(reference_masks)} | {
+            name: round(float(inter[c] / union[c]), 4) if union[c] else None
+            for c, name in enumerate(SCALP_CLASSES) if c > 0}
     out["routing_accuracy"] = round(float(np.mean(routed)), 4) if routed else None
     return out
 

@@ -50,3 +50,28 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, weights, proj
 def test_evaluate_one_split(small_set, weights, project_root):
     last = json.loads(run_eval("scalp", project_root, "--data", str(small_set), "--split", "valid")[-1])
     assert last["n"] == 6
+
+
+def test_mask_iou_is_per_answer_class_inside_the_head_box(tmp_path):
+    """The stand-in paints scalp over the box's upper half and hair over its lower half; the
+    reference agrees on hair, puts other skin over the left half of the scalp, and leaves a
+    strip unlabelled (255) that is not scored."""
+    import cv2
+    import numpy as np
+
+    from inference.evaluate.scalp import evaluate_scalp
+    from inference.pipeline.scalp.anatomy import HAIR, OTHER_SKIN, SCALP
+    from tests.fakes.inference import StandInScalp
+
+    h, w = 80, 120
+    photo, ref = tmp_path / "a.jpg", tmp_path / "a.png"
+    cv2.imwrite(str(photo), np.full((h, w, 3), 128, np.uint8))
+    lab = np.zeros((h, w), np.uint8)
+    lab[20:40, 30:90] = SCALP
+    lab[20:40, 30:60] = OTHER_SKIN
+    lab[40:60, 30:90] = HAIR
+    lab[55:60, 30:90] = 255
+    cv2.imwrite(str(ref), lab)
+    rows = [{"path": str(photo), "filename": "a.jpg", "grade3": "LOW", "view": "Front"}]
+    iou = evaluate_scalp(StandInScalp("LOW"), rows, reference_masks={"a.jpg": ref})["mask_iou_check_subset"]
+    assert iou == {"n": 1, "hair": 1.0, "scalp": 0.5, "other_skin": 0.0}
