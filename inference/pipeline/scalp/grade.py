@@ -25,6 +25,9 @@ SCALP_FEATURES = DETECTOR_FEATURES + MEASURE_FEATURES
 ZONE_FEATURES = tuple(f"zone_{z}" for z in ZONES)
 # the view classifier's probabilities (view.py), when the chain has one
 VIEW_FEATURES = tuple("view_" + v.lower().replace("-", "_") for v in VIEWS)
+# the exposed ratio's logit weighed by each view's probability: a grader may read the ratio
+# differently in each view (a crown close-up and a front view with the same ratio differ)
+VIEW_RATIO_FEATURES = tuple(f"exposed_logit_{f}" for f in VIEW_FEATURES)
 # the grade CNN's LOW / MIDDLE / HIGH probabilities on the head crop (chain.py), when the grader uses them
 CNN_FEATURES = ("cnn_low", "cnn_middle", "cnn_high")
 MIN_MEASURED_PIXELS = 2000  # fewer hair + scalp pixels than this: too little to measure
@@ -37,7 +40,8 @@ def _logit(r: float) -> float:
 
 def feature_values(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray | None = None) -> dict[str, float]:
     """Every feature this photo has, by name: ``SCALP_FEATURES`` and ``ZONE_FEATURES`` always,
-    ``VIEW_FEATURES`` where the view was estimated, ``CNN_FEATURES`` where the CNN ran."""
+    ``VIEW_FEATURES`` and ``VIEW_RATIO_FEATURES`` where the view was estimated, ``CNN_FEATURES``
+    where the CNN ran."""
     s = det.class_scores if det is not None else (0.0, 0.0, 0.0)
     v: dict[str, float] = dict(zip(DETECTOR_FEATURES, (s[0], s[1], s[2], det.score if det else 0.0)))
     v.update(zip(MEASURE_FEATURES, (m.exposed_scalp_ratio, _logit(m.exposed_scalp_ratio), m.region_fraction)))
@@ -46,6 +50,8 @@ def feature_values(det: Detection | None, m: ScalpMeasurements, cnn: np.ndarray 
         v[name] = float(z) if z is not None else m.exposed_scalp_ratio
     if m.view_probabilities:
         v.update((f, float(m.view_probabilities.get(view, 0.0))) for f, view in zip(VIEW_FEATURES, VIEWS))
+        logit = v["exposed_logit"]
+        v.update((r, logit * v[f]) for r, f in zip(VIEW_RATIO_FEATURES, VIEW_FEATURES))
     if cnn is not None:
         v.update(zip(CNN_FEATURES, (float(c) for c in cnn)))
     return v
@@ -128,7 +134,7 @@ def grade_scalp(grader: LogisticGrader, det: Detection | None, m: ScalpMeasureme
     view's, in ``m``, when it uses the view)."""
     if CNN_FEATURES[0] in grader.features and cnn is None:
         raise ValueError("this scalp grader uses the grade CNN (weights/scalp_cnn.pt): load it with the other models")
-    if VIEW_FEATURES[0] in grader.features and not m.view_probabilities:
+    if set(VIEW_FEATURES + VIEW_RATIO_FEATURES) & set(grader.features) and not m.view_probabilities:
         raise ValueError("this scalp grader uses the view (weights/scalp_view.pt): load it with the other models")
     if CNN_FEATURES[0] not in grader.features:
         cnn = None

@@ -19,8 +19,10 @@ from inference.pipeline.scalp.chain import DEFAULT_FLIPS, ScalpChain
 from inference.pipeline.scalp.grade import (
     CNN_FEATURES,
     DETECTOR_FEATURES,
+    MEASURE_FEATURES,
     SCALP_FEATURES,
     VIEW_FEATURES,
+    VIEW_RATIO_FEATURES,
     ZONE_FEATURES,
     LogisticGrader,
     scalp_features,
@@ -72,7 +74,45 @@ def view_estimates(oof: dict[str, np.ndarray] | None, rows: list[dict]) -> list[
 
 def inputs(with_view: bool) -> tuple[str, ...]:
     """What ``features_for`` measures: the detector's and the U-Net's features, the zones, the view."""
-    return SCALP_FEATURES + ZONE_FEATURES + (VIEW_FEATURES if with_view else ())
+    return SCALP_FEATURES + ZONE_FEATURES + (VIEW_FEATURES + VIEW_RATIO_FEATURES if with_view else ())
+
+
+# the feature sets a grader may use (beside the detector's scores where out of sample and the
+# CNN's probabilities where it ran), the choice made by grouped CV like its other settings
+FEATURE_SETS = {
+    "measure": MEASURE_FEATURES,
+    "zones": MEASURE_FEATURES + ZONE_FEATURES,
+    "zones+view": MEASURE_FEATURES + ZONE_FEATURES + VIEW_FEATURES,
+    "zones+view+ratio_by_view": MEASURE_FEATURES + ZONE_FEATURES + VIEW_FEATURES + VIEW_RATIO_FEATURES,
+}
+
+
+def feature_sets(available: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``FEATURE_SETS`` that ``available`` has, each with the detector's and the CNN's features it has."""
+    extra = tuple(f for f in available if f in DETECTOR_FEATURES + CNN_FEATURES)
+    return {name: tuple(f for f in available if f in names or f in extra)
+            for name, names in FEATURE_SETS.items() if set(names) <= set(available)}
+
+
+def choose_features(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], seed: int, groups: np.ndarray,
+                    views: np.ndarray) -> tuple[LogisticGrader, dict]:
+    """``fit_grader`` on each of ``feature_sets``; the set whose chosen setting scores best (the
+    same order: LOW recall reaching its target, macro-F1, accuracy; then the smaller set)."""
+    tried = {}
+    for name, names in feature_sets(features).items():
+        cols = select(features, names)
+        tried[name] = fit_grader(x[:, cols], y, seed, names, groups=groups, views=views)
+
+    def key(name):
+        g, r = tried[name]
+        return r["cv_low_recall"] >= LOW_RECALL_TARGET, r["cv_macro_f1"], r["cv_accuracy"], -len(g.features)
+
+    best = max(tried, key=key)
+    grader, report = tried[best]
+    report = report | {"feature_set": best, "feature_sets": {
+        n: {k: r[k] for k in ("l2", "class_weights", "cv_macro_f1", "cv_accuracy", "cv_low_recall")}
+        for n, (_, r) in tried.items()}}
+    return grader, report
 
 
 def features_for(models: ScalpChain, rows: list[dict], views: list[ViewEstimate | None] | None = None,
@@ -259,7 +299,8 @@ def grader_stage(run: ScalpRun, splits: Splits, fold_detectors: list[Path],
     if not unseen:  # the detector trained on most of these photos: its scores would be in-sample
         keep = tuple(f for f in features if f not in DETECTOR_FEATURES)
         x, features = x[:, select(features, keep)], keep
-    grader, choice = fit_grader(x, y, args.seed, features, groups=groups, views=np.array([r["view"] for r in rows]))
+    grader, choice = choose_features(x, y, features, args.seed, groups, np.array([r["view"] for r in rows]))
+    features = grader.features
     design_check = None
     if not unseen and cnn_oof is not None:  # how the calibration-fold design would have done on its own photos
         in_fold = np.array([r["filename"] in splits.held_out for r in rows])
@@ -276,7 +317,8 @@ def grader_stage(run: ScalpRun, splits: Splits, fold_detectors: list[Path],
                            "uncertain_below": grader.uncertain_below, "flips": list(flips),
                            "detector_alone_calib_accuracy": alone, **choice, "design_check": design_check})
     print("  grader, cross-validated on train:", json.dumps({k: choice[k] for k in
-          ("l2", "class_weights", "cv_accuracy", "cv_macro_f1", "cv_low_recall", "cv_uncertain_rate")}))
+          ("feature_set", "l2", "class_weights", "cv_accuracy", "cv_macro_f1", "cv_low_recall", "cv_uncertain_rate")}))
+    print("  grader feature sets:", json.dumps(choice["feature_sets"]))
 
 
 def choose_flips(run: ScalpRun, parts, rows: list[dict], y: np.ndarray, splits: Splits,

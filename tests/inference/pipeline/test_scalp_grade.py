@@ -9,6 +9,7 @@ from inference.pipeline.scalp.grade import (
     MEASURE_FEATURES,
     SCALP_FEATURES,
     VIEW_FEATURES,
+    VIEW_RATIO_FEATURES,
     ZONE_FEATURES,
     LogisticGrader,
     grade_scalp,
@@ -57,6 +58,8 @@ def test_zone_and_view_features_by_name():
     x = scalp_features(det, m, names=ZONE_FEATURES + VIEW_FEATURES)
     assert x[:3].tolist() == [0.6, 0.3, 0.1]
     assert x[3:].tolist() == [0.1, 0.0, 0.9, 0.0, 0.0]  # Top-Down, Back, Front, Left, Right
+    by_view = scalp_features(det, m, names=VIEW_RATIO_FEATURES)  # the ratio's logit weighed by each view
+    assert by_view.tolist() == pytest.approx([0.1 * np.log(0.3 / 0.7), 0, 0.9 * np.log(0.3 / 0.7), 0, 0])
     g = LogisticGrader(VIEW_FEATURES, np.zeros(5), np.ones(5), np.zeros((3, 5)), np.zeros(3))
     bare = ScalpMeasurements(0.3, 7000, 3000, 0.4, 1)
     with pytest.raises(ValueError, match="view"):

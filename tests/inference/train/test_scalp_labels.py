@@ -257,3 +257,31 @@ def test_the_grader_weighs_the_classes_so_that_low_is_found():
     assert report["cv_low_recall"] >= LOW_RECALL_TARGET and report["class_weights"] in ("balanced", "low")
     unweighted = [v for k, v in report["cv_table"].items() if k.endswith("/none")]
     assert max(v["low_recall"] for v in unweighted) < LOW_RECALL_TARGET
+
+
+def test_the_grader_chooses_the_feature_set_that_cross_validates_best():
+    """The grade depends on the ratio through a threshold that differs by view: the sets
+    without the ratio-by-view features cannot draw it; the choice names the set and reports
+    every set tried."""
+    from inference.pipeline.scalp.grade import MEASURE_FEATURES, VIEW_FEATURES, VIEW_RATIO_FEATURES, ZONE_FEATURES
+    from inference.train.scalp.grader import choose_features, feature_sets
+
+    rng = np.random.default_rng(5)
+    n = 300
+    view = rng.integers(0, 2, n)  # 0: Top-Down, 1: Back
+    logit = rng.normal(0, 1.5, n)
+    y = np.where(view == 0, np.digitize(logit, [-1.0, 1.0]), np.digitize(logit, [-2.5, -1.5]))
+    ratio = 1 / (1 + np.exp(-logit))
+    vp = np.zeros((n, 5))
+    vp[np.arange(n), view] = 1.0
+    cols = {"exposed_ratio": ratio, "exposed_logit": logit, "region_fraction": rng.uniform(0.3, 0.6, n)}
+    cols |= {f: ratio + rng.normal(0, 0.3, n) for f in ZONE_FEATURES}
+    cols |= dict(zip(VIEW_FEATURES, vp.T)) | {r: logit * vp[:, i] for i, r in enumerate(VIEW_RATIO_FEATURES)}
+    features = tuple(cols)
+    x = np.stack([cols[f] for f in features], 1)
+    assert set(feature_sets(features)) == {"measure", "zones", "zones+view", "zones+view+ratio_by_view"}
+    assert feature_sets(MEASURE_FEATURES) == {"measure": MEASURE_FEATURES}
+    g, report = choose_features(x, y, features, 0, np.arange(n) // 2, np.array(["Top-Down", "Back"])[view])
+    assert report["feature_set"] == "zones+view+ratio_by_view" and set(VIEW_RATIO_FEATURES) <= set(g.features)
+    sets = report["feature_sets"]
+    assert sets["zones+view+ratio_by_view"]["cv_accuracy"] > sets["measure"]["cv_accuracy"] + 0.1
