@@ -14,32 +14,58 @@ import cv2
 import numpy as np
 
 from inference.datasets import read_scalp_rows
-from inference.pipeline.scalp.anatomy import SCALP_CLASSES
+from inference.models.face_detector import FaceDetector
+from inference.pipeline.scalp.anatomy import SCALP, SCALP_CLASSES
 from inference.pipeline.scalp.chain import ScalpChain
 from inference.pipeline.scalp.view import ViewClassifier, predict_views
 from inference.service.domains import load_router, load_scalp
-from inference.types import GRADES, UNCERTAIN, VIEWS
+from inference.types import GRADES, UNCERTAIN, VIEWS, Face
 
 from .metrics import classification_metrics
 
 RouteCheck = Callable[[list[np.ndarray]], list[bool]]
+LEAK_VIEWS = ("Front", "Left", "Right")  # the views that show a face
+LEAK_LIMIT = 0.03  # the product's aim: at most this share of a face below the eyes labelled scalp
+
+
+def face_leak(labels: np.ndarray, faces: list[Face]) -> list[float]:
+    """Per face, the share of its box below the eyes that ``labels`` (SCALP_CLASSES) calls scalp."""
+    h, w = labels.shape
+    out = []
+    for f in faces:
+        x1, _, x2, y2 = f.box.clip(w, h).as_int()
+        below = labels[int(f.eyes[1]) : y2, x1:x2]
+        if below.size:
+            out.append(float((below == SCALP).mean()))
+    return out
+
+
+def leak_summary(leaks: list[float]) -> dict:
+    return {"faces": len(leaks), "mean": round(float(np.mean(leaks)), 4) if leaks else None,
+            f"over_{LEAK_LIMIT:g}": int(sum(v > LEAK_LIMIT for v in leaks))}
 
 
 def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[str, Path] | None = None,
-                   batch: int = 8, router: RouteCheck | None = None) -> dict:
+                   batch: int = 8, router: RouteCheck | None = None,
+                   leak_finders: dict[str, FaceDetector] | None = None) -> dict:
     """Grade metrics overall and per view; per-class mask IoU (the answer's classes, background
-    aside) against reference masks where given, inside the detected head box."""
+    aside) against reference masks where given, inside the detected head box; the face leak
+    (``face_leak``) on front and side views for each face finder given (by name)."""
     truth, guess, final, views, routed = [], [], [], [], []
+    leaks: dict[str, list[float]] = {name: [] for name in leak_finders or {}}
     inter = np.zeros(len(SCALP_CLASSES))
     union = np.zeros(len(SCALP_CLASSES))
     for i in range(0, len(rows), batch):
         chunk = rows[i : i + batch]
         imgs = [cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for r in chunk]
-        for r, a in zip(chunk, chain.analyze(imgs)):
+        for r, im, a in zip(chunk, imgs, chain.analyze(imgs)):
             truth.append(r["grade3"])
             guess.append(a.grade.best_guess)
             final.append(a.grade.grade)
             views.append(r["view"])
+            if r["view"] in LEAK_VIEWS:
+                for name, finder in (leak_finders or {}).items():
+                    leaks[name] += face_leak(a.segmentation.labels, finder.detect(im, orientations=1))
             ref = (reference_masks or {}).get(r["filename"])
             if ref is not None and Path(ref).exists() and a.detections:
                 lab = cv2.imread(str(ref), cv2.IMREAD_UNCHANGED)
@@ -70,6 +96,8 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
             name: round(float(inter[c] / union[c]), 4) if union[c] else None
             for c, name in enumerate(SCALP_CLASSES) if c > 0}
     out["routing_accuracy"] = round(float(np.mean(routed)), 4) if routed else None
+    if leak_finders:
+        out["face_leak"] = {name: leak_summary(v) for name, v in leaks.items()}
     return out
 
 

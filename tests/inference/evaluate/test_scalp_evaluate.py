@@ -75,3 +75,19 @@ def test_mask_iou_is_per_answer_class_inside_the_head_box(tmp_path):
     rows = [{"path": str(photo), "filename": "a.jpg", "grade3": "LOW", "view": "Front"}]
     iou = evaluate_scalp(StandInScalp("LOW"), rows, reference_masks={"a.jpg": ref})["mask_iou_check_subset"]
     assert iou == {"n": 1, "hair": 1.0, "scalp": 0.5, "other_skin": 0.0}
+
+
+def test_face_leak_is_the_scalp_share_of_the_face_box_below_the_eyes():
+    import numpy as np
+
+    from inference.evaluate.scalp import face_leak, leak_summary
+    from inference.pipeline.scalp.anatomy import SCALP
+    from inference.types import Box, Face
+
+    labels = np.zeros((100, 100), np.uint8)
+    labels[:50] = SCALP  # above the eyes: not counted
+    labels[50:60, 20:40] = SCALP  # 200 of the 40 x 50 pixels below the eyes
+    face = Face(Box(20, 30, 60, 100), ((30, 50), (50, 50), (40, 70), (32, 85), (48, 85)), 0.95)
+    assert face_leak(labels, [face]) == [0.1]
+    assert leak_summary([0.1, 0.0]) == {"faces": 2, "mean": 0.05, "over_0.03": 1}
+    assert leak_summary([])["mean"] is None
