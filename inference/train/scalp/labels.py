@@ -4,11 +4,12 @@ scalp_uze has no boxes and no masks. This module makes them:
 
 * masks in the answer's classes (background, hair, scalp, other skin): the round-1 U-Net
   labels each photo (pseudo-labels; pixels it is unsure of stay unlabelled), then what is
-  known for sure is written over it: below a checked face's eyebrow line skin is other skin,
-  above it scalp (the faces YuNet finds, checked by hand in ``face_checks.json``, where a
-  person also drew the line YuNet missed or got wrong); the ears and necks a person outlined
-  in ``other_skin.json`` are other skin; photos a person marked wrong in ``corrections.csv``
-  are dropped;
+  known for sure is written over it: below a checked face's eyebrow line skin is other skin
+  (the faces YuNet finds, checked by hand in ``face_checks.json``, where a person also drew
+  the line YuNet missed or got wrong); the ears and necks a person outlined in
+  ``other_skin.json`` are other skin; on a photo where a person settled where the other
+  skin is (``settled``), the rest of the skin is scalp; photos a person marked wrong in
+  ``corrections.csv`` are dropped;
 * boxes: the hair-bearing region of the head = the largest connected region of hair and
   scalp (other skin and the face side of the line removed), classed with the photo's grade.
 
@@ -124,23 +125,39 @@ def pseudo_mask(probs: np.ndarray) -> np.ndarray:
     return lab
 
 
+def settled(row: dict, face: np.ndarray | None, outlined: np.ndarray | None) -> bool:
+    """Whether a person has settled where this photo's other skin is, so that the rest of its
+    skin is scalp: a checked face line (what lies below it is the face, ears and neck), the
+    ears and necks outlined in ``other_skin.json``, or a Top-Down view (their faces at the edge
+    were looked for by hand and drawn in ``face_checks.json``; nothing else of a person but
+    the head shows from above)."""
+    return face is not None or outlined is not None or row["view"] == "Top-Down"
+
+
 def make_label(row: dict, probs: np.ndarray, face: np.ndarray | None, outlined: np.ndarray | None,
                corrections: dict) -> ScalpLabel:
     """The photo's mask and box from the U-Net's probabilities and what is known for sure: the
-    face side of the eyebrow line (``face``), the hand-outlined other skin (``outlined``)."""
+    face side of the eyebrow line (``face``), the hand-outlined other skin (``outlined``).
+
+    Skin is taken where the network is sure of skin (scalp and other skin together); which skin
+    it is comes from the hand labels where a person settled it (``settled``), and from the
+    network only where it is sure of that too. (Round 1 learns scalp against other skin from
+    LFW's foreheads and faces; on a bald crown it often cannot tell them apart.)"""
     mask = pseudo_mask(probs)
-    full = probs.argmax(0).astype(np.uint8)
-    skin = (full == SCALP) | (full == OTHER_SKIN)
-    if face is not None:
-        mask[face & skin & (mask != IGNORE)] = OTHER_SKIN
-        mask[~face & skin & (mask != IGNORE)] = SCALP
+    skin_p = probs[SCALP] + probs[OTHER_SKIN]
+    skin = (skin_p >= CONFIDENT) & (skin_p > probs[HAIR]) & (skin_p > probs[BACKGROUND])
+    other = np.zeros(skin.shape, bool)
+    for known in (face, outlined):
+        if known is not None:
+            other |= known
+    if settled(row, face, outlined):
+        mask[skin] = np.where(other[skin], OTHER_SKIN, SCALP)
+    else:
+        mask[skin & other] = OTHER_SKIN
     if outlined is not None:  # a person's outline beats the network, unsure pixels included
-        mask[outlined & (full != HAIR)] = OTHER_SKIN
+        mask[outlined & (probs.argmax(0) != HAIR)] = OTHER_SKIN
     head = np.where((mask == HAIR) | (mask == SCALP), HAIR, BACKGROUND).astype(np.uint8)
-    cut = face if face is not None else None
-    if outlined is not None:
-        cut = outlined if cut is None else (cut | outlined)
-    box, _ = head_box(head, cut)
+    box, _ = head_box(head, other if other.any() else None)
     lab = ScalpLabel(row["filename"], row["split"], row["view"], row["grade3"], mask, box, face is not None)
     fix = corrections.get(row["filename"])
     if fix:

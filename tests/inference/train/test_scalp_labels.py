@@ -108,6 +108,24 @@ def test_a_label_splits_skin_at_the_face_and_takes_the_outlined_other_skin():
     assert lab.box is not None and lab.box[3] <= 122  # the box stops at the brows
 
 
+def test_where_a_person_settled_the_other_skin_the_rest_of_the_skin_is_scalp():
+    """A bald crown the network is unsure of (scalp 0.45, other skin 0.45): on a Top-Down photo
+    (faces there were looked for by hand) it is scalp; on a Back photo nobody outlined, only
+    the network could say, and it is unsure: unlabelled. Where the network is sure of other
+    skin on an unsettled photo (a neck), that stays."""
+    probs = np.zeros((4, 100, 100), np.float32)
+    probs[SCALP, :60], probs[OTHER_SKIN, :60] = 0.45, 0.45
+    probs[OTHER_SKIN, 60:] = 0.9  # a neck, the network is sure
+    probs[0] = 1 - probs.sum(0)
+    top = L.make_label({"filename": "t.jpg", "split": "train", "view": "Top-Down", "grade3": "HIGH"},
+                       probs, None, None, {})
+    back = L.make_label({"filename": "b.jpg", "split": "train", "view": "Back", "grade3": "HIGH"},
+                        probs, None, None, {})
+    assert (top.mask[:60] == SCALP).all() and (top.mask[60:] == SCALP).all()  # settled: all skin is scalp
+    assert (back.mask[:60] == IGNORE).all() and (back.mask[60:] == OTHER_SKIN).all()
+    assert L.settled({"view": "Back"}, None, np.zeros((2, 2), bool)) and not L.settled({"view": "Left"}, None, None)
+
+
 def test_labels_on_real_scalp_photos_and_contact_sheet(shared, tmp_path):
     rows = read_scalp_index(shared / "datasets/scalp_uze")
     assert len(rows) == 598 and {r["view"] for r in rows} == {"Top-Down", "Back", "Front", "Left", "Right"}
