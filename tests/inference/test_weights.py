@@ -30,6 +30,9 @@ def test_every_shipped_model_is_small(weights):
         "scalp_unet.onnx",
         "scalp_cnn.pt",
         "scalp_cnn.onnx",
+        "scalp_view.pt",
+        "scalp_view.onnx",
+        "scalp_view.int8.onnx",
     ):
         assert (weights / name).stat().st_size < MAX_BYTES, name
     assert (weights / "MODEL_CARD.md").exists()
