@@ -104,7 +104,7 @@ def tile_samples(rows: list[AcneRow], tile: int = 320, overlap: float = 0.25) ->
     for r in rows:
         h, w = _image_size(r.image)
         for win in tile_windows(w, h, tile, overlap):
-            out.append(TileSample(r.image, None, "acne", None, r.label, win))
+            out.append(TileSample(r.image, None, "acne", label=r.label, window=win))
     return out
 
 

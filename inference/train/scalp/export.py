@@ -1,9 +1,10 @@
 """The scalp networks' ONNX exports (fp16 weights) and their int8 twins for the CPU."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from inference.artifacts import SCALP_CNN, SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_VIEW
+from inference.artifacts import FACE_FINDER, SCALP_CNN, SCALP_DETECTOR, SCALP_SEGMENTER, SCALP_VIEW
 from inference.models.unet import export_onnx as export_unet_onnx
 from inference.models.unet import load_unet
 
@@ -11,9 +12,20 @@ from ..int8 import quantize_exported, quantize_scalp_cnn, quantize_scalp_segment
 from ..yolo_trainer import export_onnx as export_yolo_onnx
 from .context import ScalpRun
 
+YUNET = "pretrained/yunet"  # the shipped face finder's source in the shared data (not trained here)
+
+
+def ship_face_finder(run: ScalpRun) -> None:
+    """Put the face finder and its licence beside the trained files: the scalp domain loads it."""
+    src = run.shared / YUNET
+    for name, target in ((FACE_FINDER, FACE_FINDER), ("LICENSE", "yunet.LICENSE")):
+        if not (run.out / target).is_file():
+            shutil.copyfile(src / name, run.out / target)
+
 
 def export_stage(run: ScalpRun) -> None:
     out = run.out
+    ship_face_finder(run)
     b = load_unet(out / SCALP_SEGMENTER)
     export_unet_onnx(b.net, b.cfg, out / "scalp_unet.onnx", half=True, meta=b.meta)
     export_yolo_onnx(out / SCALP_DETECTOR, run.args.imgsz, out / "scalp_yolo.onnx")

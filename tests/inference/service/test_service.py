@@ -408,7 +408,8 @@ async def test_real_photo(aiohttp_client, settings, real_models):
     assert body["domain"] == "scalp" and body["quality"]["ok"] is True
     assert body["grade"] in (*GRADES, UNCERTAIN) and 0 <= body["confidence"] <= 1
     assert set(body["measurements"]) == MEASUREMENT_KEYS
-    n_scalp = 4 + (WEIGHTS / "scalp_cnn.pt").is_file()  # detector, U-Net, grader, face finder (+ the grade CNN)
+    # detector, U-Net, grader, face finder (+ the grade CNN and the view classifier where shipped)
+    n_scalp = 4 + sum((WEIGHTS / f).is_file() for f in ("scalp_cnn.pt", "scalp_view.pt"))
     hashes = r"[0-9a-f]{8}(\.[0-9a-f]{8}){" + str(n_scalp - 1) + "}"
     assert re.fullmatch(rf"scalp:{hashes} router:[0-9a-f]{{8}}", body["model_version"])
     assert body["routing"] == "router" and body["route_probabilities"]["scalp"] > 0.5

@@ -14,6 +14,9 @@ import torch
 
 from inference.models.unet import load_unet, preprocess
 from inference.models.yolo import YoloDetector
+from inference.pipeline.scalp.anatomy import SCALP_CLASSES
+from inference.pipeline.scalp.grade import DETECTOR_FEATURES
+from inference.train.scalp.grader import FEATURE_SETS
 
 pytestmark = pytest.mark.slow
 NUMERIC = ("mean", "std", "weight", "bias")  # a grader's fitted numbers
@@ -54,10 +57,13 @@ def test_training_writes_every_artefact(trained):
     assert len(set(threads.values())) == 1, threads
     # the grader stacks the grade CNN's out-of-fold probabilities (every train photo graded once)
     assert metrics["grade_cnn"]["photos"] == 10 and 0 <= metrics["grade_cnn"]["oof_accuracy"] <= 1
-    # by default on every train photo: the measurements and the CNN's out-of-fold probabilities,
-    # without the detector's scores (it trained on most of these photos)
-    assert json.loads((out / "scalp_grader.json").read_text())["features"] == [
-        "exposed_ratio", "exposed_logit", "region_fraction", "cnn_low", "cnn_middle", "cnn_high"]
+    # by default on every train photo: the feature set chosen by grouped CV among FEATURE_SETS, with
+    # the CNN's out-of-fold probabilities and without the detector's scores (it trained on these photos)
+    features = json.loads((out / "scalp_grader.json").read_text())["features"]
+    chosen = metrics["grader"]["feature_set"]
+    assert chosen in FEATURE_SETS and set(metrics["grader"]["feature_sets"]) <= set(FEATURE_SETS)
+    assert set(FEATURE_SETS[chosen]) <= set(features) and {"cnn_low", "cnn_middle", "cnn_high"} <= set(features)
+    assert not set(DETECTOR_FEATURES) & set(features)
     assert metrics["grader"]["photos"] == "all" and metrics["grader"]["calibration_photos"] == 10
     assert metrics["grader"]["flips"] == ["none"]
     # the grader's cross-validated accuracy per view covers every train photo once
@@ -93,7 +99,8 @@ def test_onnx_exports_load_and_run(trained, shared):
     x = preprocess([rgb, rgb[::-1]], seg.cfg.image_size)
     sess = ort.InferenceSession(str(out / "scalp_unet.onnx"), providers=["CPUExecutionProvider"])
     size = seg.cfg.image_size
-    assert sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].shape == (2, 3, size, size)
+    assert tuple(seg.cfg.classes) == SCALP_CLASSES  # the answer's four classes, in its order
+    assert sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0].shape == (2, len(SCALP_CLASSES), size, size)
     det = YoloDetector(out / "scalp_yolo.pt")
     xb, _ = det.preprocess([rgb, rgb])
     sess = ort.InferenceSession(str(out / "scalp_yolo.onnx"), providers=["CPUExecutionProvider"])
