@@ -178,9 +178,11 @@ def fit_grader(x: np.ndarray, y: np.ndarray, seed: int = 0, features: tuple[str,
     ps = oof[(l2, name)]
     g.uncertain_below = uncertain_threshold(np.concatenate(ps), np.tile(y, len(ps)))
     rate = float(np.mean([(p.max(1) < g.uncertain_below).mean() for p in ps]))
+    # what a user sees: a photo told UNCERTAIN is not a right grade
+    seen = float(np.mean([((p.argmax(1) == y) & (p.max(1) >= g.uncertain_below)).mean() for p in ps]))
     report = {"l2": l2, "class_weights": name, "class_weighted": name != "none", "cv_macro_f1": f1,
               "cv_accuracy": acc, "cv_low_recall": lr, "cv_repeats": repeats, "cv_grouped": groups is not None,
-              "cv_uncertain_rate": round(rate, 4),
+              "cv_uncertain_rate": round(rate, 4), "cv_seen_accuracy": round(seen, 4),
               "cv_table": {f"{k[0]}/{k[1]}": {"macro_f1": v[1], "accuracy": v[2], "low_recall": v[3]}
                            for k, v in scores.items()}}
     if views is not None:
@@ -244,16 +246,23 @@ def compare_grader_designs(x: np.ndarray, features: tuple[str, ...], y: np.ndarr
     return {"photos": int(calib.sum()), "repeats": repeats} | out
 
 
+UNCERTAIN_GRID = np.round(np.arange(0.34, 0.555, 0.01), 2)  # rounded: the grader compares with the stored value
+UNCERTAIN_MIN_SHARE = 0.01  # a band this thin of the photos is noise, not evidence
+
+
 def uncertain_threshold(p: np.ndarray, y: np.ndarray) -> float:
-    """UNCERTAIN below the lowest confidence (0.40 to 0.55) at which the cross-validated
-    grades that are kept reach 0.8 accuracy, keeping at least 60% of the photos; 0.45 where
-    no such point exists."""
+    """UNCERTAIN below the highest confidence (0.34 to 0.55) under which the cross-validated
+    best guesses are right less than half the time: there a grade would more likely mislead
+    than inform. 0.0 (never for confidence alone) where even the least confident guesses are
+    right at least half the time: a user told 판단 어려움 learns nothing, while a grade shown
+    with its low confidence is still more often right than wrong."""
     conf, pred = p.max(1), p.argmax(1)
-    for t in np.round(np.arange(0.40, 0.555, 0.01), 2):  # rounded first: the grader compares with the stored value
-        keep = conf >= t
-        if keep.sum() >= 0.6 * len(y) and (pred[keep] == y[keep]).mean() >= 0.8:
-            return float(t)
-    return 0.45
+    best = 0.0
+    for t in UNCERTAIN_GRID:
+        below = conf < t
+        if below.mean() >= UNCERTAIN_MIN_SHARE and (pred[below] == y[below]).mean() < 0.5:
+            best = float(t)
+    return best
 
 
 def oof_features(parts, fold_detectors: list, fold: list[int], rows: list[dict], flips, faces,
@@ -317,7 +326,8 @@ def grader_stage(run: ScalpRun, splits: Splits, fold_detectors: list[Path],
                            "uncertain_below": grader.uncertain_below, "flips": list(flips),
                            "detector_alone_calib_accuracy": alone, **choice, "design_check": design_check})
     print("  grader, cross-validated on train:", json.dumps({k: choice[k] for k in
-          ("feature_set", "l2", "class_weights", "cv_accuracy", "cv_macro_f1", "cv_low_recall", "cv_uncertain_rate")}))
+          ("feature_set", "l2", "class_weights", "cv_accuracy", "cv_macro_f1", "cv_low_recall", "cv_uncertain_rate",
+           "cv_seen_accuracy")}))
     print("  grader feature sets:", json.dumps(choice["feature_sets"]))
 
 
