@@ -111,20 +111,19 @@ FACE_SAME_WITHIN = 2  # detected lesions
 #: Korean words: ``EXPOSURE_SENTENCE`` in ``messages/_exposure.j2``). They are
 #: defined on the whole percent the caption shows (``percent``), so the sentence
 #: describes exactly the number beside it: "19%" is ``low``, "20%" is ``moderate``.
-#: Where the cut points come from: the shipped scalp chain (weights/, int8, CPU,
-#: loaded as the service loads it) measured on all 598 scalp_uze photos (train 465 + valid
-#: 133; valid grade accuracy 0.797 as in weights/scalp_metrics.json). The ratio
-#: alone hardly tells LOW from MIDDLE (median 0.20 and 0.32, both spread over
-#: 0.00-0.60; see the model card: they differ in the hairline's shape), so the
-#: bands describe the number, not the grade:
-#: * under 20%: at or below the median of the LOW photos (0.198; all photos'
-#:   lower quartile is 0.18); 27% of the photos.
-#: * 50% and above: from here up, HIGH photos are the majority in every
-#:   5-point bin (0.50-0.55: 56%, above 0.80: 95-100%), below it never (at most
-#:   42%); 37% of the photos. HIGH photos' median is 0.56.
-#: * between: the middle 36%.
+#: Where the cut points come from: the scalp chain of weights/ (the four-class U-Net that
+#: measures scalp skin only, 2026-12-07) on the 465 scalp_uze train photos, as the
+#: training's grader stage measures them (weights/MODEL_CARD.md, "Metrics"). The ratio
+#: alone hardly tells LOW from MIDDLE (medians 0.10 and 0.13, both spread over
+#: 0.00-0.40: they differ in the hairline's shape), so the bands describe the number, not
+#: the grade:
+#: * under 20%: LOW photos' upper quartile is 0.18 and all photos' median 0.18; 55% of the
+#:   photos.
+#: * 55% and above: from here up, HIGH photos are 80-100% of every 5-point bin, below it
+#:   at most 68% (0.25-0.30) and 44% at 0.50-0.55; 18% of the photos.
+#: * between: the middle 27%.
 EXPOSURE_LOW_BELOW = 20  # shown percent under this: "low"
-EXPOSURE_HIGH_FROM = 50  # shown percent from this: "high"; between the two: "moderate"
+EXPOSURE_HIGH_FROM = 55  # shown percent from this: "high"; between the two: "moderate"
 EXPOSURE_BANDS: tuple[str, ...] = ("low", "moderate", "high")
 
 

@@ -107,14 +107,14 @@ def test_bands_follow_the_shown_percent_in_order() -> None:
         (0.1949, "low"),  # shown "19%"
         (0.1951, "moderate"),  # shown "20%"
         (0.2, "moderate"),
-        (0.4949, "moderate"),  # shown "49%"
-        (0.4951, "high"),  # shown "50%"
+        (0.5449, "moderate"),  # shown "54%"
+        (0.5451, "high"),  # shown "55%"
         (0.96, "high"),
         (1.0, "high"),
     ],
 )
 def test_exposure_band_at_the_cut_points(ratio: float, band: str) -> None:
-    assert (texts.EXPOSURE_LOW_BELOW, texts.EXPOSURE_HIGH_FROM) == (20, 50)
+    assert (texts.EXPOSURE_LOW_BELOW, texts.EXPOSURE_HIGH_FROM) == (20, 55)
     assert texts.exposure_band(ratio) == band
 
 
