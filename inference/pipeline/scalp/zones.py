@@ -50,8 +50,29 @@ MIN_ZONE_PIXELS = 400  # hair + scalp pixels under this: too little to measure a
 def _rank(values: np.ndarray) -> np.ndarray:
     """Each value's position between the head's 2nd and 98th percentile (0..1): robust to a
     few stray pixels at either end."""
-    lo, hi = np.percentile(values, (2, 98)) if len(values) else (0.0, 1.0)
+    lo, hi = percentiles(values, (2, 98)) if len(values) else (0.0, 1.0)
     return np.clip((values - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+
+
+def percentiles(values: np.ndarray, qs: Sequence[float]) -> tuple[float, ...]:
+    """``np.percentile(values, qs)`` (linear interpolation), from a histogram where the values
+    are whole numbers (pixel rows or columns, where the head's up is the photo's): the same
+    figures up to float rounding, without sorting some 200,000 pixels (2-3 ms a photo on this
+    project's CPU, 2026-12-07)."""
+    whole = values.astype(np.int64)
+    if not np.array_equal(whole, values):
+        return tuple(float(v) for v in np.percentile(values, qs))
+    low = int(whole.min())
+    cum = np.cumsum(np.bincount(whole - low))
+    n = len(values)
+    out = []
+    for q in qs:
+        at = q / 100 * (n - 1)
+        i = int(np.floor(at))
+        j = min(i + 1, n - 1)
+        vi, vj = (int(np.searchsorted(cum, k, side="right")) + low for k in (i, j))
+        out.append(vi + (at - i) * (vj - vi))
+    return tuple(float(v) for v in out)
 
 
 def _up(faces: Sequence[Face]) -> np.ndarray:

@@ -55,3 +55,18 @@ def test_no_view_or_too_little_head_measures_no_zone():
     tiny[:10, :10] = HAIR
     assert 100 < MIN_ZONE_PIXELS
     assert all(v is None for v in zone_ratios(tiny, zone_masks(tiny, ALL, "Front", [])).values())
+
+
+def test_percentiles_from_the_histogram_match_numpy():
+    """Whole-number projections take the histogram way, others numpy's; both give np.percentile."""
+    from inference.pipeline.scalp.zones import percentiles
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 50, 4001):
+        rows = rng.integers(-300, 600, n).astype(float)
+        np.testing.assert_allclose(percentiles(rows, (2, 98)), np.percentile(rows, (2, 98)), rtol=0, atol=1e-9)
+        ties = np.repeat(rows[: max(1, n // 5)], 5)
+        np.testing.assert_allclose(percentiles(ties, (0, 2, 50, 98, 100)), np.percentile(ties, (0, 2, 50, 98, 100)),
+                                   rtol=0, atol=1e-9)
+    tilted = rng.normal(size=999) * 40
+    np.testing.assert_allclose(percentiles(tilted, (2, 98)), np.percentile(tilted, (2, 98)))
