@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from inference.types import Face
@@ -81,3 +82,22 @@ def anatomy_labels(labels: np.ndarray, classes: Sequence[str], faces: Sequence[F
     if background is not None:
         out[background] = BACKGROUND
     return out, cut
+
+
+NECK_MARGIN = 0.02  # of the photo's height: skin this far below the hair's lower edge is neck
+
+
+def neck_below_hair(labels: np.ndarray) -> np.ndarray:
+    """Seen from behind, bare skin below the hair's lower edge is the neck, never scalp (a bald
+    crown lies above the fringe, the neck below it). Per column, the lowest pixel of the largest
+    hair region; the scalp pixels more than ``NECK_MARGIN`` below it. The photo's up is the
+    head's up, as the zones take it for a Back view."""
+    hair = (labels == HAIR).astype(np.uint8)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(hair, connectivity=8)
+    if n < 2:
+        return np.zeros(labels.shape, bool)
+    main = comp == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    h = labels.shape[0]
+    lowest = np.where(main.any(0), h - 1 - np.argmax(main[::-1], 0), h)  # no hair in a column: nothing below
+    rows = np.arange(h)[:, None]
+    return (labels == SCALP) & (rows > lowest[None, :] + NECK_MARGIN * h)

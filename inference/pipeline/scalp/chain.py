@@ -27,7 +27,7 @@ from inference.models.face_detector import FaceDetector
 from inference.models.yolo import YoloDetector
 from inference.types import Box, Detection, Face, GradeResult, Segmentation
 
-from .anatomy import OTHER_SKIN, SCALP_CLASSES, anatomy_labels
+from .anatomy import OTHER_SKIN, SCALP_CLASSES, anatomy_labels, neck_below_hair
 from .detect import detect
 from .grade import LogisticGrader, grade_scalp
 from .measure import ScalpMeasurements, measure_scalp
@@ -57,6 +57,7 @@ class Measured:
     faces: tuple[Face, ...]
     cut: np.ndarray | None  # the faces' below-brow side, outside the scalp zone
     measurements: ScalpMeasurements
+    neck: np.ndarray | None = None  # seen from behind: skin below the hair, other skin in the answer
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class ScalpChain:
         if not face_free:
             return crop
         hide = m.segmentation.labels[y1:y2, x1:x2] == OTHER_SKIN
+        if m.neck is not None:  # the grade CNN learnt from crops that showed the neck
+            hide &= ~m.neck[y1:y2, x1:x2]
         if m.cut is not None:
             hide |= m.cut[y1:y2, x1:x2]
         out = crop.copy()
@@ -141,12 +144,16 @@ class ScalpChain:
         return views, found
 
     def anatomy(self, image: np.ndarray, seg: Segmentation, dets: list[Detection],
-                background: np.ndarray | None, faces: tuple[Face, ...]
-                ) -> tuple[Segmentation, np.ndarray | None]:
+                background: np.ndarray | None, faces: tuple[Face, ...], view: str | None = None
+                ) -> tuple[Segmentation, np.ndarray | None, np.ndarray | None]:
         """The segmenter's labels as the answer's classes (``anatomy.py``) with ``faces``, the
         pixels of each region counted in the scalp zone (outside every found face's below-brow
-        half-plane), and the face cut (None without a face)."""
+        half-plane), the face cut (None without a face) and, seen from behind, the neck
+        (``neck_below_hair``; None otherwise), which is other skin."""
         labels, cut = anatomy_labels(seg.labels, seg.classes, faces, background)
+        neck = neck_below_hair(labels) if view == "Back" else None
+        if neck is not None:
+            labels[neck] = OTHER_SKIN
         h, w = labels.shape
         counts = []
         for d in dets:
@@ -156,7 +163,7 @@ class ScalpChain:
                 region = region[~cut[y1:y2, x1:x2]]
             bc = np.bincount(region.ravel(), minlength=len(SCALP_CLASSES))
             counts.append({c: int(bc[i]) for i, c in enumerate(SCALP_CLASSES)})
-        return Segmentation(labels, SCALP_CLASSES, tuple(counts)), cut
+        return Segmentation(labels, SCALP_CLASSES, tuple(counts)), cut, neck
 
     def measure(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None,
                 views: list[ViewEstimate | None] | None = None) -> list[Measured]:
@@ -173,12 +180,12 @@ class ScalpChain:
         bgs = backgrounds or [None] * len(images)
         out = []
         for im, (best, dets), raw, bg, v, faces in zip(images, regions, segs, bgs, views, found):
-            seg, cut = self.anatomy(im, raw, dets, bg, faces)
+            seg, cut, neck = self.anatomy(im, raw, dets, bg, faces, v.view if v else None)
             zone = ~cut if cut is not None else np.ones(seg.labels.shape, bool)
             ratios = zone_ratios(seg.labels, zone_masks(seg.labels, zone, v.view if v else None, faces))
             m = measure_scalp(seg, dets, im.shape[0] * im.shape[1], ratios,
                               v.view if v else None, v.probabilities if v else None)
-            out.append(Measured(best, dets, seg, faces, cut, m))
+            out.append(Measured(best, dets, seg, faces, cut, m, neck))
         return out
 
     def analyze(self, images: list[np.ndarray], backgrounds: list[np.ndarray | None] | None = None,

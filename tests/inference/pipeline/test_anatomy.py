@@ -1,5 +1,5 @@
 """The anatomy step: the segmenter's classes by name, the face rule in any orientation, the
-known background."""
+known background, the neck below the hair seen from behind."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +11,7 @@ from inference.pipeline.scalp.anatomy import (
     SCALP,
     anatomy_labels,
     below_brows,
+    neck_below_hair,
 )
 from inference.types import Box, Face
 
@@ -49,3 +50,30 @@ def test_a_face_that_would_take_the_whole_head_is_not_trusted():
     seg = np.full((100, 100), 1, np.uint8)
     labels, cut = anatomy_labels(seg, ("background", "skin"), [face(2, 20)])  # the line at the very top
     assert cut is None and (labels == SCALP).all()
+
+
+def test_skin_below_the_hair_is_neck_and_a_bald_crown_above_it_is_not():
+    labels = np.full((100, 60), BACKGROUND, np.uint8)
+    labels[10:30, 10:50] = SCALP  # a bald crown
+    labels[30:60, 10:50] = HAIR  # the fringe round the back of the head
+    labels[60:95, 20:40] = SCALP  # what the segmenter takes for scalp below it
+    labels[40:50, 52:58] = SCALP  # a column without hair: nothing to be below
+    neck = neck_below_hair(labels)
+    assert neck[63:95, 20:40].all()
+    assert not neck[60:62, 20:40].any()  # within the margin of the hair's edge
+    assert not neck[10:30].any() and not neck[:, 52:].any()
+    assert not neck[labels != SCALP].any()
+
+
+def test_a_stray_tuft_does_not_move_the_hair_edge():
+    labels = np.full((100, 60), SCALP, np.uint8)
+    labels[20:40, :] = HAIR
+    labels[90:93, 5:8] = HAIR  # a few hair pixels low in the photo, not the head's hair
+    neck = neck_below_hair(labels)
+    assert neck[50:, 5:8][labels[50:, 5:8] == SCALP].all()
+    assert not neck[:20].any()
+
+
+def test_without_hair_there_is_no_neck():
+    labels = np.full((40, 40), SCALP, np.uint8)
+    assert not neck_below_hair(labels).any()

@@ -1,5 +1,6 @@
 """What the grade CNN sees (``ScalpChain.cnn_crops``): on real photos with a found face the
-face-free crop greys the face side of the brow line, and nothing else changes."""
+face-free crop greys the face side of the brow line, and nothing else changes; seen from behind,
+the neck is other skin in the answer but stays in the crop."""
 from __future__ import annotations
 
 import cv2
@@ -7,8 +8,9 @@ import numpy as np
 
 from inference.datasets import view_of
 from inference.models.onnx_runtime import Backend
-from inference.pipeline.scalp.anatomy import OTHER_SKIN
+from inference.pipeline.scalp.anatomy import OTHER_SKIN, SCALP
 from inference.pipeline.scalp.chain import FILL
+from inference.pipeline.scalp.view import ViewEstimate
 from inference.service.domains import load_scalp
 
 
@@ -41,8 +43,9 @@ def test_a_top_down_photo_without_a_face_greys_only_its_other_skin(weights, shar
     (ears, forehead, neck) grey, and the scalp and hair untouched."""
     chain = load_scalp(weights, Backend())
     photos = _photos(shared, ("Top-Down",), 4)
+    top = ViewEstimate("Top-Down", {"Top-Down": 1.0, "Back": 0.0, "Front": 0.0, "Left": 0.0, "Right": 0.0})
     checked = 0
-    for im, m in zip(photos, chain.measure(photos)):
+    for im, m in zip(photos, chain.measure(photos, views=[top] * len(photos))):
         if m.cut is not None:
             continue
         (x1, y1, x2, y2), _ = chain.segmenter.crops(im, m.dets[:1])[0]
@@ -53,3 +56,24 @@ def test_a_top_down_photo_without_a_face_greys_only_its_other_skin(weights, shar
         assert hide.mean() < 0.5  # a crown from above is mostly scalp and hair
         checked += 1
     assert checked >= 1
+
+
+def test_seen_from_behind_the_neck_is_other_skin_and_the_crop_keeps_it(weights, shared):
+    """Back views: the scalp the U-Net sees below the hair is answered as other skin (never
+    counted as exposed), and the grade CNN still sees it, as it did in training."""
+    chain = load_scalp(weights, Backend())
+    photos = _photos(shared, ("Back",), 16)
+    back = {"Top-Down": 0.0, "Back": 1.0, "Front": 0.0, "Left": 0.0, "Right": 0.0}
+    as_back = chain.measure(photos, views=[ViewEstimate("Back", back)] * len(photos))
+    as_top = chain.measure(photos, views=[ViewEstimate("Top-Down", back)] * len(photos))
+    with_neck = 0
+    for im, b, t in zip(photos, as_back, as_top):
+        assert t.neck is None and b.neck is not None
+        assert (t.segmentation.labels[b.neck] == SCALP).all()  # the rule moves scalp only
+        assert (b.segmentation.labels[b.neck] == OTHER_SKIN).all()
+        moved = b.neck.mean()
+        if moved > 0.01:
+            with_neck += 1
+            assert b.measurements.exposed_scalp_ratio <= t.measurements.exposed_scalp_ratio + 1e-6
+            assert np.array_equal(chain.cnn_crop(im, b, True), chain.cnn_crop(im, t, True))
+    assert with_neck >= 3, "some valid Back photos show a neck below the hair"
