@@ -99,6 +99,8 @@ QUALITY_REASONS: tuple[str, ...] = (
     "too_bright",
     "blurry",
     "not_scalp_or_face",
+    "no_scalp_found",
+    "no_face_found",
 )
 
 _GRADE_RANK: Mapping[str, int] = {"LOW": 0, "MIDDLE": 1, "HIGH": 2}

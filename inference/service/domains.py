@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,9 +30,11 @@ from inference.models.yolo import YoloDetector
 from inference.pipeline.common.draw import face_headline, scalp_headline
 from inference.pipeline.common.quality import RegionEvidence
 from inference.pipeline.face.chain import FaceAnalysis, FaceChain
+from inference.pipeline.face.evidence import FACE_SCORE_MIN, FACE_SURE, shows_face
 from inference.pipeline.face.grade import CountGrader
 from inference.pipeline.face.segment import lesion_index
 from inference.pipeline.scalp.chain import ScalpAnalysis, ScalpChain
+from inference.pipeline.scalp.evidence import shows_scalp
 from inference.pipeline.scalp.grade import CNN_FEATURES, LogisticGrader
 from inference.pipeline.scalp.segment import RegionSegmenter
 from inference.types import Box, Detection, GradeResult, Segmentation
@@ -60,6 +62,11 @@ class DomainOutput:
     grade: GradeResult
     evidence: RegionEvidence
     headline: str  # the key measurement in Korean, for the legend
+    found: bool = True  # the photo shows the domain's subject (the check under the grade)
+    sure: bool = False  # so surely that the router's "neither" is overruled (a trusted face)
+
+
+RouteProbabilities = Mapping[str, float] | None  # the router's, where one ran
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,10 @@ class DomainSpec:
     name: str
     files: tuple[str, ...]  # weights files, all required
     load: Callable[[Path, Backend], DomainChain]  # (weights folder, backend) -> chain
-    output: Callable[[Any], DomainOutput]  # the chain's analysis -> DomainOutput
+    output: Callable[[Any, RouteProbabilities], DomainOutput]  # (analysis, router's view) -> DomainOutput
     optional: tuple[str, ...] = ()  # weights files used when present (hashed into the version then)
+    # the photos (of those the router called neither) this domain still takes, from its chain
+    claims: Callable[[Any], Callable[[list[np.ndarray]], list[bool]]] | None = None
 
 
 # -- scalp -------------------------------------------------------------------------------
@@ -108,10 +117,17 @@ def regions_of(dets: tuple[Detection, ...], seg: Segmentation) -> tuple[tuple[di
     return tuple(regions), RegionEvidence(float(best), subject / total if total else 0.0)
 
 
-def scalp_output(a: ScalpAnalysis) -> DomainOutput:
+def scalp_output(a: ScalpAnalysis, route: RouteProbabilities = None) -> DomainOutput:
+    """The scalp's answer; its subject is found where the best box holds enough hair and
+    scalp in the scalp zone (``scalp/evidence.py``)."""
     regions, evidence = regions_of(a.detections, a.segmentation)
+    found = False
+    if a.detections and a.segmentation.region_pixels:
+        h, w = a.segmentation.labels.shape[:2]
+        x1, y1, x2, y2 = a.detections[0].box.clip(w, h).as_int()
+        found = shows_scalp(a.detections[0].score, a.segmentation.region_pixels[0], (x2 - x1) * (y2 - y1))
     return DomainOutput(a.detections, regions, a.segmentation, a.measurements.as_dict(), a.grade, evidence,
-                        scalp_headline(a.measurements.exposed_scalp_ratio))
+                        scalp_headline(a.measurements.exposed_scalp_ratio), found)
 
 
 # -- face --------------------------------------------------------------------------------
@@ -119,19 +135,21 @@ def scalp_output(a: ScalpAnalysis) -> DomainOutput:
 
 def load_face(directory: Path, backend: Backend) -> FaceChain:
     grader = CountGrader.from_json(json.loads((directory / A.FACE_GRADER).read_text()))
+    finder = directory / A.FACE_FINDER  # the evidence that a face is in view, where shipped
     return FaceChain(
         YoloDetector(directory / A.FACE_DETECTOR, backend, imgsz=grader.detector_imgsz),
         load_unet(directory / A.FACE_SEGMENTER, backend),
         grader,
+        faces=FaceDetector(finder, score=FACE_SCORE_MIN) if finder.is_file() else None,
     )
 
 
-def face_output(a: FaceAnalysis) -> DomainOutput:
+def face_output(a: FaceAnalysis, route: RouteProbabilities = None) -> DomainOutput:
     """One region per counted lesion (its box, score and the U-Net's lesion pixels inside it).
 
-    Whether the photo shows a face at all is the router's question (its "neither"), not the
-    lesion evidence: clear skin has no lesion and is a valid LOW, so the evidence handed to
-    the quality gate never flags a photo routed here."""
+    Whether the photo shows a face at all is not the lesions' question (clear skin has no
+    lesion and is a valid LOW): a face YuNet finds, or a skin close-up the router takes for a
+    face (``face/evidence.py``)."""
     seg = a.segmentation
     h, w = seg.labels.shape[:2]
     lesion = lesion_index(seg.classes)
@@ -141,8 +159,10 @@ def face_output(a: FaceAnalysis) -> DomainOutput:
         px = int(np.count_nonzero(seg.labels[y1:y2, x1:x2] == lesion))
         regions.append({"box": d.box.as_list(), "class": d.label, "score": round(d.score, 4),
                         "mask_area": {"lesion": px}})
+    found = shows_face(a.face_score, a.skin, route.get("face") if route else None)
     return DomainOutput(a.detections, tuple(regions), seg, a.measurements.as_dict(), a.grade,
-                        RegionEvidence(1.0, 1.0), face_headline(a.measurements.lesion_count))
+                        RegionEvidence(1.0, 1.0), face_headline(a.measurements.lesion_count),
+                        found, a.face_score >= FACE_SURE)
 
 
 # -- the registry ------------------------------------------------------------------------
@@ -151,7 +171,10 @@ DOMAINS: dict[str, DomainSpec] = {
     # optional: the grade CNN (loaded where the grader uses it) and the view classifier
     "scalp": DomainSpec("scalp", (A.SCALP_DETECTOR, A.SCALP_SEGMENTER, A.SCALP_GRADER, A.FACE_FINDER), load_scalp,
                         scalp_output, optional=(A.SCALP_CNN, A.SCALP_VIEW)),
-    "face": DomainSpec("face", (A.FACE_DETECTOR, A.FACE_SEGMENTER, A.FACE_GRADER), load_face, face_output),
+    # optional: the face finder, the evidence that a face is in view
+    # claims: a face YuNet trusts, where the router saw neither (selfies, portraits)
+    "face": DomainSpec("face", (A.FACE_DETECTOR, A.FACE_SEGMENTER, A.FACE_GRADER), load_face, face_output,
+                       optional=(A.FACE_FINDER,), claims=lambda chain: chain.sure_faces),
 }
 
 
@@ -187,11 +210,12 @@ class Models:
     """The loaded domains: what ``predict`` runs and ``/healthz`` reports."""
 
     chains: dict[str, DomainChain]
-    outputs: dict[str, Callable[[Any], DomainOutput]]
+    outputs: dict[str, Callable[[Any, RouteProbabilities], DomainOutput]]
     hashes: dict[str, dict[str, str]]  # domain -> weights file -> short sha256
     device: str = "cpu"
     router: Router | None = None
     running: dict[str, dict[str, str]] = field(default_factory=dict)  # domain -> weights file -> the file that runs
+    claims: dict[str, Callable[[list[np.ndarray]], list[bool]]] = field(default_factory=dict)  # DomainSpec.claims
 
     def available(self, domain: str) -> bool:
         return domain == "auto" or domain in self.chains
@@ -212,7 +236,7 @@ def load_models(settings: Settings, specs: dict[str, DomainSpec] | None = None) 
 
         torch.set_num_threads(settings.threads)
     directory = Path(settings.weights)
-    chains, outputs, hashes, running, missing = {}, {}, {}, {}, []
+    chains, outputs, hashes, running, claims, missing = {}, {}, {}, {}, {}, []
     for name, spec in (DOMAINS if specs is None else specs).items():
         paths = [directory / f for f in spec.files]
         absent = [str(p) for p in paths if not p.is_file()]
@@ -221,6 +245,8 @@ def load_models(settings: Settings, specs: dict[str, DomainSpec] | None = None) 
             continue
         chains[name] = spec.load(directory, backend)
         outputs[name] = spec.output
+        if spec.claims is not None:
+            claims[name] = spec.claims(chains[name])
         paths += [p for p in (directory / f for f in spec.optional) if p.is_file()]
         hashes[name] = {p.name: short_sha256(p, backend) for p in paths}
         running[name] = {p.name: running_file(p, backend).name for p in paths}
@@ -231,4 +257,4 @@ def load_models(settings: Settings, specs: dict[str, DomainSpec] | None = None) 
     if router is not None:
         hashes["router"] = {A.ROUTER: short_sha256(directory / A.ROUTER, backend)}
         running["router"] = {A.ROUTER: running_file(directory / A.ROUTER, backend).name}
-    return Models(chains, outputs, hashes, backend.device, router=router, running=running)
+    return Models(chains, outputs, hashes, backend.device, router=router, running=running, claims=claims)

@@ -1,7 +1,8 @@
 """Draw and encode: one photo's prediction -> the annotated JPEG and the JSON answer.
 
 A photo failing the quality gate (``too_small``, ``too_dark``, ``too_bright``, ``blurry``
-before the models; ``not_scalp_or_face`` from the router or the models' evidence) is a
+before the models; ``not_scalp_or_face`` from the router or the models' evidence;
+``no_scalp_found`` / ``no_face_found`` where the domain asked for is not in the photo) is a
 valid request: the answer is the normal JSON with ``quality.ok`` false, the reasons, and
 ``grade``, ``confidence`` and ``annotated_jpeg`` null; the bot shows the retake advice.
 """
@@ -21,13 +22,17 @@ from .predict import Prediction
 
 
 def final_report(report: QualityReport, pred: Prediction | None) -> QualityReport:
-    """The gate's verdict once the models ran: the router's rejection and the region evidence added."""
+    """The gate's verdict once the models ran: the router's rejection, or the check under the
+    grade (``quality.subject_reason``, which includes the older region evidence)."""
     if pred is None:
         return report
     if pred.rejected:
         report = report.with_reason(pred.rejected)
-    if pred.output is not None:
-        why = gate.region_reason(pred.output.evidence)
+    out = pred.output
+    if out is not None and pred.domain is not None:
+        requested = pred.routing == "requested"
+        found = out.found and gate.region_reason(out.evidence) is None
+        why = gate.subject_reason(pred.domain, requested, found, out.sure, pred.router_neither)
         if why:
             report = report.with_reason(why)
     return report

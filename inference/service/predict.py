@@ -1,9 +1,12 @@
 """Predict: a batch of gated photos -> one forward pass per network.
 
-The "auto" photos are routed first (one router pass for the batch); a photo the router
-calls neither is answered without a model (``not_scalp_or_face``); then each domain's
-chain analyses its photos in one call. Nothing here knows about HTTP, queues or threads:
-the micro-batcher (``batching.py``) calls ``predict`` on the model thread.
+The router looks at every photo first (one pass for the batch): it routes the "auto" ones,
+and a photo it calls neither is answered without a model (``not_scalp_or_face``) unless a
+domain claims it (``Models.claims``: a face YuNet trusts is a face, a selfie too); a photo
+sent for a domain keeps it, with the router's view recorded for the check under its grade
+(``quality.subject_reason``). Then each domain's chain analyses its photos in one call.
+Nothing here knows about HTTP, queues or threads: the micro-batcher (``batching.py``) calls
+``predict`` on the model thread.
 """
 from __future__ import annotations
 
@@ -34,29 +37,41 @@ class Job:
 @dataclass(frozen=True)
 class Prediction:
     domain: str | None  # None: the router saw neither a scalp nor a face
-    routing: str  # requested / router / default
+    routing: str  # requested / router / claimed (a domain took a photo the router called neither) / default
     output: DomainOutput | None  # None when ``rejected``
     batch_size: int  # photos of this domain in the forward pass
     predict_ms: float
     rejected: str | None = None  # a quality reason decided by the router ("not_scalp_or_face")
     route_probabilities: dict[str, float] | None = None
+    router_neither: bool = False  # the router saw neither on a photo sent for a domain
 
 
 def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None = None) -> list[Prediction]:
-    """All jobs at once: route the "auto" ones, then one ``analyze`` call per domain."""
+    """All jobs at once: the router's pass, then one ``analyze`` call per domain."""
     domains = [j.domain for j in jobs]
     routing = ["requested"] * len(jobs)
     probs: list[dict[str, float] | None] = [None] * len(jobs)
+    neither = [False] * len(jobs)
     out: list[Prediction | None] = [None] * len(jobs)
     auto = [i for i, j in enumerate(jobs) if j.domain == "auto"]
-    route_ms = 0.0  # the router's pass is part of every routed photo's predict time
-    if auto:
+    # without a router only the "auto" photos need a decision (the default domain)
+    seen = list(range(len(jobs))) if models.router is not None else auto
+    route_ms = 0.0  # the router's pass is part of every photo's predict time
+    if seen:
         t0 = time.perf_counter()
-        decisions = route([jobs[i].rgb for i in auto], models.router)
+        decisions = route([jobs[i].rgb for i in seen], models.router)
         route_ms = (time.perf_counter() - t0) * 1000
         how = "router" if models.router is not None else "default"
-        for i, dec in zip(auto, decisions):
+        claimed = _claimed(models, [i for i, dec in zip(seen, decisions) if dec.neither and jobs[i].domain == "auto"],
+                           jobs)
+        for i, dec in zip(seen, decisions):
             probs[i] = dec.probabilities or None
+            if jobs[i].domain != "auto":
+                neither[i] = dec.neither
+                continue
+            if i in claimed:
+                domains[i], routing[i] = claimed[i], "claimed"
+                continue
             if dec.neither:  # no model runs on a photo of neither
                 out[i] = Prediction(None, how, None, 0, route_ms, "not_scalp_or_face", probs[i])
                 domains[i] = NEITHER
@@ -77,7 +92,18 @@ def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None
         if on_model_batch is not None:
             on_model_batch(d, len(idx), dt)
         for i, a in zip(idx, analyses):
-            ms = dt * 1000 + (route_ms if routing[i] != "requested" else 0.0)
-            out[i] = Prediction(d, routing[i], models.outputs[d](a), len(idx), ms, route_probabilities=probs[i])
+            ms = dt * 1000 + (route_ms if i in seen else 0.0)
+            out[i] = Prediction(d, routing[i], models.outputs[d](a, probs[i]), len(idx), ms,
+                                route_probabilities=probs[i], router_neither=neither[i])
     assert all(p is not None for p in out)
     return out  # type: ignore[return-value]
+
+
+def _claimed(models: Models, idx: list[int], jobs: list[Job]) -> dict[int, str]:
+    """Of the photos ``idx`` the router called neither, those a domain claims: index -> domain."""
+    out: dict[int, str] = {}
+    for d, claims in models.claims.items():
+        todo = [i for i in idx if i not in out]
+        if todo:
+            out.update((i, d) for i, yes in zip(todo, claims([jobs[i].rgb for i in todo])) if yes)
+    return out

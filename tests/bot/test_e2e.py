@@ -128,6 +128,21 @@ def dark_photo() -> bytes:
     return data.tobytes()
 
 
+def no_one_photo() -> bytes:
+    """A code-made picture of no scalp and no face (a landscape, a document ...) that the quality
+    gate lets through: the first of the router training's generator at a seed it never used."""
+    from inference.pipeline.common.quality import check
+    from inference.train.router.neither import neither_set
+
+    for item in neither_set(40, seed=20261207):
+        rgb = cv2.resize(item.rgb, (640, 640), interpolation=cv2.INTER_CUBIC)
+        if check(rgb).ok:
+            ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            assert ok
+            return data.tobytes()
+    raise AssertionError("no code-made picture passed the quality gate")
+
+
 def png_of(jpeg: bytes) -> bytes:
     ok, data = cv2.imencode(".png", cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
     assert ok
@@ -325,6 +340,29 @@ async def test_quality_gate_refusal_gets_retake_advice_and_rerun_buttons(bot, tg
     assert rows(settings.db_path, "results", user["id"]) == []
     [job] = await settled_jobs(settings.db_path, user["id"])
     assert job["status"] == "rejected" and job["answered_at"] is not None
+
+
+async def test_rerun_on_a_picture_of_no_one_explains_and_stores_nothing(bot, tg, user, settings, service):
+    """The re-analyse button runs the same checks: forced to the scalp (then to the face), a
+    picture of neither gets the Korean explanation, no grade and no history row."""
+    if not service.real:
+        pytest.skip("the evidence checks need the trained weights")
+    sent = await tg.send_photo(user["id"], no_one_photo())
+    first = await answer_to(tg, user["id"], sent["message_id"])
+    assert first["kind"] == "text" and "두피나 얼굴 사진으로 보이지 않아요" in first["text"], _brief(first)
+    for label, expected in (("두피로 다시 분석", "이 사진에서 두피를 찾지 못했어요"),
+                            ("얼굴로 다시 분석", "이 사진에서 얼굴을 찾지 못했어요")):
+        [data] = [d for text, d in buttons(first) if text == label]
+        await tg.press_button(user["id"], first["message_id"], data)
+
+        def explained(ms, expected=expected):
+            return [m for m in visible(ms) if expected in (m.get("text") or "")]
+
+        [answer] = explained(await wait_for(tg, user["id"], lambda ms: bool(explained(ms))))
+        assert answer["kind"] == "text" and "기록에 남기지 않았어요" in answer["text"]
+    assert rows(settings.db_path, "results", user["id"]) == []
+    statuses = [j["status"] for j in await settled_jobs(settings.db_path, user["id"])]
+    assert statuses.count("rejected") == len(statuses) >= 1
 
 
 async def test_everything_that_is_not_a_photo(bot, tg, user):

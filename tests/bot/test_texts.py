@@ -346,6 +346,8 @@ def test_quality_retake_reasons() -> None:
         "too_bright": "사진이 너무 밝아요",
         "blurry": "사진이 흐려요",
         "not_scalp_or_face": "두피나 얼굴 사진으로 보이지 않아요",
+        "no_scalp_found": "이 사진에서 두피를 찾지 못했어요",
+        "no_face_found": "이 사진에서 얼굴을 찾지 못했어요",
     }
     assert set(titles) == set(texts.QUALITY_REASONS)
     generic = "조금 더 선명하게 찍어 주세요"

@@ -9,7 +9,10 @@ Reasons (stable keys; the bot maps each to a Korean retake hint):
                        ``BRIGHT_FRACTION_MAX`` of the pixels blown out
 ``blurry``             the re-blur sharpness ratio under ``BLUR_RATIO_MIN``
                        (only judged when the exposure is fine)
-``not_scalp_or_face``  decided after the models ran: ``region_reason``
+``not_scalp_or_face``  decided after the models ran: ``region_reason``, and
+                       ``subject_reason`` on a routed photo
+``no_scalp_found``     the scalp was asked for (``domain=scalp``) and the photo
+``no_face_found``      shows none (or no face): ``subject_reason``
 =====================  ==========================================================
 
 Sharpness. ``sharpness`` is the variance of the Laplacian of the grayscale
@@ -54,7 +57,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-REASONS = ("too_small", "too_dark", "too_bright", "blurry", "not_scalp_or_face")
+REASONS = ("too_small", "too_dark", "too_bright", "blurry", "not_scalp_or_face", "no_scalp_found", "no_face_found")
+NOT_FOUND = {"scalp": "no_scalp_found", "face": "no_face_found"}  # a requested domain's subject missing
 
 MIN_SIDE = 256  # px, short side of the analysed photo
 NORM_SIDE = 512  # px, long side of the grayscale the exposure and sharpness are measured on
@@ -150,6 +154,23 @@ def check(rgb: np.ndarray) -> QualityReport:
     m = measure(rgb)
     reasons = reasons_for(m)
     return QualityReport(not reasons, reasons, m)
+
+
+def subject_reason(domain: str, requested: bool, found: bool, sure: bool = False,
+                   router_neither: bool = False) -> str | None:
+    """The check under every grade: the domain's own evidence (``found``; ``scalp/evidence.py``,
+    ``face/evidence.py``) must hold, and a photo the router calls neither is refused unless
+    the evidence is ``sure`` (a face YuNet trusts). A routed photo that fails is
+    ``not_scalp_or_face``; a requested domain's is ``no_scalp_found`` / ``no_face_found``.
+
+    >>> subject_reason("scalp", True, found=True, router_neither=True)
+    'no_scalp_found'
+    >>> subject_reason("face", True, found=True, sure=True, router_neither=True) is None
+    True
+    """
+    if found and (sure or not router_neither):
+        return None
+    return NOT_FOUND[domain] if requested else "not_scalp_or_face"
 
 
 def region_reason(e: RegionEvidence) -> str | None:

@@ -8,7 +8,9 @@
   whole photo where the fusion is on); its mask is drawn on the answer;
 * count (``count.py``): the lesions at the operating confidence, plus, only where the
   grader says the fusion helped on the calibration fold, what the U-Net confirms or adds;
-* grade (``grade.py``): Hayashi levels from the count.
+* grade (``grade.py``): Hayashi levels from the count;
+* evidence (``evidence.py``): YuNet's best face and the skin-colour share, for the check
+  that the photo shows a face at all.
 
 The chain takes constructed models: loading them from files is the service's
 (``inference/service/domains.py``).
@@ -20,17 +22,19 @@ Example (needs the trained weights):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from inference.models.face_detector import FaceDetector
 from inference.models.unet import UNetModel
 from inference.models.yolo import YoloDetector, peak_score
 from inference.types import Detection, GradeResult, Segmentation
 
 from .count import FaceMeasurements, FusionParams, fuse
 from .detect import candidates
+from .evidence import FACE_SURE, skin_share
 from .grade import LEVEL_NAMES, CountGrader
 from .segment import REGION_UNET_SIZE, lesion_index, lesion_region, lesion_segmentation
 
@@ -41,14 +45,30 @@ class FaceAnalysis:
     segmentation: Segmentation
     measurements: FaceMeasurements
     grade: GradeResult
+    face_score: float = 0.0  # YuNet's best face in any quarter turn (0: none, or no face finder)
+    skin: float = 0.0  # the share of skin-coloured pixels (``evidence.skin_share``)
 
 
 class FaceChain:
     """Detector, lesion U-Net and count grader; ``analyze`` takes RGB arrays (any size)."""
 
-    def __init__(self, detector: YoloDetector, unet: UNetModel, grader: CountGrader, use_fusion: bool | None = None):
+    def __init__(self, detector: YoloDetector, unet: UNetModel, grader: CountGrader, use_fusion: bool | None = None,
+                 faces: FaceDetector | None = None):
         self.detector, self.unet, self.grader = detector, unet, grader
         self.use_fusion = grader.fusion.enabled if use_fusion is None else use_fusion
+        self.faces = faces  # the evidence's face finder (None: the skin colour alone)
+
+    def sure_faces(self, images: list[np.ndarray]) -> list[bool]:
+        """Per photo: does it show a face YuNet trusts (``evidence.FACE_SURE``)? A selfie or a
+        portrait the router, trained on close-ups, calls neither is still a face."""
+        if self.faces is None:
+            return [False] * len(images)
+        return [any(f.score >= FACE_SURE for f in self.faces.detect(im)) for im in images]
+
+    def evidence(self, a: FaceAnalysis, rgb: np.ndarray) -> FaceAnalysis:
+        """The analysis with what shows a face: YuNet's best face and the skin share."""
+        found = self.faces.detect(rgb) if self.faces is not None else []
+        return replace(a, face_score=found[0].score if found else 0.0, skin=skin_share(rgb))
 
     def candidates(self, images: list[np.ndarray]) -> list[list[Detection]]:
         return candidates(self.detector, images, self.grader.merge, self.grader.conf)
@@ -70,7 +90,8 @@ class FaceChain:
         if backgrounds is not None:
             cands = [c if bg is None else [d for d in c if not _centre_in(bg, d)] for c, bg in zip(cands, backgrounds)]
         if self.use_fusion if fusion is None else fusion:
-            return [self.finish(im, c, p, True) for im, c, p in zip(images, cands, self.lesion_probabilities(images))]
+            return [self.evidence(self.finish(im, c, p, True), im)
+                    for im, c, p in zip(images, cands, self.lesion_probabilities(images))]
         li = lesion_index(self.unet.classes)
         windows = [lesion_region(im.shape, fuse(c, None, self.grader.conf, FusionParams())[0])
                    for im, c in zip(images, cands)]
@@ -89,7 +110,7 @@ class FaceChain:
                 x1, y1, x2, y2 = win
                 probs[li, y1:y2, x1:x2] = cv2.resize(region_probs[i][li], (x2 - x1, y2 - y1),
                                                      interpolation=cv2.INTER_LINEAR)
-            out.append(self.finish(im, c, probs, False))
+            out.append(self.evidence(self.finish(im, c, probs, False), im))
         return out
 
     def finish(self, rgb: np.ndarray, cands: list[Detection], probs: np.ndarray,

@@ -547,3 +547,43 @@ def test_model_version_names_the_network_that_runs():
     assert torch_version == short_sha256(pt)
     assert short_sha256(pt, Backend("cpu", "onnx")) != torch_version
     assert short_sha256(pt, Backend("cuda")) == torch_version  # a GPU runs torch
+
+
+@pytest.mark.slow
+async def test_a_forced_domain_runs_the_same_checks(aiohttp_client, settings, real_models):
+    """domain=scalp|face on pictures of no one: no grade, the reason code, no picture; the same
+    check lets real scalp and face photos through when forced to their own domain."""
+    from inference.train.router.neither import neither_set
+
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
+    refused = {"scalp": 0, "face": 0}
+    for item in neither_set(12, seed=777):
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(item.rgb, cv2.COLOR_RGB2BGR))
+        for domain, reason in (("scalp", "no_scalp_found"), ("face", "no_face_found")):
+            st, body = await post(client, data.tobytes(), domain=domain)
+            assert st == 200 and body["domain"] == domain and body["routing"] == "requested", body
+            if reason in body["quality"]["reasons"]:
+                refused[domain] += 1
+                assert body["grade"] is None and body["annotated_jpeg"] is None and body["quality"]["ok"] is False
+                assert body["route_probabilities"]["neither"] > 0.5 or domain == "face"
+    assert refused["scalp"] >= 6 and refused["face"] >= 6, refused
+    for data, domain in ((PHOTOS[0].read_bytes(), "scalp"), (FACE_PHOTOS[3].read_bytes(), "face")):
+        st, body = await post(client, data, domain=domain)
+        assert st == 200 and body["quality"]["ok"] is True and body["grade"] is not None, body
+
+
+@pytest.mark.slow
+async def test_a_portrait_the_router_calls_neither_is_claimed_by_the_face(aiohttp_client, settings, real_models):
+    """A frontal portrait (LFW, enlarged to a phone photo's size) that the router, trained on
+    close-ups, calls neither: YuNet's trusted face takes it to the face chain."""
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
+    claimed = 0
+    for path in sorted((SHARED / "datasets" / "lfw_parts" / "images").glob("*.jpg"))[:60]:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        st, body = await post(client, jpeg(cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)))
+        assert st == 200, body
+        if body["routing"] == "claimed":
+            claimed += 1
+            assert body["domain"] == "face" and body["route_probabilities"]["neither"] >= 0.3
+            assert body["quality"]["ok"] is True and body["grade"] is not None
+    assert claimed >= 1
