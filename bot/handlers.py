@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from . import texts, ui
+from .captions import domain_from_caption
 from .chart import render_trend_png
 from .context import BotContext
 from .limits import (
@@ -174,6 +175,7 @@ async def _accept(update: Update, context: BotContext, file_id: str, file_unique
         message_id=message.message_id,
         file_id=file_id,
         file_unique_id=file_unique_id,
+        domain=domain_from_caption(message.caption),  # "두피" / "피부" in the caption decides
         update_id=update.update_id,
     )
     if duplicate:

@@ -111,6 +111,8 @@ class AnalysisResult:
     timings_ms: Mapping[str, float]
     annotated_jpeg: bytes | None
     routing: str | None = None
+    #: The domains the photo could be meant for (the chosen one first); two: ask the user.
+    could_be: tuple[str, ...] = ()
 
     @property
     def graded(self) -> bool:
@@ -180,6 +182,7 @@ class AnalysisResult:
             timings_ms=timings,
             annotated_jpeg=annotated,
             routing=body.get("routing"),
+            could_be=tuple(str(d) for d in body.get("could_be") or () if d in DOMAINS),
         )
 
 

@@ -4,7 +4,8 @@ and the texts of a result. No I/O here; handlers and the job worker send it.
 Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
 
 ===================  ==============================================
-``rerun:<job>:<d>``  analyse the photo of job ``<job>`` as domain ``<d>``
+``rerun:<job>:<d>``  analyse the photo of job ``<job>`` as domain ``<d>`` (also the
+                     answer to "which check?", ``choose_keyboard``)
 ``hist:<page>``      show page ``<page>`` of /history
 ``open:<result>``    re-send result ``<result>`` (its stored file_id)
 ``del:yes|no``       the /delete confirmation
@@ -30,6 +31,7 @@ __all__ = [
     "RERUN_PATTERN",
     "ResultTexts",
     "caption_measurements",
+    "choose_keyboard",
     "delete_keyboard",
     "history_keyboard",
     "page_count",
@@ -73,6 +75,14 @@ def rerun_keyboard(job_id: int, domains: Iterable[str]) -> InlineKeyboardMarkup 
         for d in domains
     ]
     return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def choose_keyboard(job_id: int, domains: Iterable[str]) -> InlineKeyboardMarkup:
+    """두피 점검 / 피부 점검: which check the user meant, for a photo that could be either."""
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(texts.render("choose_button", domain=d), callback_data=_data(f"rerun:{job_id}:{d}"))
+        for d in domains
+    ]])
 
 
 def page_count(total: int) -> int:

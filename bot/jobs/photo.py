@@ -18,7 +18,7 @@ from ..inference_client import (
     InferenceClient,
     RetryableInferenceError,
 )
-from ..storage import Job, JobStatus
+from ..storage import Domain, Job, JobStatus
 from .outcome import Answer, Outcome, Reply, Retry, flood_retry
 
 __all__ = ["PhotoJob", "sniff_image"]
@@ -99,6 +99,11 @@ def _answer(job: Job, result: AnalysisResult) -> Answer | Reply:
     if domain is None or grade is None or not result.graded:
         return Reply(JobStatus.REJECTED, "quality_retake", {"reasons": list(result.quality.reasons)},
                      markup=markup, analysis=result)
+    if job.domain == Domain.AUTO and len(result.could_be) > 1:
+        # a photo that could be either (a front view shows the hairline and the face): ask, and
+        # store nothing until the user chooses; the choice is a job of its own for this photo
+        return Reply(JobStatus.DONE, "choose_check", {"domains": list(result.could_be)},
+                     markup=ui.choose_keyboard(job.job_id, result.could_be), analysis=result)
     confidence = result.confidence or 0.0
     words = ui.result_texts(domain, grade, confidence, dict(result.measurements))
     return Answer(

@@ -64,6 +64,7 @@ class DomainOutput:
     headline: str  # the key measurement in Korean, for the legend
     found: bool = True  # the photo shows the domain's subject (the check under the grade)
     sure: bool = False  # so surely that the router's "neither" is overruled (a trusted face)
+    also: tuple[str, ...] = ()  # the other domains whose subject the chain saw (a scalp photo's face)
 
 
 RouteProbabilities = Mapping[str, float] | None  # the router's, where one ran
@@ -127,7 +128,8 @@ def scalp_output(a: ScalpAnalysis, route: RouteProbabilities = None) -> DomainOu
         x1, y1, x2, y2 = a.detections[0].box.clip(w, h).as_int()
         found = shows_scalp(a.detections[0].score, a.segmentation.region_pixels[0], (x2 - x1) * (y2 - y1))
     return DomainOutput(a.detections, regions, a.segmentation, a.measurements.as_dict(), a.grade, evidence,
-                        scalp_headline(a.measurements.exposed_scalp_ratio), found)
+                        scalp_headline(a.measurements.exposed_scalp_ratio), found,
+                        also=("face",) if a.faces else ())
 
 
 # -- face --------------------------------------------------------------------------------

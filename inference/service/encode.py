@@ -70,6 +70,8 @@ def encode(img: DecodedImage, report: QualityReport, pred: Prediction | None, jp
         "domain": domain,
         "routing": pred.routing if pred is not None else ("requested" if requested != "auto" else None),
         "route_probabilities": pred.route_probabilities if pred is not None else None,
+        # the domains the photo could be meant for (the chosen one first); two: a client may ask
+        "could_be": list(pred.could_be) if pred is not None and graded else [],
         "grade": g.grade if g else None,
         "confidence": g.confidence if g else None,
         "grade_detail": (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.pipeline.common.route import DEFAULT_DOMAIN, NEITHER, route
+from inference.pipeline.common.route import DEFAULT_DOMAIN, NEITHER, could_be, route
 
 from .domains import DomainOutput, Models
 
@@ -44,6 +44,7 @@ class Prediction:
     rejected: str | None = None  # a quality reason decided by the router ("not_scalp_or_face")
     route_probabilities: dict[str, float] | None = None
     router_neither: bool = False  # the router saw neither on a photo sent for a domain
+    could_be: tuple[str, ...] = ()  # the domains the photo could be meant for, ``domain`` first
 
 
 def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None = None) -> list[Prediction]:
@@ -93,8 +94,11 @@ def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None
             on_model_batch(d, len(idx), dt)
         for i, a in zip(idx, analyses):
             ms = dt * 1000 + (route_ms if i in seen else 0.0)
-            out[i] = Prediction(d, routing[i], models.outputs[d](a, probs[i]), len(idx), ms,
-                                route_probabilities=probs[i], router_neither=neither[i])
+            output = models.outputs[d](a, probs[i])
+            also = output.also + (("scalp",) if routing[i] == "claimed" else ())  # a portrait shows both
+            options = (d,) if routing[i] == "requested" else could_be(d, probs[i], also)
+            out[i] = Prediction(d, routing[i], output, len(idx), ms, route_probabilities=probs[i],
+                                router_neither=neither[i], could_be=options)
     assert all(p is not None for p in out)
     return out  # type: ignore[return-value]
 

@@ -365,6 +365,14 @@ async def test_rerun_on_a_picture_of_no_one_explains_and_stores_nothing(bot, tg,
     assert statuses.count("rejected") == len(statuses) >= 1
 
 
+async def test_a_caption_chooses_the_check(bot, tg, user, proxy):
+    """"피부" in the caption sends the photo to the face check without asking or routing."""
+    sent = await tg.send_photo(user["id"], face_photo(1), caption="요즘 피부 트러블이 많아요")
+    reply = await answer_to(tg, user["id"], sent["message_id"])
+    assert proxy.records[-1].domain == "face"
+    assert reply["kind"] == "photo" and reply["caption"].startswith(FACE_TITLE), _brief(reply)
+
+
 async def test_everything_that_is_not_a_photo(bot, tg, user):
     cases = [
         (tg.send_text(user["id"], "안녕하세요"), "글 메시지는"),

@@ -659,3 +659,39 @@ async def test_a_replica_that_lost_its_owner_lock_does_not_run_its_job_twice(dsn
     assert job.status == JobStatus.DONE
     assert len(inference.calls) == 1
     assert bot.kinds(USER).count("photo") == 1
+
+
+async def test_a_photo_that_could_be_either_is_asked_about_and_not_stored(storage) -> None:
+    """could_be names two checks: the user is asked (두피 점검 / 피부 점검) and nothing is
+    stored; the buttons re-run this photo as the chosen domain."""
+    bot, inference = FakeBot(), ScriptedInference(graded("scalp", "HIGH", ("scalp", "face")))
+    worker = make_worker(storage, bot, inference)
+    job_id = await enqueue(storage, bot, 13)
+    await worker.start()
+    try:
+        assert (await finished(storage, job_id)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    [(kind, _, message)] = [s for s in bot.sent if s[0] in ("photo", "text")]
+    assert kind == "text" and "어느 쪽을 점검할까요?" in message["text"]
+    [row] = message["reply_markup"].inline_keyboard
+    assert [(b.text, b.callback_data) for b in row] == [
+        ("두피 점검", f"rerun:{job_id}:scalp"), ("피부 점검", f"rerun:{job_id}:face")]
+    assert await storage.list_results(USER) == []
+
+
+async def test_a_photo_sent_for_a_check_is_not_asked_about(storage) -> None:
+    bot, inference = FakeBot(), ScriptedInference(graded("scalp", "HIGH", ("scalp", "face")))
+    worker = make_worker(storage, bot, inference)
+    bot.files["file-x"] = JPEG
+    job, _ = await storage.enqueue_job(user_id=USER, chat_id=USER, message_id=14, file_id="file-x",
+                                       file_unique_id="u-x", domain="scalp")
+    await worker.start()
+    try:
+        assert (await finished(storage, job.job_id)).status == JobStatus.DONE
+    finally:
+        await worker.stop()
+    assert [s[0] for s in bot.sent if s[0] in ("photo", "text")][0] == "photo"
+    assert inference.calls[-1][1] == "scalp"
+    [result] = await storage.list_results(USER)
+    assert result.grade == "HIGH"

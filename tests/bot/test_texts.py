@@ -109,6 +109,8 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "delete_done": [{"counts": {"results": 3, "jobs": 5, "reminders": 1, "users": 1}}],
         "delete_cancelled": [{}],
         "rerun_as": [{"domain": "scalp"}, {"domain": "face"}],
+        "choose_button": [{"domain": "scalp"}, {"domain": "face"}],
+        "choose_check": [{"domains": ["scalp", "face"]}, {"domains": ["face", "scalp"]}],
         "history_nav": [{"direction": "prev"}, {"direction": "next"}],
         "delete_button": [{"choice": "confirm"}, {"choice": "cancel"}],
         # bot/ (handlers, jobs, chart)
@@ -138,7 +140,7 @@ ALL_RENDERS = [
     for i, ctx in enumerate(ctxs)
 ]
 PLAIN_TEXT = {
-    "rerun_as", "history_nav", "delete_button",
+    "rerun_as", "choose_button", "history_nav", "delete_button",
     "callback_notice", "history_item", "command_description", "chart_label",
 }
 
@@ -331,6 +333,8 @@ def test_user_provided_strings_are_html_escaped() -> None:
 def test_button_labels_are_plain_text() -> None:
     assert texts.render("rerun_as", domain="scalp") == "두피로 다시 분석"
     assert texts.render("rerun_as", domain=Domain.FACE) == "얼굴로 다시 분석"
+    assert texts.render("choose_button", domain="scalp") == "두피 점검"
+    assert texts.render("choose_button", domain=Domain.FACE) == "피부 점검"
     assert texts.render("history_nav", direction="prev") == "◀ 이전"
     assert texts.render("history_nav", direction="next") == "다음 ▶"
     assert "삭제" in texts.render("delete_button", choice="confirm")

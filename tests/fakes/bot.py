@@ -56,8 +56,9 @@ class FakeBot:
         return [kind for kind, chat, _ in self.sent if chat == chat_id]
 
 
-def graded(domain: str = "scalp", grade: str = "MIDDLE") -> AnalysisResult:
+def graded(domain: str = "scalp", grade: str = "MIDDLE", could_be: tuple[str, ...] = ()) -> AnalysisResult:
     return AnalysisResult.from_json({
+        "could_be": list(could_be),
         "domain": domain, "grade": grade, "confidence": 0.77,
         "quality": {"ok": True, "reasons": [], "metrics": {}},
         "regions": [], "measurements": {"exposed_scalp_ratio": 0.31, "regions": 1},

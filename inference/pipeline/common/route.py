@@ -38,6 +38,27 @@ class RouteDecision:
     probabilities: dict[str, float] = field(default_factory=dict)  # empty without a router
 
 
+# both domains are likely enough to ask the person which one they meant (a front view shows the
+# hairline and the face); under this the other domain is a router error, not a choice
+BOTH_LIKELY = 0.25
+
+
+def could_be(domain: str, probabilities: dict[str, float] | None, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The domains a routed photo could be meant for, the chosen one first: the other one too
+    where the router gives both at least ``BOTH_LIKELY`` or the chain saw the other's subject
+    (``also``: a scalp photo with a trusted face, a portrait the face claimed).
+
+    >>> could_be("scalp", {"scalp": 0.6, "face": 0.35, "neither": 0.05})
+    ('scalp', 'face')
+    >>> could_be("face", {"scalp": 0.01, "face": 0.99, "neither": 0.0})
+    ('face',)
+    """
+    others = [d for d in DOMAINS if d != domain]
+    p = probabilities or {}
+    both = p.get(domain, 0.0) >= BOTH_LIKELY and all(p.get(d, 0.0) >= BOTH_LIKELY for d in others)
+    return (domain, *[d for d in others if both or d in also])
+
+
 def route(images: list[np.ndarray], router: RouterModel | None) -> list[RouteDecision]:
     """One decision per image (``DEFAULT_DOMAIN`` for all without a router)."""
     if router is None:

@@ -41,6 +41,7 @@ PHOTOS = sorted((SHARED / "datasets" / "scalp_uze" / "valid").glob("*.jpg"))
 ANSWER_KEYS = {
     "domain", "routing", "grade", "confidence", "grade_detail", "quality", "regions",
     "measurements", "model_version", "image", "timings_ms", "annotated_jpeg", "route_probabilities", "masks",
+    "could_be",
 }
 MEASUREMENT_KEYS = {"exposed_scalp_ratio", "hair_pixels", "scalp_pixels", "region_fraction", "regions", "zones", "view"}
 
@@ -587,3 +588,26 @@ async def test_a_portrait_the_router_calls_neither_is_claimed_by_the_face(aiohtt
             assert body["domain"] == "face" and body["route_probabilities"]["neither"] >= 0.3
             assert body["quality"]["ok"] is True and body["grade"] is not None
     assert claimed >= 1
+
+
+@pytest.mark.slow
+async def test_could_be_names_both_checks_only_where_the_photo_shows_both(aiohttp_client, settings, real_models):
+    """A scalp photo with a face YuNet trusts could be either check; a crown from above could
+    not; a photo sent for a domain is that domain only."""
+    client = await aiohttp_client(create_app(settings, models_factory=lambda s: real_models))
+    both = one = 0
+    for path in PHOTOS:
+        if "Front" not in path.name and "Top-Down" not in path.name:
+            continue
+        st, body = await post(client, path.read_bytes())
+        assert st == 200 and body["domain"] == "scalp" and body["could_be"][0] == "scalp", body
+        if "Top-Down" in path.name:
+            assert body["could_be"] == ["scalp"] or body["route_probabilities"]["face"] >= 0.25
+            one += body["could_be"] == ["scalp"]
+        elif body["could_be"] == ["scalp", "face"]:
+            both += 1
+            st, forced = await post(client, path.read_bytes(), domain="scalp")
+            assert forced["could_be"] == ["scalp"]
+        if both >= 1 and one >= 5:
+            break
+    assert both >= 1 and one >= 5
