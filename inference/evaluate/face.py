@@ -44,6 +44,8 @@ from .metrics import (
     average_precision,
     boxes_of,
     classification_metrics,
+    confidence_report,
+    coverage_line,
     precision_recall,
 )
 
@@ -91,6 +93,7 @@ def face_metrics(chain: FaceChain, items: list[dict]) -> dict:
     g = chain.grader
     ap = average_precision([(*boxes_of(it["low"]), it["gt"]) for it in items])
     alone, fused, truth, guess, final, t4, p4, counts, levels = [], [], [], [], [], [], [], [], []
+    confs: list[float] = []
     for it in items:
         a, _ = fuse(it["cands"], it["lesion_prob"], g.conf, FusionParams())
         f, _ = fuse(it["cands"], it["lesion_prob"], g.conf, g.fusion)
@@ -102,6 +105,7 @@ def face_metrics(chain: FaceChain, items: list[dict]) -> dict:
         truth.append(r.grade3)
         guess.append(gr.best_guess)
         final.append(gr.grade)
+        confs.append(gr.confidence)
         t4.append(r.level)
         p4.append(g.level(n))
         counts.append(n)
@@ -127,6 +131,7 @@ def face_metrics(chain: FaceChain, items: list[dict]) -> dict:
         "grade_accuracy4": cm4["accuracy"], "grade_confusion4": cm4["confusion"],
         "uncertain_rate": round(1 - len(sure) / max(len(final), 1), 4),
         "accuracy_when_certain": round(float(np.mean([truth[k] == final[k] for k in sure])), 4) if sure else None,
+        "confidence": confidence_report(confs, [t == p for t, p in zip(truth, guess)]),
         "count_vs_labels": {"mean_abs_error": round(float(np.abs(c - lv).mean()), 2) if len(c) else None,
                             "mean_counted": round(float(c.mean()), 2) if len(c) else None,
                             "mean_labelled": round(float(lv.mean()), 2) if len(lv) else None},
@@ -161,6 +166,7 @@ def main(a: Namespace, settings) -> int:
         print(f"[{split}] grade: accuracy {m['grade_accuracy']} (4 levels: {m['grade_accuracy4']}), uncertain "
               f"{m['uncertain_rate']}, confusion (rows true, cols predicted {list(GRADES)}): "
               f"{m['grade_confusion']['matrix']}")
+        print(f"[{split}] " + coverage_line(m["confidence"]))
         if a.details:
             print(f"[{split}] 4-level confusion: {m['grade_confusion4']['matrix']}; counts "
                   f"{json.dumps(m['count_vs_labels'])}; routed {m['routed']}; Ultralytics-style P/R at best F1 "

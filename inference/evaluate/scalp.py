@@ -21,7 +21,7 @@ from inference.pipeline.scalp.view import ViewClassifier, predict_views
 from inference.service.domains import load_router, load_scalp
 from inference.types import GRADES, UNCERTAIN, VIEWS, Face
 
-from .metrics import classification_metrics
+from .metrics import classification_metrics, confidence_report, coverage_line
 
 RouteCheck = Callable[[list[np.ndarray]], list[bool]]
 LEAK_VIEWS = ("Front", "Left", "Right")  # the views that show a face
@@ -51,7 +51,7 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
     """Grade metrics overall and per view; per-class mask IoU (the answer's classes, background
     aside) against reference masks where given, inside the detected head box; the face leak
     (``face_leak``) on front and side views for each face finder given (by name)."""
-    truth, guess, final, views, routed = [], [], [], [], []
+    truth, guess, final, views, routed, confs = [], [], [], [], [], []
     leaks: dict[str, list[float]] = {name: [] for name in leak_finders or {}}
     inter = np.zeros(len(SCALP_CLASSES))
     union = np.zeros(len(SCALP_CLASSES))
@@ -62,6 +62,7 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
             truth.append(r["grade3"])
             guess.append(a.grade.best_guess)
             final.append(a.grade.grade)
+            confs.append(a.grade.confidence)
             views.append(r["view"])
             if r["view"] in LEAK_VIEWS:
                 for name, finder in (leak_finders or {}).items():
@@ -84,6 +85,7 @@ def evaluate_scalp(chain: ScalpChain, rows: list[dict], reference_masks: dict[st
     out["accuracy_when_certain"] = (
         round(float(np.mean([truth[k] == final[k] for k in sure])), 4) if sure else None
     )
+    out["confidence"] = confidence_report(confs, [t == g for t, g in zip(truth, guess)])
     out["per_view"] = {}
     for v in VIEWS:
         ks = [k for k, vv in enumerate(views) if vv == v]
@@ -160,6 +162,7 @@ def main(a: Namespace, settings) -> int:
         m = evaluate_scalp(chain, [r for r in rows if r["split"] == split], router=router)
         print(f"[{split}] " + json.dumps({k: m[k] for k in SUMMARY_KEYS}))
         print(f"[{split}] confusion (rows true, cols predicted {list(GRADES)}): {m['confusion']['matrix']}")
+        print(f"[{split}] " + coverage_line(m["confidence"]))
         if a.details:
             for v, pv in m["per_view"].items():
                 print(f"[{split}] {v:9s} n={pv['n']:3d} acc={pv['accuracy']} macro_f1={pv['macro_f1']} "

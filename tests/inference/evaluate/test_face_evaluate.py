@@ -64,6 +64,7 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, tiny_weights,
     assert last["routing_accuracy"] is not None  # the tiny router was trained too
     assert any(line.startswith("[train]") for line in lines) and any(line.startswith("[valid]") for line in lines)
     assert any("confusion" in line for line in lines)
+    assert sum("accuracy of the most confident: 50% graded" in line for line in lines) == 2
 
 
 def test_evaluate_one_split(small_set, tiny_weights, project_root):

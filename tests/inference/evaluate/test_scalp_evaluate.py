@@ -45,6 +45,8 @@ def test_evaluate_prints_one_json_line_over_every_split(small_set, weights, proj
     assert 0 <= last["accuracy"] <= 1 and 0 <= last["macro_f1"] <= 1
     assert last["routing_accuracy"] is None or 0 <= last["routing_accuracy"] <= 1
     assert any(line.startswith("[train]") for line in lines) and any(line.startswith("[valid]") for line in lines)
+    coverage = [line for line in lines if "accuracy of the most confident" in line]
+    assert len(coverage) == 2 and all("50% graded" in c and "90% graded" in c and "ECE" in c for c in coverage)
 
 
 def test_evaluate_one_split(small_set, weights, project_root):
