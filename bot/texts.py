@@ -47,6 +47,7 @@ __all__ = [
     "describe_trend",
     "domain_name",
     "exposure_band",
+    "confidence_word",
     "grade_name",
     "kdate",
     "percent",
@@ -128,6 +129,17 @@ EXPOSURE_LOW_BELOW = 20  # shown percent under this: "low"
 EXPOSURE_HIGH_FROM = 55  # shown percent from this: "high"; between the two: "moderate"
 EXPOSURE_BANDS: tuple[str, ...] = ("low", "moderate", "high")
 
+#: The grade's confidence in words (높음 / 보통 / 낮음), per domain: a probability is not
+#: shown, as "100%" on a guess would promise what no model here can. Where the cut points
+#: come from: weights/MODEL_CARD.md, "How far the confidence can be trusted" (2026-12-07).
+#: * scalp, the grader's grouped CV on the 465 train photos: under 0.5 right 0.55 of the
+#:   time, 0.5-0.7 0.66, from 0.7 0.83;
+#: * face, the calibration fold (199 ACNE04 train photos): under 0.6 0.49, 0.6-0.9 0.72,
+#:   from 0.9 0.92.
+CONFIDENCE_LOW_BELOW: Mapping[str, float] = {"scalp": 0.5, "face": 0.6}
+CONFIDENCE_HIGH_FROM: Mapping[str, float] = {"scalp": 0.7, "face": 0.9}
+CONFIDENCE_WORDS: Mapping[str, str] = {"high": "높음", "medium": "보통", "low": "낮음"}
+
 
 # --------------------------------------------------------------------------
 # Filters
@@ -183,6 +195,19 @@ def exposure_band(ratio: float) -> str:
     if shown < EXPOSURE_HIGH_FROM:
         return "moderate"
     return "high"
+
+
+def confidence_word(confidence: float | None, domain: Any) -> str:
+    """The confidence of a grade in words: ``0.82`` for the scalp -> ``"높음"`` (the cut
+    points: ``CONFIDENCE_LOW_BELOW`` and ``CONFIDENCE_HIGH_FROM``); None -> ``"-"``."""
+    if confidence is None:
+        return "-"
+    key = str(getattr(domain, "value", domain))
+    if confidence >= CONFIDENCE_HIGH_FROM.get(key, 1.0):
+        return CONFIDENCE_WORDS["high"]
+    if confidence < CONFIDENCE_LOW_BELOW.get(key, 0.5):
+        return CONFIDENCE_WORDS["low"]
+    return CONFIDENCE_WORDS["medium"]
 
 
 def pp(delta: float | None, digits: int = 1) -> str:
@@ -319,6 +344,7 @@ def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
         domain_name=domain_name,
         region_name=region_name,
         exposure_band=exposure_band,
+        confidence_word=confidence_word,
     )
     env.globals.update(describe_trend=describe_trend)
     return env

@@ -96,7 +96,7 @@ def predict(models: Models, jobs: list[Job], on_model_batch: OnModelBatch | None
             ms = dt * 1000 + (route_ms if i in seen else 0.0)
             output = models.outputs[d](a, probs[i])
             also = output.also + (("scalp",) if routing[i] == "claimed" else ())  # a portrait shows both
-            options = (d,) if routing[i] == "requested" else could_be(d, probs[i], also)
+            options = (d,) if routing[i] == "requested" or output.only else could_be(d, probs[i], also)
             out[i] = Prediction(d, routing[i], output, len(idx), ms, route_probabilities=probs[i],
                                 router_neither=neither[i], could_be=options)
     assert all(p is not None for p in out)

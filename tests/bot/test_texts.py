@@ -251,11 +251,12 @@ def test_caption_measurements_are_shown() -> None:
     scalp = texts.render(
         "result_caption", domain="scalp", grade="MIDDLE", confidence=0.823, measurements=SCALP_M
     )
-    assert "82%" in scalp and "23%" in scalp
+    assert "분석 확신도 높음" in scalp and "82%" not in scalp and "23%" in scalp
     assert "정수리 31%" in scalp and "헤어라인 12%" in scalp
     face = texts.render(
         "result_caption", domain=Domain.FACE, grade=Grade.HIGH, confidence=0.5, measurements=FACE_M
     )
+    assert "분석 확신도 낮음" in face
     assert "검출된 병변 수: 14개" in face
     assert "100만 화소당 3.4개" in face
     listed = texts.render(
@@ -487,3 +488,14 @@ def test_describe_trend() -> None:
 
 def test_telegram_length_counts_visible_utf16() -> None:
     assert texts.telegram_length("<b>두피</b> &amp; 😀") == len("두피 & ") + 2
+
+
+@pytest.mark.parametrize("domain,confidence,word", [
+    ("scalp", 0.49, "낮음"), ("scalp", 0.5, "보통"), ("scalp", 0.69, "보통"), ("scalp", 0.7, "높음"),
+    ("scalp", 1.0, "높음"), ("face", 0.59, "낮음"), ("face", 0.6, "보통"), ("face", 0.89, "보통"),
+    (Domain.FACE, 0.9, "높음"), ("scalp", None, "-"),
+])
+def test_confidence_is_a_word_at_each_domains_cut_points(domain, confidence, word) -> None:
+    assert texts.confidence_word(confidence, domain) == word
+    assert set(texts.CONFIDENCE_LOW_BELOW) == set(texts.CONFIDENCE_HIGH_FROM) == {"scalp", "face"}
+    assert all(texts.CONFIDENCE_LOW_BELOW[d] < texts.CONFIDENCE_HIGH_FROM[d] for d in ("scalp", "face"))

@@ -99,11 +99,11 @@ def face_headline(lesion_count: int) -> str:
 
 
 def grade_line(g: GradeResult | None) -> str | None:
+    """The grade in Korean; no probability in the picture (the caption gives the confidence in
+    words, ``bot/texts.py``: a raw score on a photo reads as certainty)."""
     if g is None:
         return None
-    if g.grade == "UNCERTAIN":
-        return f"판정: {GRADE_KO['UNCERTAIN']}"
-    return f"판정: {GRADE_KO.get(g.grade, g.grade)} · 신뢰도 {g.confidence * 100:.0f}%"
+    return f"판정: {GRADE_KO.get(g.grade, g.grade)}"
 
 
 def _overlay(photo: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], palette: dict) -> np.ndarray:

@@ -130,7 +130,7 @@ def test_without_mask_or_grade():
 
 
 def test_grade_lines():
-    assert draw.grade_line(GradeResult("HIGH", 0.8, "HIGH")) == "판정: 심각 · 신뢰도 80%"
+    assert draw.grade_line(GradeResult("HIGH", 0.8, "HIGH")) == "판정: 심각"  # no raw score in the picture
     assert draw.grade_line(GradeResult("UNCERTAIN", 0.4, "LOW")) == "판정: 판단 어려움"
     assert draw.grade_line(None) is None
     assert GRADE_KO == {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
