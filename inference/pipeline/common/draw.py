@@ -1,10 +1,10 @@
 """Draw: the annotated photo the bot sends back, and its JPEG for Telegram.
 
 The photo, a translucent overlay of the mask classes, the detected boxes with
-their label and score, and a legend panel underneath with the grade and the key
-measurement in Korean. The Korean text is set in Noto Sans KR, shipped by the
-pip package ``pylopdf-fonts-ko`` (SIL OFL 1.1) and read from the package's own
-files: no system font, no download at run time.
+their label (no model score: a number on the photo reads as certainty), and a
+legend panel underneath with the grade and the key measurement in Korean. The Korean
+text is set in Noto Sans KR, shipped by the pip package ``pylopdf-fonts-ko`` (SIL OFL
+1.1) and read from the package's own files: no system font, no download at run time.
 
 ``annotate`` is pure (array in, array out); ``encode_jpeg`` makes the bytes,
 within Telegram's photo limits (``TELEGRAM_*``) and at most ``CHAT_MAX_SIDE`` px
@@ -207,9 +207,8 @@ MAX_BOX_LABELS = 3  # more boxes than this (lesions) are drawn without their tag
 
 
 def box_tag(domain: str, det: Detection) -> str:
-    """The text on a box: what it is (a lesion, the scalp region, the whole photo) and its score."""
-    name = SCALP_REGION_KO if domain == "scalp" and det.label in GRADE_KO else BOX_KO.get(det.label, det.label)
-    return f"{name} {det.score:.2f}"
+    """The text on a box: what it is (a lesion, the scalp region, the whole photo)."""
+    return SCALP_REGION_KO if domain == "scalp" and det.label in GRADE_KO else BOX_KO.get(det.label, det.label)
 
 
 def _draw_boxes(d: ImageDraw.ImageDraw, dets: Sequence[Detection], s: float, ox: int, width: int, domain: str) -> None:
