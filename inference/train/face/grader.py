@@ -11,6 +11,30 @@ from inference.pipeline.face.count import FusionParams
 from inference.pipeline.face.detect import BoxMerge
 from inference.pipeline.face.grade import HAYASHI, LEVEL_TO_GRADE, CountGrader
 
+# UNCERTAIN from the risk-coverage curve on the calibration fold: graded answers right at least
+# 8 times in 10 while at least 3 photos in 4 get a grade (the targets of "honest confidence")
+GRADED_ACCURACY_TARGET = 0.80
+GRADED_SHARE_MIN = 0.75
+UNCERTAIN_GRID = np.round(np.arange(0.40, 0.901, 0.01), 2)
+
+
+def uncertain_threshold(confidence: np.ndarray, right: np.ndarray) -> float:
+    """The lowest confidence (``UNCERTAIN_GRID``) at which the photos graded are right at
+    least ``GRADED_ACCURACY_TARGET`` of the time while at least ``GRADED_SHARE_MIN`` of them
+    are graded; where none is, the one keeping that share with the best graded accuracy."""
+    conf, hit = np.asarray(confidence, float), np.asarray(right, bool)
+    best, best_acc = float(UNCERTAIN_GRID[0]), -1.0
+    for t in UNCERTAIN_GRID:
+        keep = conf >= t
+        if keep.mean() < GRADED_SHARE_MIN or not keep.any():
+            break  # the grid rises: fewer are kept from here on
+        acc = float(hit[keep].mean())
+        if acc >= GRADED_ACCURACY_TARGET:
+            return float(t)
+        if acc > best_acc:
+            best, best_acc = float(t), acc
+    return best
+
 
 def fit_count_thresholds(counts: np.ndarray, levels: np.ndarray, max_count: int = 120) -> tuple[float, float, float]:
     """Integer thresholds maximising the LOW/MIDDLE/HIGH accuracy (t1, t2), then the
@@ -44,8 +68,7 @@ def fit_count_thresholds(counts: np.ndarray, levels: np.ndarray, max_count: int 
 def fit_count_grader(counts: np.ndarray, levels: np.ndarray, conf: float, fusion: FusionParams | None = None,
                      merge: BoxMerge | None = None) -> CountGrader:
     """Thresholds (``fit_count_thresholds``), the slope by likelihood, and the UNCERTAIN
-    confidence: the lowest in 0.40-0.60 where the kept photos reach 0.8 accuracy while
-    keeping at least 70% of them (as the scalp grader does)."""
+    confidence from the risk-coverage curve (``uncertain_threshold``)."""
     g = CountGrader(fit_count_thresholds(counts, levels), conf=conf, fusion=fusion or FusionParams(),
                     merge=merge or BoxMerge())
     lv = np.asarray(levels, int)
@@ -62,10 +85,5 @@ def fit_count_grader(counts: np.ndarray, levels: np.ndarray, conf: float, fusion
     y3 = np.minimum(lv, 2)
     pred = np.array([LEVEL_TO_GRADE[g.level(c)] for c in counts], int)
     conf3 = p3[np.arange(len(pred)), pred]
-    g.uncertain_below = 0.45
-    for t in np.arange(0.40, 0.61, 0.01):
-        keep = conf3 >= t
-        if keep.sum() >= 0.7 * len(lv) and (pred[keep] == y3[keep]).mean() >= 0.8:
-            g.uncertain_below = round(float(t), 2)
-            break
+    g.uncertain_below = uncertain_threshold(conf3, pred == y3)
     return g

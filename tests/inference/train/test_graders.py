@@ -28,3 +28,20 @@ def test_count_grader_thresholds_probabilities_and_uncertain():
     assert g.grade(t1 + 0.5).grade == "UNCERTAIN" and g.grade(t1 + 0.5).reasons == ("low_confidence",)
     assert g.grade(0).grade == "LOW"
     assert CountGrader.from_json(g.to_json()).thresholds == g.thresholds
+
+
+def test_uncertain_is_read_off_the_risk_coverage_curve():
+    from inference.train.face.grader import uncertain_threshold
+
+    # 200 photos, confidence 0.40-1.00: right 60% of the time under 0.6, 90% from it
+    conf = np.linspace(0.40, 1.0, 200)
+    right = np.where(conf < 0.6, np.arange(200) % 5 < 3, np.arange(200) % 10 != 0)
+    t = uncertain_threshold(conf, right)
+    keep = conf >= t
+    assert keep.mean() >= 0.75 and right[keep].mean() >= 0.80
+    lower = conf >= round(t - 0.01, 2)
+    assert t == 0.40 or right[lower].mean() < 0.80  # the lowest that reaches the target
+    # nothing reaches 0.8 while grading 75%: the best graded accuracy among those that grade 75%
+    coin = np.arange(200) % 2 == 0
+    t2 = uncertain_threshold(conf, coin)
+    assert (conf >= t2).mean() >= 0.75
