@@ -67,7 +67,8 @@ class FaceChain:
 
     def evidence(self, a: FaceAnalysis, rgb: np.ndarray) -> FaceAnalysis:
         """The analysis with what shows a face: YuNet's best face and the skin share."""
-        found = self.faces.detect(rgb) if self.faces is not None else []
+        # upright first (a face photo mostly is: one pass), the other quarter turns only without a face there
+        found = (self.faces.detect(rgb, orientations=1) or self.faces.detect(rgb)) if self.faces is not None else []
         return replace(a, face_score=found[0].score if found else 0.0, skin=skin_share(rgb))
 
     def candidates(self, images: list[np.ndarray]) -> list[list[Detection]]:
