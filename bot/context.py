@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 SERVICES_KEY = "services"
 #: The command menu (setMyCommands), in this order.
-BOT_COMMANDS = ("start", "help", "history", "remind", "delete")
+BOT_COMMANDS = ("start", "help", "history", "remind", "scalp", "face", "auto", "delete")
 
 
 class Services:

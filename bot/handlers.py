@@ -140,6 +140,14 @@ async def remind(update: Update, context: BotContext) -> None:
     ))
 
 
+async def check_mode(update: Update, context: BotContext) -> None:
+    """/scalp, /face, /auto: the check every later photo gets (a caption still decides its own)."""
+    message, user = _message(update)
+    mode = (message.text or "/auto").split()[0].lstrip("/").split("@")[0].lower()
+    await context.services.storage.set_check_mode(user.id, message.chat.id, mode)
+    await message.reply_text(texts.render("check_mode", mode=mode))
+
+
 async def delete(update: Update, context: BotContext) -> None:
     message, _ = _message(update)
     await message.reply_text(texts.render("delete_confirm"), reply_markup=ui.delete_keyboard())
@@ -175,13 +183,23 @@ async def _accept(update: Update, context: BotContext, file_id: str, file_unique
         message_id=message.message_id,
         file_id=file_id,
         file_unique_id=file_unique_id,
-        domain=domain_from_caption(message.caption),  # "두피" / "피부" in the caption decides
+        domain=await _domain_for(services.storage, user.id, message.caption),
         update_id=update.update_id,
     )
     if duplicate:
         log.info("update %d repeats job %d; ignored", update.update_id, job.job_id)
         return
     services.worker.wake()
+
+
+async def _domain_for(storage: Any, user_id: int, caption: str | None) -> Domain:
+    """The photo's check: its caption's words (두피 / 피부), else the user's /scalp or /face
+    mode, else AUTO (the service routes, and the bot asks where the photo could be either)."""
+    domain = domain_from_caption(caption)
+    if domain != Domain.AUTO:
+        return domain
+    user = await storage.get_user(user_id)
+    return Domain(user.check_mode) if user is not None else Domain.AUTO
 
 
 async def unsupported(update: Update, context: BotContext) -> None:
@@ -296,6 +314,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CommandHandler("help", help_command, filters=PRIVATE),
         CommandHandler("history", history, filters=PRIVATE),
         CommandHandler("remind", remind, filters=PRIVATE),
+        CommandHandler(["scalp", "face", "auto"], check_mode, filters=PRIVATE),
         CommandHandler("delete", delete, filters=PRIVATE),
         MessageHandler(NEW_MESSAGE & filters.COMMAND, help_command),  # unknown commands
         MessageHandler(NEW_MESSAGE & filters.PHOTO, photo),

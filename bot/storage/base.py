@@ -189,6 +189,18 @@ class Storage(ABC):
             row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
         return None if row is None else user_from_row(row)
 
+    async def set_check_mode(self, user_id: int, chat_id: int, mode: Domain | str,
+                             *, now: datetime | None = None) -> User:
+        """The check every photo of this user gets (``auto``: the service routes each)."""
+        params = {"user_id": user_id, "chat_id": chat_id, "now": self._now(now)}
+        async with self._write() as conn:
+            await self._lock_user(conn, user_id)
+            await self._exec(conn, self._sql.ENSURE_USER, params)
+            await self._exec(conn, self._sql.SET_CHECK_MODE, {"user_id": user_id, "mode": Domain(mode).value})
+            row = await self._one(conn, self._sql.GET_USER, {"user_id": user_id})
+        assert row is not None
+        return user_from_row(row)
+
     # ---- jobs -------------------------------------------------------------
 
     async def enqueue_job(

@@ -30,7 +30,7 @@ __all__ = [
 DEFAULT_REMINDER_INTERVAL_DAYS = 30
 
 #: The newest migration of either backend (both keep their lists in step).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class JobStatus(StrEnum):
@@ -113,6 +113,7 @@ class User:
     chat_id: int
     first_seen: datetime
     language: str | None
+    check_mode: str = "auto"  # auto / scalp / face: the check every photo gets (/scalp, /face, /auto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ def user_from_row(row: Mapping[str, Any]) -> User:
         chat_id=row["chat_id"],
         first_seen=req_time(row["first_seen"]),
         language=row["language"],
+        check_mode=row["check_mode"],
     )
 
 

@@ -53,6 +53,7 @@ class SQL:
         ON CONFLICT (user_id) DO NOTHING
     """
     GET_USER = "SELECT * FROM users WHERE user_id = :user_id"
+    SET_CHECK_MODE = "UPDATE users SET check_mode = :mode WHERE user_id = :user_id"
 
     # --- jobs ---
     INSERT_JOB = """
@@ -266,6 +267,14 @@ SQLITE_MIGRATIONS: Migrations = (
             "CREATE INDEX reminders_due ON reminders (enabled, next_due_at)",
         ),
     ),
+    (
+        2,
+        (
+            # the check a user chose for every photo (/scalp, /face; /auto: the service routes)
+            "ALTER TABLE users ADD COLUMN check_mode TEXT NOT NULL DEFAULT 'auto'"
+            " CHECK (check_mode IN ('auto', 'scalp', 'face'))",
+        ),
+    ),
 )
 
 
@@ -368,6 +377,14 @@ POSTGRES_MIGRATIONS: Migrations = (
             )
             """,
             "CREATE INDEX reminders_due ON reminders (enabled, next_due_at)",
+        ),
+    ),
+    (
+        2,
+        (
+            # the check a user chose for every photo (/scalp, /face; /auto: the service routes)
+            "ALTER TABLE users ADD COLUMN check_mode TEXT NOT NULL DEFAULT 'auto'"
+            " CHECK (check_mode IN ('auto', 'scalp', 'face'))",
         ),
     ),
 )

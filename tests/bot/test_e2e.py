@@ -254,7 +254,7 @@ async def test_start_help_menu_and_unknown_command(bot, tg, user):
         assert "가르마" in reply["text"]
     (menu,) = await tg.commands()
     assert [c["command"] for c in menu["commands"]] == ["start", "help", "history", "remind",
-                                                         "delete"]
+                                                         "scalp", "face", "auto", "delete"]
     assert all(c["description"] for c in menu["commands"])
 
 
@@ -371,6 +371,18 @@ async def test_a_caption_chooses_the_check(bot, tg, user, proxy):
     reply = await answer_to(tg, user["id"], sent["message_id"])
     assert proxy.records[-1].domain == "face"
     assert reply["kind"] == "photo" and reply["caption"].startswith(FACE_TITLE), _brief(reply)
+    # /face: every later photo, until /auto
+    command = await tg.send_command(user["id"], "face")
+    assert "피부(얼굴) 점검으로 분석할게요" in (
+        await reply_after(tg, user["id"], command["message_id"], "앞으로 보내 주시는"))["text"]
+    sent = await tg.send_photo(user["id"], face_photo(2))
+    await answer_to(tg, user["id"], sent["message_id"])
+    assert proxy.records[-1].domain == "face"
+    command = await tg.send_command(user["id"], "auto")
+    assert "자동으로 골라" in (await reply_after(tg, user["id"], command["message_id"], "사진마다"))["text"]
+    sent = await tg.send_photo(user["id"], face_photo(3))
+    await answer_to(tg, user["id"], sent["message_id"])
+    assert proxy.records[-1].domain == "auto"
 
 
 async def test_everything_that_is_not_a_photo(bot, tg, user):

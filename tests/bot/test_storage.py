@@ -230,7 +230,7 @@ async def test_sqlite_open_creates_folder_wal_foreign_keys_and_schema_version(
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = con.execute("SELECT version FROM schema_version").fetchall()
-        assert versions == [(SCHEMA_VERSION,)]
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     finally:
         con.close()
     # Re-opening does not re-apply migrations.
@@ -250,7 +250,7 @@ async def test_schema_version_recorded_once_and_foreign_keys_enforced(backend: B
             async with st._write() as conn:  # noqa: SLF001 - a raw write, bypassing the checks
                 await backend.insert_job_for_unknown_user(conn)
     tables = await backend.tables()
-    assert [row[0] for row in tables["schema_version"]] == [SCHEMA_VERSION]
+    assert [row[0] for row in tables["schema_version"]] == list(range(1, SCHEMA_VERSION + 1))
 
 
 async def test_naive_datetimes_are_refused(storage: Storage) -> None:
@@ -269,6 +269,19 @@ async def test_upsert_user_keeps_first_seen(storage: Storage) -> None:
     assert later.language == "ko"  # None does not erase a known language
     assert (await storage.get_user(ALICE)) == later
     assert await storage.get_user(BOB) is None
+
+
+async def test_check_mode_is_stored_per_user(storage: Storage) -> None:
+    assert (await storage.upsert_user(ALICE, ALICE, now=T0)).check_mode == "auto"
+    assert (await storage.set_check_mode(ALICE, ALICE, "scalp", now=T0)).check_mode == "scalp"
+    # a user who never wrote before gets a row with the mode
+    bob = await storage.set_check_mode(BOB, BOB, Domain.FACE, now=T0)
+    assert bob.check_mode == "face" and bob.first_seen == T0
+    assert (await storage.get_user(ALICE)).check_mode == "scalp"  # each user their own
+    await storage.upsert_user(ALICE, 777, now=T0)  # a later message keeps it
+    assert (await storage.get_user(ALICE)).check_mode == "scalp"
+    with pytest.raises(ValueError):
+        await storage.set_check_mode(ALICE, ALICE, "elbow", now=T0)
 
 
 # --------------------------------------------------------------------------- queue
@@ -697,3 +710,25 @@ async def test_failed_transaction_rolls_back_and_storage_stays_usable(
     assert await storage.get_user(ALICE) is None
     job, dup = await enqueue(storage, ALICE, 1)
     assert not dup and (await storage.get_user(ALICE)) is not None
+
+
+async def test_a_version_1_database_is_upgraded_in_place(db_path: Path) -> None:
+    """A database made before /scalp and /face keeps its users, each now on "auto"."""
+    from bot.storage.sql import SQLITE_MIGRATIONS, SqliteSQL
+
+    db_path.parent.mkdir(parents=True)
+    con = sqlite3.connect(db_path)
+    try:
+        con.execute(SqliteSQL.CREATE_SCHEMA_VERSION)
+        version, statements = SQLITE_MIGRATIONS[0]
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version VALUES (?, ?)", (version, T0.isoformat()))
+        con.execute("INSERT INTO users VALUES (?, ?, ?, NULL)", (ALICE, ALICE, T0.isoformat()))
+        con.commit()
+    finally:
+        con.close()
+    async with await Storage.open(db_path) as st:
+        assert await st.schema_version() == SCHEMA_VERSION == 2
+        assert (await st.get_user(ALICE)).check_mode == "auto"
+        assert (await st.set_check_mode(ALICE, ALICE, "face")).check_mode == "face"

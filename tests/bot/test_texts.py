@@ -110,6 +110,7 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "delete_cancelled": [{}],
         "rerun_as": [{"domain": "scalp"}, {"domain": "face"}],
         "choose_button": [{"domain": "scalp"}, {"domain": "face"}],
+        "check_mode": [{"mode": "scalp"}, {"mode": "face"}, {"mode": "auto"}],
         "choose_check": [{"domains": ["scalp", "face"]}, {"domains": ["face", "scalp"]}],
         "history_nav": [{"direction": "prev"}, {"direction": "next"}],
         "delete_button": [{"choice": "confirm"}, {"choice": "cancel"}],
@@ -123,7 +124,7 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         ],
         "history_item": [{"result": r} for r in history_results],
         "command_description": [
-            {"command": c} for c in ("start", "help", "history", "remind", "delete")
+            {"command": c} for c in ("start", "help", "history", "remind", "scalp", "face", "auto", "delete")
         ],
         "chart_label": [
             {"label": label, "domain": d}
