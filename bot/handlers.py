@@ -36,9 +36,10 @@ from .limits import (
     HISTORY_PAGE_SIZE,
     IMAGE_MIME_TYPES,
     MAX_DOWNLOAD_BYTES,
+    REMIND_MAX_DAYS,
     TREND_MIN_RESULTS,
 )
-from .storage import DEFAULT_REMINDER_INTERVAL_DAYS, Domain
+from .storage import Domain
 
 __all__ = ["register"]
 
@@ -51,8 +52,8 @@ NEW_MESSAGE = filters.UpdateType.MESSAGE & PRIVATE
 IMAGE_DOCUMENT = functools.reduce(
     operator.or_, (filters.Document.MimeType(mime) for mime in IMAGE_MIME_TYPES)
 )
-#: ``/remind off`` (also in Korean).
-REMIND_OFF_WORDS = frozenset({"off", "stop", "끄기", "끔", "중지"})
+#: Of an argument /remind did not understand, this many characters are quoted back.
+REMIND_ECHO_CHARS = 20
 #: The kinds ``unsupported`` has a sentence for, in the order they are looked for
 #: (an animation also carries a ``document``, so it comes first).
 UNSUPPORTED_KINDS = ("text", "sticker", "animation", "video_note", "video", "voice", "audio",
@@ -126,18 +127,44 @@ async def history(update: Update, context: BotContext) -> None:
 
 
 async def remind(update: Update, context: BotContext) -> None:
+    """/remind: the setting and its buttons; /remind 2주, /remind 10, /remind off set it."""
     message, user = _message(update)
-    storage = context.services.storage
-    if context.args and context.args[0].lower() in REMIND_OFF_WORDS:
-        await storage.disable_reminder(user.id)
-        await message.reply_text(texts.render("remind_off"))
+    typed = " ".join(context.args or ())
+    choice = ui.parse_remind(typed) if typed else None
+    if choice is None:  # nothing typed, or nothing understood: show where it stands
+        reminder = await context.services.storage.get_reminder(user.id)
+        days = reminder.interval_days if reminder is not None and reminder.enabled else None
+        text = texts.render("remind_status", interval_days=days, unknown=typed[:REMIND_ECHO_CHARS],
+                            next_due_at=reminder.next_due_at if reminder is not None and days else None)
+        await message.reply_text(text, reply_markup=ui.remind_keyboard(days))
         return
-    reminder = await storage.set_reminder(
-        user.id, message.chat.id, interval_days=DEFAULT_REMINDER_INTERVAL_DAYS
-    )
-    await message.reply_text(texts.render(
-        "remind_on", interval_days=reminder.interval_days, next_due_at=reminder.next_due_at
-    ))
+    text, days = await _set_reminder(context, user.id, message.chat.id, choice)
+    await message.reply_text(text, reply_markup=ui.remind_keyboard(days))
+
+
+async def _set_reminder(context: BotContext, user_id: int, chat_id: int, choice: int | bool) -> tuple[str, int | None]:
+    """Turn the reminder off (``False``) or on every ``choice`` days: the reply and the days."""
+    storage = context.services.storage
+    if choice is False:
+        await storage.disable_reminder(user_id)
+        return texts.render("remind_off"), None
+    reminder = await storage.set_reminder(user_id, chat_id, interval_days=int(choice))
+    return texts.render("remind_on", interval_days=reminder.interval_days,
+                        next_due_at=reminder.next_due_at), reminder.interval_days
+
+
+async def remind_choice(update: Update, context: BotContext) -> None:
+    """A /remind button: set it and show the new setting in the same message."""
+    query, match = _button(update, context)
+    value = match.group(1)
+    days = int(value) if value != "off" else None
+    if days is not None and not 1 <= days <= REMIND_MAX_DAYS:
+        await query.answer(texts.render("callback_notice", what="gone"))
+        return
+    await query.answer()
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    text, current = await _set_reminder(context, query.from_user.id, chat_id, days if days is not None else False)
+    await query.edit_message_text(text, reply_markup=ui.remind_keyboard(current))
 
 
 async def check_mode(update: Update, context: BotContext) -> None:
@@ -324,6 +351,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CallbackQueryHandler(history_page, pattern=ui.HISTORY_PATTERN),
         CallbackQueryHandler(reopen, pattern=ui.OPEN_PATTERN),
         CallbackQueryHandler(delete_choice, pattern=ui.DELETE_PATTERN),
+        CallbackQueryHandler(remind_choice, pattern=ui.REMIND_PATTERN),
         CallbackQueryHandler(stale_button),
     ])
     application.add_error_handler(on_error)

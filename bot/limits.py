@@ -79,3 +79,7 @@ TREND_MAX_POINTS: int = 24
 MAX_CONCURRENT_UPDATES: int = 256
 #: HTTP connections from the bot to the Bot API (PTB's default for the Application).
 BOT_API_CONNECTION_POOL: int = 256
+
+#: /remind's buttons: 2, 4 and 8 weeks (a typed number of days or weeks is taken up to the most).
+REMIND_CHOICES_DAYS: tuple[int, ...] = (14, 28, 56)
+REMIND_MAX_DAYS: int = 180

@@ -48,6 +48,7 @@ __all__ = [
     "domain_name",
     "exposure_band",
     "confidence_word",
+    "interval",
     "grade_name",
     "kdate",
     "percent",
@@ -210,6 +211,12 @@ def confidence_word(confidence: float | None, domain: Any) -> str:
     return CONFIDENCE_WORDS["medium"]
 
 
+def interval(days: int) -> str:
+    """A reminder's period in words: ``14`` -> ``"2주"``, ``10`` -> ``"10일"``."""
+    days = int(days)
+    return f"{days // 7}주" if days % 7 == 0 else f"{days}일"
+
+
 def pp(delta: float | None, digits: int = 1) -> str:
     """A ratio difference as signed percentage points: ``-0.021`` -> ``"-2.1%p"``."""
     if delta is None:
@@ -345,6 +352,7 @@ def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
         region_name=region_name,
         exposure_band=exposure_band,
         confidence_word=confidence_word,
+        interval=interval,
     )
     env.globals.update(describe_trend=describe_trend)
     return env

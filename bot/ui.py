@@ -9,6 +9,7 @@ Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
 ``hist:<page>``      show page ``<page>`` of /history
 ``open:<result>``    re-send result ``<result>`` (its stored file_id)
 ``del:yes|no``       the /delete confirmation
+``remind:<d>|off``   /remind: every ``<d>`` days, or off
 ===================  ==============================================
 """
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from . import texts
-from .limits import CAPTION_LIMIT, HISTORY_PAGE_SIZE, MAX_CALLBACK_DATA_BYTES
+from .limits import (
+    CAPTION_LIMIT,
+    HISTORY_PAGE_SIZE,
+    MAX_CALLBACK_DATA_BYTES,
+    REMIND_CHOICES_DAYS,
+    REMIND_MAX_DAYS,
+)
 
 __all__ = [
     "DELETE_PATTERN",
@@ -33,6 +40,8 @@ __all__ = [
     "caption_measurements",
     "choose_keyboard",
     "delete_keyboard",
+    "parse_remind",
+    "remind_keyboard",
     "history_keyboard",
     "page_count",
     "rerun_domains",
@@ -45,6 +54,8 @@ RERUN_PATTERN = re.compile(r"^rerun:(\d+):(scalp|face)$")
 HISTORY_PATTERN = re.compile(r"^hist:(\d+)$")
 OPEN_PATTERN = re.compile(r"^open:(\d+)$")
 DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
+REMIND_PATTERN = re.compile(r"^remind:(\d{1,3}|off)$")
+_TYPED_INTERVAL = re.compile(r"^(\d{1,3})\s*(주|w|weeks?|일|d|days?)?$")
 DELETE_CHOICES = {"yes": "confirm", "no": "cancel"}
 
 
@@ -118,6 +129,33 @@ def delete_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[
         InlineKeyboardButton(texts.render("delete_button", choice=choice), callback_data=f"del:{key}")
         for key, choice in DELETE_CHOICES.items()
+    ]])
+
+
+REMIND_OFF_WORDS = frozenset({"off", "stop", "끄기", "끔", "중지", "0"})
+
+
+def parse_remind(text: str) -> int | None | bool:
+    """What a typed /remind asks for: days (``14``, ``2주``, ``10일``), False for off, None when
+    it is not understood (out of 1..``REMIND_MAX_DAYS`` days too)."""
+    t = text.strip().lower()
+    if t in REMIND_OFF_WORDS:
+        return False
+    m = _TYPED_INTERVAL.match(t)
+    if not m:
+        return None
+    days = int(m.group(1)) * (7 if (m.group(2) or "").startswith(("주", "w")) else 1)
+    return days if 1 <= days <= REMIND_MAX_DAYS else None
+
+
+def remind_keyboard(current_days: int | None) -> InlineKeyboardMarkup:
+    """2주 / 4주 / 8주 / 끄기, the current setting marked (``current_days`` None: off)."""
+    def label(days: int | None) -> str:
+        text = texts.render("remind_button", days=days)
+        return ("✓ " + text) if days == current_days else text
+    return InlineKeyboardMarkup([[
+        *(InlineKeyboardButton(label(d), callback_data=_data(f"remind:{d}")) for d in REMIND_CHOICES_DAYS),
+        InlineKeyboardButton(label(None), callback_data=_data("remind:off")),
     ]])
 
 

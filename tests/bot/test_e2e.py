@@ -467,22 +467,33 @@ async def test_history_paging_reopen_and_trend_chart(bot, tg, user, settings):
     assert "아직 저장된 결과가 없어요" in empty["text"] and buttons(empty) == []
 
 
-async def test_remind_on_off_and_it_survives_a_restart(tg, user, settings):
+async def test_remind_buttons_typed_settings_and_it_survives_a_restart(tg, user, settings):
     async with running_bot(settings):
-        on = await tg.send_command(user["id"], "remind")
-        reply = await reply_after(tg, user["id"], on["message_id"], "정기 점검 알림을 켰어요")
-        assert "정기 점검 알림을 켰어요" in reply["text"] and "30일마다" in reply["text"]
+        command = await tg.send_command(user["id"], "remind")
+        status = await reply_after(tg, user["id"], command["message_id"], "정기 점검 알림이 꺼져 있어요")
+        assert [label for label, _ in buttons(status)] == ["2주", "4주", "8주", "✓ 끄기"]
+        await tg.press_button(user["id"], status["message_id"], "remind:28")
+
+        def edited(ms):
+            return [m for m in ms if m["message_id"] == status["message_id"] and "켰어요" in (m.get("text") or "")]
+
+        [on] = edited(await wait_for(tg, user["id"], lambda ms: bool(edited(ms)), timeout=15))
+        assert "4주마다" in on["text"] and "✓ 4주" in [label for label, _ in buttons(on)]
         off = await tg.send_command(user["id"], "remind", "off")
         reply = await reply_after(tg, user["id"], off["message_id"], "정기 점검 알림을 껐어요")
-        assert "알림을 껐어요" in reply["text"]
+        assert "알림을 껐어요" in reply["text"] and "✓ 끄기" in [label for label, _ in buttons(reply)]
         [row] = rows(settings.db_path, "reminders", user["id"])
         assert row["enabled"] == 0
-        on = await tg.send_command(user["id"], "remind")
+        typo = await tg.send_command(user["id"], "remind", "매주")
+        reply = await reply_after(tg, user["id"], typo["message_id"], "‘매주’")
+        assert "알아듣지 못했어요" in reply["text"] and len(buttons(reply)) == 4
+        assert rows(settings.db_path, "reminders", user["id"])[0]["enabled"] == 0  # nothing changed
+        on = await tg.send_command(user["id"], "remind", "4주")
         await reply_after(tg, user["id"], on["message_id"], "정기 점검 알림을 켰어요")
     # Stopped. A month passes: the reminder is due while the bot is down.
     async with await Storage.open(settings.db_path) as storage:
         reminder = await storage.get_reminder(user["id"])
-        assert reminder.enabled and reminder.next_due_at > utcnow() + timedelta(days=29)
+        assert reminder.enabled and reminder.next_due_at > utcnow() + timedelta(days=27)
         await storage.bump_reminder(user["id"], utcnow() - timedelta(minutes=1))
     before = len(await tg.messages(user["id"]))
     async with running_bot(settings):
@@ -490,13 +501,13 @@ async def test_remind_on_off_and_it_survives_a_restart(tg, user, settings):
         assert "정기 자가 점검 시간이에요" in messages[-1]["text"]
     async with await Storage.open(settings.db_path) as storage:
         reminder = await storage.get_reminder(user["id"])
-        assert reminder.next_due_at > utcnow() + timedelta(days=29)  # next month, sent once
+        assert reminder.next_due_at > utcnow() + timedelta(days=27)  # four weeks on, sent once
 
 
 async def test_delete_after_confirmation_leaves_no_row(bot, tg, user, settings):
     sent = await tg.send_photo(user["id"], scalp_photo(4))
     await answer_to(tg, user["id"], sent["message_id"])
-    remind = await tg.send_command(user["id"], "remind")
+    remind = await tg.send_command(user["id"], "remind", "2주")
     await reply_after(tg, user["id"], remind["message_id"], "정기 점검 알림을 켰어요")
     assert all(rows(settings.db_path, t, user["id"]) for t in TABLES)
 

@@ -244,7 +244,7 @@ async def test_the_bot_itself_runs_on_postgres(dsn: str, tmp_path: Path) -> None
         async with running_bot(settings) as application:
             assert isinstance(application.bot_data["services"].storage, PostgresStorage)
             assert isinstance(application.bot.rate_limiter.buckets, PostgresBuckets)
-            await tg.send_command(user["id"], "remind")
+            await tg.send_command(user["id"], "remind", "4주")
             [reply] = await tg.wait_for_messages(user["id"], 1, timeout=20)
             assert "정기 점검 알림을 켰어요" in reply["text"]
     assert not unused.exists()

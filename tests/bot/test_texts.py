@@ -104,6 +104,12 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         + [{"domain": "scalp", "previous": None, "current": result_row("scalp", "LOW", 0, {})}],
         "remind_on": [{"interval_days": 30, "next_due_at": T0 + timedelta(days=30)}],
         "remind_off": [{}],
+        "remind_status": [
+            {"interval_days": 28, "next_due_at": T0 + timedelta(days=28), "unknown": ""},
+            {"interval_days": None, "next_due_at": None, "unknown": ""},
+            {"interval_days": None, "next_due_at": None, "unknown": "매주 화요일"},
+        ],
+        "remind_button": [{"days": 14}, {"days": 28}, {"days": 56}, {"days": 10}, {"days": None}],
         "remind_ping": [{"last_date": T0 - timedelta(days=30)}, {"last_date": None}],
         "delete_confirm": [{}],
         "delete_done": [{"counts": {"results": 3, "jobs": 5, "reminders": 1, "users": 1}}],
@@ -141,7 +147,7 @@ ALL_RENDERS = [
     for i, ctx in enumerate(ctxs)
 ]
 PLAIN_TEXT = {
-    "rerun_as", "choose_button", "history_nav", "delete_button",
+    "rerun_as", "choose_button", "remind_button", "history_nav", "delete_button",
     "callback_notice", "history_item", "command_description", "chart_label",
 }
 
@@ -434,6 +440,10 @@ def test_messages_with_fixed_phrases() -> None:
     assert "사진" in texts.render("unsupported", kind="whatever")
     on = texts.render("remind_on", interval_days=30, next_due_at=datetime(2026, 12, 26, tzinfo=UTC))
     assert "30일마다" in on and "2026년 12월 26일" in on
+    assert "4주마다" in texts.render("remind_on", interval_days=28, next_due_at=datetime(2026, 12, 26, tzinfo=UTC))
+    status = texts.render("remind_status", interval_days=None, next_due_at=None, unknown="매주")
+    assert "‘매주’" in status and "꺼져 있어요" in status
+    assert [texts.render("remind_button", days=d) for d in (14, 28, 56, None)] == ["2주", "4주", "8주", "끄기"]
     done = texts.render("delete_done", counts={"results": 3, "jobs": 5, "reminders": 0})
     assert "분석 결과 3건" in done and "사진 분석 요청 5건" in done and "알림 설정 0건" in done
     start = texts.render("start", first_name="민지")
