@@ -430,6 +430,8 @@ def test_scalp_photo_reply_history_chart_in_the_browser(browser, stack):
     page.press("#text", "Enter")
     page.wait_for_selector(".msg.bot >> text=안녕하세요", timeout=ANSWER_MS)
     page.wait_for_selector("#menu-button:visible")
+    # Korean wraps between words: the bubble keeps each word whole
+    assert page.locator(".msg.bot .bubble").first.evaluate("(b) => getComputedStyle(b).wordBreak") == "keep-all"
     shot(page, "01_start")
 
     # a real crown photo, sent as a photo: one annotated photo with caption and buttons
