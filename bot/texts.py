@@ -49,6 +49,8 @@ __all__ = [
     "exposure_band",
     "confidence_word",
     "interval",
+    "ktime",
+    "view_name",
     "grade_name",
     "kdate",
     "percent",
@@ -235,6 +237,36 @@ def signed(value: float | int | None) -> str:
     return f"{number:+d}" if number else "0"
 
 
+#: The scalp views the service reports (``measurements.view``), as /history names them.
+VIEW_NAMES: Mapping[str, str] = {
+    "Top-Down": "정수리",
+    "Front": "앞머리",
+    "Back": "뒤통수",
+    "Left": "왼쪽 옆머리",
+    "Right": "오른쪽 옆머리",
+}
+
+
+def view_name(view: Any) -> str:
+    """``"Top-Down"`` -> ``"정수리"``; an unknown view -> ``""``."""
+    return VIEW_NAMES.get(str(view), "")
+
+
+def _kst(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(KST)
+
+
+def ktime(value: datetime | str) -> str:
+    """A Korean time of day in KST, ``오후 3:05`` (naive datetimes are UTC, as in ``kdate``)."""
+    t = _kst(value)
+    half = "오전" if t.hour < 12 else "오후"
+    return f"{half} {(t.hour % 12) or 12}:{t.minute:02d}"
+
+
 def kdate(value: datetime | date | str) -> str:
     """A Korean date, ``2026년 11월 26일``. Aware datetimes are shown in KST.
 
@@ -353,6 +385,8 @@ def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
         exposure_band=exposure_band,
         confidence_word=confidence_word,
         interval=interval,
+        ktime=ktime,
+        view_name=view_name,
     )
     env.globals.update(describe_trend=describe_trend)
     return env

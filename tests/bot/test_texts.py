@@ -386,7 +386,12 @@ def test_history_lists_and_empty_state() -> None:
     ctx = CONTEXTS["history"][0]
     out = texts.render("history", **ctx)
     assert out.count("• ") == 4
-    assert "2026년 11월 26일 · 두피 · <b>진행 중</b> (두피 노출 23%)" in out
+    assert "2026년 11월 26일 오후 12:00 · 두피 · <b>진행 중</b> (두피 노출 23%)" in out
+    viewed = texts.render("history", results=[result_row("scalp", "LOW", 0, {"view": "Top-Down"})],
+                          page=1, pages=1, total=1)
+    assert "2026년 11월 26일 오후 12:00 · 두피(정수리) · <b>정상</b>" in viewed
+    label = texts.render("history_item", result=result_row("scalp", "HIGH", 0, {"view": "Back"}))
+    assert label == "2026년 11월 26일 오후 12:00 · 두피(뒤통수) · 심각"
     assert "검출된 병변 14개" in out
     assert "1/3쪽" in out and "전체 11건" in out
     empty = texts.render("history", results=[], page=1, pages=1, total=0)
@@ -465,6 +470,9 @@ def test_filters() -> None:
     assert texts.pp(0.0) == "0.0%p"
     assert texts.signed(3) == "+3" and texts.signed(-2.0) == "-2" and texts.signed(0) == "0"
     assert texts.kdate(datetime(2026, 11, 26, 6, tzinfo=UTC)) == "2026년 11월 26일"
+    assert texts.ktime(datetime(2026, 11, 26, 6, 5, tzinfo=UTC)) == "오후 3:05"  # KST
+    assert texts.ktime(datetime(2026, 11, 26, 15, 0, tzinfo=UTC)) == "오전 12:00"
+    assert texts.ktime("2026-11-26T00:30:00") == "오전 9:30"  # naive: UTC
     # 16:00 UTC is already the next day in Korea.
     assert texts.kdate(datetime(2026, 11, 26, 16, tzinfo=UTC)) == "2026년 11월 27일"
     assert texts.kdate(date(2026, 1, 5)) == "2026년 1월 5일"
