@@ -1,11 +1,11 @@
-"""Where the training data lies, and the layouts of its labelled photo folders.
+"""The layouts of the labelled photo folders (under a root the caller names).
 
-Training, evaluation and the benchmark read it; the service never does.
+Training, evaluation and the benchmark read them; the service never does. Where the data lies
+by default is the training's to say (``inference.train.shared``).
 """
 from __future__ import annotations
 
 import csv
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +17,6 @@ from inference.types import VIEWS
 # where each dataset keeps its valid-split photos, under a datasets root that the caller names
 VALID_PHOTOS = {"scalp_uze": ("scalp_uze", "valid"), "acne04": ("acne04", "valid", "images")}
 _VIEW = re.compile(r"^(\d+)-?(" + "|".join(map(re.escape, VIEWS)) + r")[_.]")  # the views: inference.types
-
-
-def shared_dir() -> Path:
-    """The read-only training data: ``$SHARED_DIR``, else ``../shared`` beside the working
-    directory (a checkout's root)."""
-    return Path(os.environ.get("SHARED_DIR") or "../shared")
 
 
 def view_of(filename: str) -> str:

@@ -30,7 +30,8 @@ from pathlib import Path
 # the repository root, for tests.fakes.stack (not an installed package)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference.datasets import shared_dir, valid_photos  # noqa: E402
+from inference.datasets import valid_photos  # noqa: E402
+from inference.train.shared import shared_dir  # noqa: E402
 from localchat.botapi import LocalApiClient  # noqa: E402
 from tests.fakes.stack import (  # noqa: E402
     bot_settings,

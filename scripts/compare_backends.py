@@ -16,10 +16,11 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inference.datasets import shared_dir, valid_photos  # noqa: E402
+from inference.datasets import valid_photos  # noqa: E402
 from inference.service.domains import load_models  # noqa: E402
 from inference.service.predict import Job, predict  # noqa: E402
 from inference.service.settings import Settings  # noqa: E402
+from inference.train.shared import shared_dir  # noqa: E402
 
 WARMUP = 3  # untimed photos per backend
 

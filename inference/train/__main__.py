@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from inference.datasets import shared_dir
+from inference.train.shared import shared_dir
 
 # the figures the last line of output summarises (the tests read it)
 SCALP_SUMMARY = ("n", "accuracy", "macro_f1", "uncertain_rate", "accuracy_when_certain")

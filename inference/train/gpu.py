@@ -40,7 +40,8 @@ import sys
 import time
 from pathlib import Path
 
-from inference.datasets import AcneRow, read_acne_index, shared_dir
+from inference.datasets import AcneRow, read_acne_index
+from inference.train.shared import shared_dir
 
 PACK_DIR = Path(".devdata")
 WEBP_QUALITY = 75  # PSNR about 39 dB against the original JPEGs; ACNE04 + scalp_uze train in about 30 MB

@@ -111,3 +111,20 @@ def test_bald_crown_measures_more_exposed_scalp_than_full_hair(weights, shared):
         by_grade[r["grade3"]].append(models.analyze([rgb])[0].measurements.exposed_scalp_ratio)
     med = {g: float(np.median(v)) for g, v in by_grade.items() if v}
     assert med["LOW"] < med["HIGH"], med
+
+
+def test_the_shipped_face_finder_is_what_the_scalp_training_writes(weights, shared, tmp_path):
+    """The shared YuNet with its weights stored in fp16 (``ship_face_finder``), byte for byte, and
+    not the shared file itself."""
+    import shutil
+
+    from inference.artifacts import FACE_FINDER
+    from inference.models.onnx_export import store_weights_fp16
+    from inference.train.scalp.export import YUNET
+
+    src = shared / YUNET / FACE_FINDER
+    made = tmp_path / FACE_FINDER
+    shutil.copyfile(src, made)
+    store_weights_fp16(made)
+    shipped = (weights / FACE_FINDER).read_bytes()
+    assert shipped == made.read_bytes() and shipped != src.read_bytes()

@@ -40,8 +40,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.datasets import shared_dir
 from inference.pipeline.scalp.anatomy import BROW_OFFSET, below_brows
+from inference.train.shared import shared_dir
 from inference.types import Face
 
 CHECKS = Path(__file__).with_name("face_checks.json")

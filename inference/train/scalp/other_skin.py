@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.datasets import shared_dir
+from inference.train.shared import shared_dir
 
 OTHER_SKIN = Path(__file__).with_name("other_skin.json")
 REF_SIDE = 640  # the photos' side, in which the polygons are given
