@@ -33,7 +33,7 @@ from inference.pipeline.face.chain import FaceAnalysis, FaceChain
 from inference.pipeline.face.evidence import FACE_SCORE_MIN, FACE_SURE, shows_face
 from inference.pipeline.face.grade import CountGrader
 from inference.pipeline.face.segment import lesion_index
-from inference.pipeline.scalp.chain import NO_FACE_SURE, NO_FACE_VIEWS, ScalpAnalysis, ScalpChain
+from inference.pipeline.scalp.chain import ScalpAnalysis, ScalpChain, surely_faceless
 from inference.pipeline.scalp.evidence import shows_scalp
 from inference.pipeline.scalp.grade import CNN_FEATURES, LogisticGrader
 from inference.pipeline.scalp.segment import RegionSegmenter
@@ -128,10 +128,7 @@ def scalp_output(a: ScalpAnalysis, route: RouteProbabilities = None) -> DomainOu
         h, w = a.segmentation.labels.shape[:2]
         x1, y1, x2, y2 = a.detections[0].box.clip(w, h).as_int()
         found = shows_scalp(a.detections[0].score, a.segmentation.region_pixels[0], (x2 - x1) * (y2 - y1))
-    # a view sure to show a crown or the back of the head has no face to check (the chain does
-    # not search one there either)
-    vp = a.measurements.view_probabilities
-    only = sum(vp.get(v, 0.0) for v in NO_FACE_VIEWS) >= NO_FACE_SURE
+    only = surely_faceless(a.measurements.view_probabilities)  # a crown or back: no face to check
     return DomainOutput(a.detections, regions, a.segmentation, a.measurements.as_dict(), a.grade, evidence,
                         scalp_headline(a.measurements.exposed_scalp_ratio), found,
                         also=("face",) if a.faces else (), only=only)

@@ -22,8 +22,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inference.models.face_detector import SCORE
+
 FACE_SCORE_MIN = 0.6  # YuNet's score for a face that counts as evidence
-FACE_SURE = 0.9  # a face this sure overrules the router's "neither"
+FACE_SURE = SCORE  # a face the product trusts overrules the router's "neither"
 SKIN_SHARE_MIN = 0.4  # without a face: the share of skin-coloured pixels of a close-up
 ROUTER_FACE_MIN = 0.5  # without a face: the router's probability of a face
 # skin colour in YCrCb: Chai and Ngan, "Face segmentation using skin-color map in videophone

@@ -47,6 +47,12 @@ FILL = 114  # the grey a face-free crop shows where the face was (the detectors'
 Region = tuple[Detection | None, list[Detection]]  # the best box (None: none found), the boxes measured
 
 
+def surely_faceless(view_probabilities: dict[str, float]) -> bool:
+    """The view classifier is ``NO_FACE_SURE`` of a crown or the back of the head: no face is
+    in view (the chain does not search one, and there is no face to check)."""
+    return sum(view_probabilities.get(n, 0.0) for n in NO_FACE_VIEWS) >= NO_FACE_SURE
+
+
 @dataclass(frozen=True)
 class Measured:
     """A photo measured, before the grade CNN and the grade."""
@@ -139,7 +145,7 @@ class ScalpChain:
             views = list(predict_views(self.view, images)) if self.view is not None else [None] * len(images)
         found = []
         for im, v in zip(images, views):
-            faceless = v is not None and sum(v.probabilities.get(n, 0.0) for n in NO_FACE_VIEWS) >= NO_FACE_SURE
+            faceless = v is not None and surely_faceless(v.probabilities)
             found.append(tuple(self.faces.detect(im)) if self.faces is not None and not faceless else ())
         return views, found
 
