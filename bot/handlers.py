@@ -294,6 +294,15 @@ async def reopen(update: Update, context: BotContext) -> None:
         await context.bot.send_message(chat_id, caption)
 
 
+async def more_tips(update: Update, context: BotContext) -> None:
+    """관리 팁 더 보기: the long care tips of the answer's domain and grade, as a new message."""
+    query, match = _button(update, context)
+    domain, grade = match.groups()
+    await query.answer()
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    await context.bot.send_message(chat_id, texts.render("tips_long", domain=domain, grade=grade))
+
+
 async def delete_choice(update: Update, context: BotContext) -> None:
     query, match = _button(update, context)
     choice = match.group(1)
@@ -352,6 +361,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CallbackQueryHandler(reopen, pattern=ui.OPEN_PATTERN),
         CallbackQueryHandler(delete_choice, pattern=ui.DELETE_PATTERN),
         CallbackQueryHandler(remind_choice, pattern=ui.REMIND_PATTERN),
+        CallbackQueryHandler(more_tips, pattern=ui.TIPS_PATTERN),
         CallbackQueryHandler(stale_button),
     ])
     application.add_error_handler(on_error)

@@ -69,6 +69,11 @@ IMAGE_MIME_TYPES: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp")
 
 # --- the bot's own limits ------------------------------------------------------------------------
 
+#: The answer to a photo (its caption, the only text sent with it) in characters: about one
+#: phone screen under the picture (issue 18: at most 900 characters of text in all). The
+#: long tips come only when asked for.
+ANSWER_TEXT_LIMIT: int = 900
+
 #: Results per /history page (one re-open button each, plus the paging row).
 HISTORY_PAGE_SIZE: int = 5
 #: A trend chart needs at least this many results in a domain.

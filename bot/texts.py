@@ -37,6 +37,7 @@ __all__ = [
     "EXPOSURE_BANDS",
     "EXPOSURE_HIGH_FROM",
     "EXPOSURE_LOW_BELOW",
+    "FACE_GRADE_NAMES",
     "GRADE_NAMES",
     "KST",
     "MESSAGES_DIR",
@@ -69,10 +70,21 @@ MESSAGE_LIMIT = 4096
 #: Korea Standard Time (no daylight saving), used for dates shown to users.
 KST = timezone(timedelta(hours=9), "KST")
 
+#: The grade names of the scalp check (the product's 정상 / 진행 중 / 심각).
 GRADE_NAMES: Mapping[str, str] = {
     "LOW": "정상",
     "MIDDLE": "진행 중",
     "HIGH": "심각",
+    "UNCERTAIN": "판단 어려움",
+}
+
+#: The face (acne) check's grades say what the photo shows: "진행 중" reads oddly for skin.
+#: The annotated picture uses the same words (inference/pipeline/common/draw.py, a test
+#: checks the two agree).
+FACE_GRADE_NAMES: Mapping[str, str] = {
+    "LOW": "트러블 적음",
+    "MIDDLE": "트러블 중간",
+    "HIGH": "트러블 많음",
     "UNCERTAIN": "판단 어려움",
 }
 
@@ -112,6 +124,12 @@ _GRADE_RANK: Mapping[str, int] = {"LOW": 0, "MIDDLE": 1, "HIGH": 2}
 #: Trend: changes within these bounds count as "유지" (about the same).
 SCALP_SAME_WITHIN = 0.02  # exposed_scalp_ratio, i.e. 2 percentage points
 FACE_SAME_WITHIN = 2  # detected lesions
+#: Trend: a change under the first bound is "조금" (slight), from the second "크게" (large).
+#: Scalp: 10 points is half the low band's width (EXPOSURE_LOW_BELOW), 25 points most of
+#: the moderate band's (35 points, 20-55%): a change across a band. Face: the Hayashi levels
+#: the grader follows (0-5, 6-20, 21-50 lesions; weights/MODEL_CARD.md) are 6 and 15 wide.
+SCALP_CHANGE_BOUNDS = (0.10, 0.25)
+FACE_CHANGE_BOUNDS = (6, 16)
 
 #: Bands of the exposed-scalp ratio for the caption's describing sentence (its
 #: Korean words: ``EXPOSURE_SENTENCE`` in ``messages/_exposure.j2``). They are
@@ -154,9 +172,11 @@ def _key(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def grade_name(grade: Any) -> str:
-    """``"MIDDLE"`` -> ``"진행 중"``. Unknown grades raise ``KeyError`` (fail loudly)."""
-    return GRADE_NAMES[_key(grade)]
+def grade_name(grade: Any, domain: Any = "scalp") -> str:
+    """``"MIDDLE"`` -> ``"진행 중"`` (scalp) or ``"트러블 중간"`` (face). Unknown grades raise
+    ``KeyError`` (fail loudly)."""
+    names = FACE_GRADE_NAMES if _key(domain) == "face" else GRADE_NAMES
+    return names[_key(grade)]
 
 
 def domain_name(domain: Any) -> str:
@@ -301,6 +321,9 @@ class Trend:
     metric: str | None
     before: float | None
     after: float | None
+    #: How large a change is, so that the words fit it (``slight`` 조금, ``clear``, ``large``
+    #: 크게); None for ``same`` and ``unknown``.
+    size: Literal["slight", "clear", "large"] | None = None
 
     @property
     def delta(self) -> float | None:
@@ -344,13 +367,19 @@ def describe_trend(domain: Any, previous: Any, current: Any) -> Trend:
         change = after - before
         if abs(change) <= tolerance + 1e-9:
             return Trend("same", metric, before, after)
-        return Trend("worse" if change > 0 else "better", metric, before, after)
+        slight_below, large_from = SCALP_CHANGE_BOUNDS if metric == "exposed_scalp_ratio" else FACE_CHANGE_BOUNDS
+        size: Literal["slight", "clear", "large"] = (
+            "slight" if abs(change) < slight_below - 1e-9
+            else "large" if abs(change) >= large_from - 1e-9 else "clear")
+        return Trend("worse" if change > 0 else "better", metric, before, after, size)
     rank_before, rank_after = (_GRADE_RANK.get(g) for g in grades)
     if rank_before is None or rank_after is None:
         return Trend("unknown", None, None, None)
     if rank_after == rank_before:
         return Trend("same", None, None, None)
-    return Trend("worse" if rank_after > rank_before else "better", None, None, None)
+    steps = abs(rank_after - rank_before)  # a grade apart is a clear change, two a large one
+    return Trend("worse" if rank_after > rank_before else "better", None, None, None,
+                 "large" if steps > 1 else "clear")
 
 
 # --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
 ``open:<result>``    re-send result ``<result>`` (its stored file_id)
 ``del:yes|no``       the /delete confirmation
 ``remind:<d>|off``   /remind: every ``<d>`` days, or off
+``tips:<d>:<grade>`` the long care tips of a domain and grade (관리 팁 더 보기)
 ===================  ==============================================
 """
 from __future__ import annotations
@@ -17,14 +18,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from . import texts
 from .limits import (
-    CAPTION_LIMIT,
     HISTORY_PAGE_SIZE,
     MAX_CALLBACK_DATA_BYTES,
     REMIND_CHOICES_DAYS,
@@ -36,7 +35,6 @@ __all__ = [
     "HISTORY_PATTERN",
     "OPEN_PATTERN",
     "RERUN_PATTERN",
-    "ResultTexts",
     "caption_measurements",
     "choose_keyboard",
     "delete_keyboard",
@@ -46,7 +44,9 @@ __all__ = [
     "page_count",
     "rerun_domains",
     "rerun_keyboard",
-    "result_texts",
+    "result_caption",
+    "answer_keyboard",
+    "TIPS_PATTERN",
 ]
 
 DOMAINS = ("scalp", "face")
@@ -55,6 +55,9 @@ HISTORY_PATTERN = re.compile(r"^hist:(\d+)$")
 OPEN_PATTERN = re.compile(r"^open:(\d+)$")
 DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
 REMIND_PATTERN = re.compile(r"^remind:(\d{1,3}|off)$")
+TIPS_PATTERN = re.compile(r"^tips:(scalp|face):(LOW|MIDDLE|HIGH)$")
+#: The grades whose answer offers the long tips (판단 어려움's caption gives the retake tips).
+TIP_GRADES = ("LOW", "MIDDLE", "HIGH")
 _TYPED_INTERVAL = re.compile(r"^(\d{1,3})\s*(주|w|weeks?|일|d|days?)?$")
 DELETE_CHOICES = {"yes": "confirm", "no": "cancel"}
 
@@ -189,50 +192,32 @@ def caption_measurements(domain: Any, measurements: dict[str, Any] | None) -> di
 
 
 
-@dataclass(frozen=True)
-class ResultTexts:
-    """The caption under the annotated photo and the optional second message."""
-
-    caption: str
-    follow_up: str | None
-    follow_up_has_buttons: bool = False
-
-
-def result_texts(domain: Any, grade: Any, confidence: float, measurements: dict[str, Any]) -> ResultTexts:
-    """Caption with the grade, confidence, measurements, short tips and disclaimer.
-
-    The long tips go into the caption when everything still fits Telegram's
-    caption limit, otherwise they follow as a second message. An UNCERTAIN
-    result is followed by the kind retake explanation instead (with the re-run
-    buttons, which it mentions).
-    """
-    ctx = {
-        "domain": _value(domain),
-        "grade": _value(grade),
-        "confidence": confidence,
-        "measurements": caption_measurements(domain, measurements),
-    }
-    if ctx["grade"] == "UNCERTAIN":
-        return ResultTexts(
-            texts.render("result_caption", **ctx),
-            texts.render("uncertain", domain=ctx["domain"]),
-            follow_up_has_buttons=True,
-        )
-    full = texts.render("result_caption", **ctx, long_tips=True)
-    if texts.telegram_length(full) <= CAPTION_LIMIT:
-        return ResultTexts(full, None)
-    return ResultTexts(
-        texts.render("result_caption", **ctx),
-        texts.render("tips_long", domain=ctx["domain"], grade=ctx["grade"]),
+def result_caption(domain: Any, grade: Any, confidence: float, measurements: dict[str, Any]) -> str:
+    """The one answer's caption: the grade and what it means, the measurement behind it, three
+    tips, when to see a 피부과 전문의, the not-a-diagnosis line (at most ``ANSWER_TEXT_LIMIT``
+    characters, so it fits one phone screen; the long tips come on request, ``tips_keyboard``)."""
+    return texts.render(
+        "result_caption",
+        domain=_value(domain),
+        grade=_value(grade),
+        confidence=confidence,
+        measurements=caption_measurements(domain, measurements),
     )
+
+
+def answer_keyboard(job_id: int, domain: Any, grade: Any) -> InlineKeyboardMarkup | None:
+    """The answer's buttons: 관리 팁 더 보기 (not for 판단 어려움: its caption gives the retake
+    tips), then the re-analyse choice of the other check."""
+    rows = []
+    if _value(grade) in TIP_GRADES:
+        rows.append([InlineKeyboardButton(
+            texts.render("tips_button"), callback_data=_data(f"tips:{_value(domain)}:{_value(grade)}"))])
+    rerun = rerun_keyboard(job_id, rerun_domains(domain))
+    if rerun is not None:
+        rows.extend(list(row) for row in rerun.inline_keyboard)
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def reopen_caption(result: Any) -> str:
-    """The caption of a result re-opened from /history (short form, always fits)."""
-    return texts.render(
-        "result_caption",
-        domain=_value(result.domain),
-        grade=_value(result.grade),
-        confidence=result.confidence,
-        measurements=caption_measurements(result.domain, result.measurements),
-    )
+    """The caption of a result re-opened from /history: the answer's own."""
+    return result_caption(result.domain, result.grade, result.confidence, result.measurements)

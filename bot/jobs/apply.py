@@ -3,7 +3,7 @@
 :meth:`OutcomeApplier.apply` carries out an :data:`~bot.jobs.outcome.Outcome`:
 
 * :class:`~bot.jobs.outcome.Answer`: store the result, send the annotated
-  photo, record it as answered, then the follow-up; finish as done.
+  photo with its caption, record it as answered; finish as done.
 * :class:`~bot.jobs.outcome.Reply`: send the text (unless /delete erased the
   job meanwhile), record it as answered; finish with the reply's status.
 * :class:`~bot.jobs.outcome.Retry`: put the job back with backoff, telling the
@@ -98,12 +98,6 @@ class OutcomeApplier:
         if sent.photo:
             await self.storage.set_annotated_file_id(job.user_id, stored.result_id,
                                                      sent.photo[-1].file_id)
-        if answer.follow_up:
-            try:  # the answer is out: a lost follow-up is not worth answering twice
-                await self.bot.send_message(job.chat_id, answer.follow_up,
-                                            reply_markup=answer.follow_up_markup)
-            except TelegramError as exc:
-                log.warning("job %d: follow-up tips not sent: %s", job.job_id, exc)
         await self._delete_status(job, status_id)
         await self.storage.finish_job(job.job_id, JobStatus.DONE)
         return None

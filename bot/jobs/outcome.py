@@ -24,7 +24,7 @@ __all__ = ["Answer", "Outcome", "Reply", "Retry", "flood_retry"]
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A graded photo: store the result, send the annotated photo, then the follow-up text."""
+    """A graded photo: store the result, send the annotated photo with its caption (one message)."""
 
     analysis: AnalysisResult
     #: The analysis's domain, grade and confidence, known to be present (it is graded).
@@ -33,9 +33,6 @@ class Answer:
     confidence: float
     caption: str
     markup: InlineKeyboardMarkup | None
-    #: Sent after the photo when the long tips or the retake advice do not fit the caption.
-    follow_up: str | None = None
-    follow_up_markup: InlineKeyboardMarkup | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,11 +105,10 @@ def _answer(job: Job, result: AnalysisResult) -> Answer | Reply:
         return Reply(JobStatus.DONE, "choose_check", {"domains": list(result.could_be)},
                      markup=ui.choose_keyboard(job.job_id, result.could_be), analysis=result)
     confidence = result.confidence or 0.0
-    words = ui.result_texts(domain, grade, confidence, dict(result.measurements))
     return Answer(
         analysis=result, domain=domain, grade=grade, confidence=confidence,
-        caption=words.caption, markup=markup, follow_up=words.follow_up,
-        follow_up_markup=markup if words.follow_up_has_buttons else None,
+        caption=ui.result_caption(domain, grade, confidence, dict(result.measurements)),
+        markup=ui.answer_keyboard(job.job_id, domain, grade),
     )
 
 

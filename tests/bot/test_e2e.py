@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from bot import texts
+from bot import limits, texts
 from bot.settings import REDACTED, install_log_redaction, uninstall_log_redaction
 from bot.storage import Storage, utcnow
 from inference.datasets import valid_photos
@@ -53,8 +53,8 @@ ANSWER_TIMEOUT = 90.0
 """Seconds to wait for one answer (the real models on a shared CPU)."""
 FIFTY = 50
 FIFTY_TIMEOUT = 240.0
-SCALP_TITLE = "두피 자가 점검 결과"
-FACE_TITLE = "피부(얼굴) 자가 점검 결과"
+SCALP_TITLE = "두피 점검 결과"
+FACE_TITLE = "피부(얼굴) 점검 결과"
 TABLES = ("users", "jobs", "results", "reminders")
 
 
@@ -266,17 +266,27 @@ async def test_scalp_photo_answered_with_one_annotated_photo(bot, tg, user, sett
     reply = await answer_to(tg, user["id"], sent["message_id"])
     assert reply["kind"] == "photo", _brief(reply)
     caption = reply["caption"]
-    assert caption.startswith(SCALP_TITLE) and utf16(caption) <= 1024
+    assert caption.startswith(SCALP_TITLE) and utf16(caption) <= limits.ANSWER_TEXT_LIMIT
     assert any(name in caption for name in texts.GRADE_NAMES.values())
-    assert "확신도" in caption and "두피 노출 비율" in caption and "의학적 진단이 아닙니다" in caption
-    assert [label for label, _ in buttons(reply)] == ["얼굴로 다시 분석"]
+    assert "두피 노출 비율" in caption and "의학적 진단이 아닙니다" in caption
+    assert "피부과 전문의" in caption
+    labels = buttons(reply)
+    assert [label for label, _ in labels] == ["관리 팁 더 보기", "피부 점검으로 다시"]
     annotated = await tg.download(reply["file_id"])
     assert annotated[:3] == b"\xff\xd8\xff" and annotated != scalp_photo(0)
 
-    # a "분석 중" notice, if the analysis took long enough for one, goes once the answer is out
+    # a "분석 중" notice, if the analysis took long enough for one, goes once the answer is out:
+    # one message on screen after the photo, the answer
     messages = await wait_for(tg, user["id"], lambda ms: not [
         m for m in visible(ms) if "분석 중" in (m.get("text") or "")], timeout=10)
     assert len(photos(messages)) == 1
+    from_bot = [m for m in visible(messages) if m["message_id"] > sent["message_id"]]
+    assert [m["message_id"] for m in from_bot] == [reply["message_id"]]
+
+    # the long tips only when asked for
+    await tg.press_button(user["id"], reply["message_id"], labels[0][1])
+    tips = await reply_after(tg, user["id"], reply["message_id"], "두피 관리 팁", timeout=10)
+    assert "이럴 때는 피부과 전문의와 상담해 주세요" in tips["text"]
     assert "upload_photo" in [a["action"] for a in await tg.actions(user["id"])]
 
     [job] = await settled_jobs(settings.db_path, user["id"])
@@ -292,10 +302,10 @@ async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, 
     first = await answer_to(tg, user["id"], sent["message_id"])
     # the router sent the close-up to the face pipeline without being told
     assert first["kind"] == "photo" and (first.get("caption") or "").startswith(FACE_TITLE), _brief(first)
-    assert "검출된 병변 수" in first["caption"] and utf16(first["caption"]) <= 1024
+    assert "사진에서 찾은 트러블" in first["caption"] and utf16(first["caption"]) <= limits.ANSWER_TEXT_LIMIT
     assert proxy.records[-1].domain == "auto"
-    scalp_button = [data for label, data in buttons(first) if label == "두피로 다시 분석"]
-    assert scalp_button and [label for label, _ in buttons(first)] == ["두피로 다시 분석"], _brief(first)
+    scalp_button = [data for label, data in buttons(first) if label == "두피 점검으로 다시"]
+    assert scalp_button and [label for label, _ in buttons(first)][-1:] == ["두피 점검으로 다시"], _brief(first)
 
     await tg.press_button(user["id"], first["message_id"], scalp_button[0])
     answers = await tg.callback_answers(count=1)
@@ -309,7 +319,7 @@ async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, 
     assert proxy.records[-1].domain == "scalp"
     # the scalp models on a cheek: a scalp result or the retake advice, either way with the way back
     assert (answer.get("caption") or "").startswith(SCALP_TITLE) or "사진" in (answer.get("text") or ""), _brief(answer)
-    assert "얼굴로 다시 분석" in [label for label, _ in buttons(answer)]
+    assert "피부 점검으로 다시" in [label for label, _ in buttons(answer)]
 
     # pressing the same button again is not a second job
     await tg.press_button(user["id"], first["message_id"], scalp_button[0])
@@ -336,7 +346,7 @@ async def test_quality_gate_refusal_gets_retake_advice_and_rerun_buttons(bot, tg
     reply = await answer_to(tg, user["id"], sent["message_id"])
     assert reply["kind"] == "text"
     assert "사진을 다시 보내 주시겠어요?" in reply["text"] and "너무 어두워요" in reply["text"]
-    assert [label for label, _ in buttons(reply)] == ["두피로 다시 분석", "얼굴로 다시 분석"]
+    assert [label for label, _ in buttons(reply)] == ["두피 점검으로 다시", "피부 점검으로 다시"]
     assert rows(settings.db_path, "results", user["id"]) == []
     [job] = await settled_jobs(settings.db_path, user["id"])
     assert job["status"] == "rejected" and job["answered_at"] is not None
@@ -350,8 +360,8 @@ async def test_rerun_on_a_picture_of_no_one_explains_and_stores_nothing(bot, tg,
     sent = await tg.send_photo(user["id"], no_one_photo())
     first = await answer_to(tg, user["id"], sent["message_id"])
     assert first["kind"] == "text" and "두피나 얼굴 사진으로 보이지 않아요" in first["text"], _brief(first)
-    for label, expected in (("두피로 다시 분석", "이 사진에서 두피를 찾지 못했어요"),
-                            ("얼굴로 다시 분석", "이 사진에서 얼굴을 찾지 못했어요")):
+    for label, expected in (("두피 점검으로 다시", "이 사진에서 두피를 찾지 못했어요"),
+                            ("피부 점검으로 다시", "이 사진에서 얼굴을 찾지 못했어요")):
         [data] = [d for text, d in buttons(first) if text == label]
         await tg.press_button(user["id"], first["message_id"], data)
 

@@ -1,6 +1,6 @@
 """The scalp caption's describing sentence and the exposed-scalp ratio it shows.
 
-The sentence under "사진 속 두피 노출 비율: NN%" comes from the same number, through
+The sentence after "두피 노출 비율 NN%:" comes from the same number, through
 ``bot.texts.exposure_band``; its cut points live only in ``bot/texts.py``. These tests
 parse the number and the sentence out of the rendered caption and check that they can
 never disagree, for every grade and a fine grid of ratios with the rounding edges.
@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts, ui
+from bot import limits, texts, ui
 
 GRADES = ("LOW", "MIDDLE", "HIGH", "UNCERTAIN")
-SHOWN = re.compile(r"^사진 속 두피 노출 비율: (-?\d+)%$", re.MULTILINE)
+#: The graded answers show the ratio (판단 어려움 shows no measurement behind no grade).
+GRADED = ("LOW", "MIDDLE", "HIGH")
+SHOWN = re.compile(r"^두피 노출 비율 (-?\d+)%: (.*)$", re.MULTILINE)
 CUTS = (texts.EXPOSURE_LOW_BELOW, texts.EXPOSURE_HIGH_FROM)
 
 #: The Korean sentence of each band, read from messages/_exposure.j2.
@@ -65,18 +67,17 @@ def parse(text: str) -> tuple[int, str]:
     """(the percent shown, the band its describing sentence names) from one caption."""
     shown = SHOWN.findall(text)
     assert len(shown) == 1, text
-    lines = text.splitlines()
-    below = lines[lines.index(f"사진 속 두피 노출 비율: {shown[0]}%") + 1]
-    assert below in BAND_OF_SENTENCE, f"no describing sentence under the ratio: {text}"
+    number, sentence = shown[0]
+    assert sentence in BAND_OF_SENTENCE, f"no describing sentence beside the ratio: {text}"
     named = [band for sentence, band in BAND_OF_SENTENCE.items() if sentence in text]
-    assert named == [BAND_OF_SENTENCE[below]], f"more than one describing sentence: {text}"
-    return int(shown[0]), BAND_OF_SENTENCE[below]
+    assert named == [BAND_OF_SENTENCE[sentence]], f"more than one describing sentence: {text}"
+    return int(number), BAND_OF_SENTENCE[sentence]
 
 
 # --------------------------------------------------------------------------- agreement
 
 
-@pytest.mark.parametrize("grade", GRADES)
+@pytest.mark.parametrize("grade", GRADED)
 def test_sentence_matches_the_percent_shown(grade: str) -> None:
     seen: dict[str, set[int]] = {band: set() for band in texts.EXPOSURE_BANDS}
     for ratio in RATIOS:
@@ -203,10 +204,13 @@ def test_caption_follows_the_constants(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("grade", GRADES)
-def test_caption_with_the_sentence_fits_telegram(grade: str) -> None:
+def test_caption_with_the_sentence_fits_the_answer_limit(grade: str) -> None:
     for ratio in (0.0, 0.3, 0.999999):
-        for long_tips in (False, True):
-            text = caption(grade, ratio, long_tips=long_tips)
-            if not long_tips:
-                assert texts.telegram_length(text) <= texts.CAPTION_LIMIT
-            assert texts.telegram_length(text) <= texts.MESSAGE_LIMIT
+        assert texts.telegram_length(caption(grade, ratio)) <= limits.ANSWER_TEXT_LIMIT
+
+
+def test_an_uncertain_answer_shows_no_ratio() -> None:
+    """판단 어려움 has no measurement behind it: neither the number nor its sentence."""
+    text = caption("UNCERTAIN", 0.42)
+    assert "두피 노출 비율" not in text and "42%" not in text
+    assert not any(sentence in text for sentence in SENTENCES.values())

@@ -126,11 +126,11 @@ async def test_answers_once_and_stores_the_sent_file_id(storage) -> None:
     assert job.status == JobStatus.DONE and job.answered
     (kind, _, photo), *rest = bot.sent
     assert kind == "photo" and photo["photo"] == ANNOTATED
-    assert "두피 자가 점검 결과" in photo["caption"] and "진행 중" in photo["caption"]
+    assert "두피 점검 결과" in photo["caption"] and "진행 중" in photo["caption"]
     assert photo["reply_parameters"].message_id == 7
-    [button] = photo["reply_markup"].inline_keyboard[0]
-    assert button.callback_data == f"rerun:{job_id}:face"
-    assert [k for k, *_ in rest] == ["text"]  # the long tips, as they do not fit the caption
+    assert [[b.callback_data for b in row] for row in photo["reply_markup"].inline_keyboard] == [
+        ["tips:scalp:MIDDLE"], [f"rerun:{job_id}:face"]]
+    assert [k for k, *_ in rest if k != "delete"] == []  # one answer: the long tips on request
     [result] = await storage.list_results(USER)
     assert result.annotated_file_id == f"sent-photo-{photo['message_id']}"
     assert inference.calls == [(JPEG, "auto")]
@@ -186,7 +186,7 @@ async def test_final_service_error_is_explained_not_retried(storage) -> None:
     [(kind, _, reply)] = bot.sent
     assert "아직 준비 중" in reply["text"]
     labels = [b.text for b in reply["reply_markup"].inline_keyboard[0]]
-    assert labels == ["두피로 다시 분석", "얼굴로 다시 분석"]
+    assert labels == ["두피 점검으로 다시", "피부 점검으로 다시"]
 
 
 async def test_not_an_image_after_download(storage) -> None:
@@ -298,11 +298,10 @@ async def test_uncertain_keeps_the_rerun_buttons_and_explains(storage) -> None:
         assert (await finished(storage, job_id)).status == JobStatus.DONE
     finally:
         await worker.stop()
-    (_, _, photo), (_, _, follow_up) = [s for s in bot.sent if s[0] in ("photo", "text")]
-    assert "판단 어려움" in photo["caption"]
-    assert "판단이 어려웠어요" in follow_up["text"]
-    for message in (photo, follow_up):
-        assert [b.text for b in message["reply_markup"].inline_keyboard[0]] == ["얼굴로 다시 분석"]
+    # one answer: the retake tips are in the caption, not repeated in a second message
+    [(_, _, photo)] = [s for s in bot.sent if s[0] in ("photo", "text")]
+    assert "판단 어려움" in photo["caption"] and "결과가 나쁘다는 뜻은 아니에요" in photo["caption"]
+    assert [[b.text for b in row] for row in photo["reply_markup"].inline_keyboard] == [["피부 점검으로 다시"]]
     [result] = await storage.list_results(USER)
     assert result.grade == "UNCERTAIN"
 
@@ -397,7 +396,8 @@ async def test_one_photo_comes_to_an_outcome_value_and_sends_nothing(storage) ->
     answer = await outcome(JPEG, graded())
     assert isinstance(answer, Answer)
     assert (answer.domain, answer.grade, answer.confidence) == ("scalp", "MIDDLE", 0.77)
-    assert "진행 중" in answer.caption and answer.follow_up
+    assert "진행 중" in answer.caption and answer.markup is not None
+    assert [[b.callback_data for b in row] for row in answer.markup.inline_keyboard][0] == ["tips:scalp:MIDDLE"]
     unsupported = await outcome(b"%PDF-1.7", graded())
     assert unsupported == Reply(JobStatus.REJECTED, "unsupported", {"kind": "document"},
                                 error="not a JPEG, PNG or WebP file")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from bot import texts
+from bot import limits, texts
 from bot.storage import Domain, Grade, Result
 
 DOMAINS = ("scalp", "face")
@@ -79,7 +79,7 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "tips_long": [{"domain": d, "grade": g} for d, g in DOMAIN_GRADES],
         "quality_retake": [{"reasons": [r]} for r in texts.QUALITY_REASONS]
         + [{"reasons": []}, {"reasons": ["something_new"]}, {"reasons": ["too_dark", "blurry"]}],
-        "uncertain": [{"domain": "scalp"}, {"domain": "face"}, {"domain": None}],
+        "tips_button": [{}],
         "analyzing": [{}],
         "delayed": [{}],
         "failed": [{}],
@@ -223,13 +223,15 @@ def test_result_texts_carry_disclaimer_and_referral(domain: str, grade: str) -> 
     for out in (caption, tips):
         assert DISCLAIMER in out
         assert SPECIALIST in out
-        assert texts.grade_name(grade) in out
+        assert texts.grade_name(grade, domain) in out
         assert texts.domain_name(domain) in out
         assert (HIGH_REFERRAL in out) == (grade == "HIGH")
 
 
 @pytest.mark.parametrize(("domain", "grade"), DOMAIN_GRADES)
-def test_caption_fits_telegram_limit_in_worst_case(domain: str, grade: str) -> None:
+def test_the_answer_fits_one_phone_screen_in_the_worst_case(domain: str, grade: str) -> None:
+    """The caption is the whole answer's text: at most ANSWER_TEXT_LIMIT (900) characters with
+    the longest measurements, and so under Telegram's caption limit."""
     caption = texts.render(
         "result_caption",
         domain=domain,
@@ -237,43 +239,45 @@ def test_caption_fits_telegram_limit_in_worst_case(domain: str, grade: str) -> N
         confidence=1.0,
         measurements=WORST_MEASUREMENTS[domain],
     )
-    # The caption as sent (with tags and entities) is an upper bound of what
-    # Telegram counts, so check both.
-    assert len(caption.encode("utf-16-le")) // 2 <= texts.CAPTION_LIMIT
-    assert texts.telegram_length(caption) <= texts.CAPTION_LIMIT
+    # The caption as sent (with tags and entities) is an upper bound of what Telegram counts.
+    assert len(caption.encode("utf-16-le")) // 2 <= limits.ANSWER_TEXT_LIMIT
+    assert texts.telegram_length(caption) <= limits.ANSWER_TEXT_LIMIT < texts.CAPTION_LIMIT
 
 
 @pytest.mark.parametrize(("domain", "grade"), DOMAIN_GRADES)
-def test_caption_with_long_tips_adds_the_sections_once(domain: str, grade: str) -> None:
-    short = texts.render("result_caption", domain=domain, grade=grade, confidence=0.8,
-                         measurements=MEASUREMENTS[domain])
-    full = texts.render("result_caption", domain=domain, grade=grade, confidence=0.8,
-                        measurements=MEASUREMENTS[domain], long_tips=True)
-    assert full.startswith(short.split("\n\n")[0]) and len(full) > len(short)
-    assert full.count(DISCLAIMER) == 1 and "이럴 때는 피부과 전문의와 상담해 주세요" in full
-    assert_telegram_html(full)
+def test_the_caption_gives_three_tips_and_the_long_tips_stay_behind_the_button(domain: str, grade: str) -> None:
+    caption = texts.render("result_caption", domain=domain, grade=grade, confidence=0.8,
+                           measurements=MEASUREMENTS[domain])
+    assert caption.count("\n• ") == 3 and caption.count(DISCLAIMER) == 1
+    assert "이럴 때는 피부과 전문의와 상담해 주세요" not in caption  # tips_long's section
+    tips = texts.render("tips_long", domain=domain, grade=grade)
+    assert "이럴 때는 피부과 전문의와 상담해 주세요" in tips and tips.count("\n• ") > 6
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_an_uncertain_answer_gives_the_retake_tips_once(domain: str) -> None:
+    out = texts.render("result_caption", domain=domain, grade="UNCERTAIN", confidence=0.3,
+                       measurements=MEASUREMENTS[domain])
+    assert "판단 어려움" in out and "확신도" not in out  # no confidence word on no grade
+    assert "결과가 나쁘다는 뜻은 아니에요" in out and "다시 분석" in out
+    lines = [line for line in out.splitlines() if line.startswith("• ")]
+    assert len(lines) == len(set(lines)) == 3
+    assert "%" not in out and "트러블 14개" not in out  # no measurement behind no grade
 
 
 def test_caption_measurements_are_shown() -> None:
     scalp = texts.render(
         "result_caption", domain="scalp", grade="MIDDLE", confidence=0.823, measurements=SCALP_M
     )
-    assert "분석 확신도 높음" in scalp and "82%" not in scalp and "23%" in scalp
-    assert "정수리 31%" in scalp and "헤어라인 12%" in scalp
+    assert "두피 점검 결과: 진행 중" in scalp and "확신도 높음" in scalp
+    assert "82%" not in scalp and "두피 노출 비율 23%" in scalp
+    assert "정수리" not in scalp  # one measurement: the zones are in the picture and the JSON
     face = texts.render(
         "result_caption", domain=Domain.FACE, grade=Grade.HIGH, confidence=0.5, measurements=FACE_M
     )
-    assert "분석 확신도 낮음" in face
-    assert "검출된 병변 수: 14개" in face
-    assert "100만 화소당 3.4개" in face
-    listed = texts.render(
-        "result_caption",
-        domain="scalp",
-        grade="LOW",
-        confidence=0.5,
-        measurements={"regions": ["crown", "top", "hairline", "temple"]},
-    )
-    assert "정수리 · 머리 윗부분 · 헤어라인" in listed and "관자놀이" not in listed
+    assert "피부(얼굴) 점검 결과: 트러블 많음" in face and "확신도 낮음" in face
+    assert "사진에서 찾은 트러블 14개" in face
+    assert "화소" not in face and "진행 중" not in face
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -327,20 +331,10 @@ def test_user_provided_strings_are_html_escaped() -> None:
     assert "<b>Kim" not in out
     assert_telegram_html(out)
 
-    caption = texts.render(
-        "result_caption",
-        domain="scalp",
-        grade="LOW",
-        confidence=0.5,
-        measurements={"regions": {"<i>x</i>": 0.5}},
-    )
-    assert "&lt;i&gt;x&lt;/i&gt;" in caption
-    assert_telegram_html(caption)
-
 
 def test_button_labels_are_plain_text() -> None:
-    assert texts.render("rerun_as", domain="scalp") == "두피로 다시 분석"
-    assert texts.render("rerun_as", domain=Domain.FACE) == "얼굴로 다시 분석"
+    assert texts.render("rerun_as", domain="scalp") == "두피 점검으로 다시"
+    assert texts.render("rerun_as", domain=Domain.FACE) == "피부 점검으로 다시"
     assert texts.render("choose_button", domain="scalp") == "두피 점검"
     assert texts.render("choose_button", domain=Domain.FACE) == "피부 점검"
     assert texts.render("history_nav", direction="prev") == "◀ 이전"
@@ -386,13 +380,13 @@ def test_history_lists_and_empty_state() -> None:
     ctx = CONTEXTS["history"][0]
     out = texts.render("history", **ctx)
     assert out.count("• ") == 4
-    assert "2026년 11월 26일 오후 12:00 · 두피 · <b>진행 중</b> (두피 노출 23%)" in out
+    assert "2026년 11월 26일 오후 12:00 · 두피 · <b>진행 중</b> (두피 노출 비율 23%)" in out
     viewed = texts.render("history", results=[result_row("scalp", "LOW", 0, {"view": "Top-Down"})],
                           page=1, pages=1, total=1)
     assert "2026년 11월 26일 오후 12:00 · 두피(정수리) · <b>정상</b>" in viewed
     label = texts.render("history_item", result=result_row("scalp", "HIGH", 0, {"view": "Back"}))
     assert label == "2026년 11월 26일 오후 12:00 · 두피(뒤통수) · 심각"
-    assert "검출된 병변 14개" in out
+    assert "트러블 14개" in out
     assert "1/3쪽" in out and "전체 11건" in out
     empty = texts.render("history", results=[], page=1, pages=1, total=0)
     assert "아직 저장된 결과가 없어요" in empty and "• " not in empty

@@ -153,7 +153,7 @@ async def test_local_mode_web_chat_bot_and_service_then_ctrl_c():
             photo = await tg.send_photo(user["id"], crown_photo())
             reply = await answer(tg, user["id"], photo["message_id"], "photo")
             assert reply["reply_to_message_id"] == photo["message_id"]
-            assert reply["caption"].startswith("두피 자가 점검 결과")
+            assert reply["caption"].startswith("두피 점검 결과")
         pids = dev.child_pids()
         assert len(pids) == 2
     finally:

@@ -52,7 +52,7 @@ ANSWER_MS = 120_000
 """Milliseconds to wait for the bot's answer to a photo (the real models on a shared CPU)."""
 UI_MS = 15_000
 STOP_TIMEOUT = 60.0
-SCALP_TITLE = "두피 자가 점검 결과"
+SCALP_TITLE = "두피 점검 결과"
 MOBILE = {"width": 390, "height": 844}
 
 

@@ -46,8 +46,12 @@ MASK_ALPHA = 0.45
 FONT_PACKAGE = "pylopdf_fonts_ko"  # pip: pylopdf-fonts-ko (Noto Sans KR, SIL OFL 1.1)
 FONT_FILE = "NotoSansKR-Regular.otf"
 
+# the grade names of each check, the same words as the bot's caption and history
+# (bot/texts.py GRADE_NAMES and FACE_GRADE_NAMES; a test checks they agree)
 GRADE_KO = {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
-BOX_KO = {**GRADE_KO, "acne": "병변", "lesion": "병변", "image": "사진 전체"}
+FACE_GRADE_KO = {"LOW": "트러블 적음", "MIDDLE": "트러블 중간", "HIGH": "트러블 많음", "UNCERTAIN": "판단 어려움"}
+GRADE_WORD = "점검 결과"  # the caption's word for the grade, too
+BOX_KO = {**GRADE_KO, "acne": "트러블", "lesion": "트러블", "image": "사진 전체"}
 # a scalp box's tag: the region, not the detector's own grade class (the grader, which the
 # legend shows, does not rest on it: inference/pipeline/scalp/grade.py), so the two never disagree
 SCALP_REGION_KO = "두피 영역"
@@ -59,7 +63,7 @@ PALETTES: dict[str, dict[str, tuple[str, tuple[int, int, int]]]] = {
         "hair": ("모발", (40, 200, 90)),
         "other_skin": ("얼굴·귀·목 (측정 제외)", (90, 150, 235)),
     },
-    "face": {"lesion": ("병변", (230, 40, 40)), "skin": ("피부", (250, 190, 120))},
+    "face": {"lesion": ("트러블", (230, 40, 40)), "skin": ("피부", (250, 190, 120))},
 }
 BOX_COLOR = (255, 210, 0)
 PANEL_BG = (28, 28, 32)
@@ -95,15 +99,17 @@ def scalp_headline(exposed_scalp_ratio: float) -> str:
 
 
 def face_headline(lesion_count: int) -> str:
-    return f"병변 {lesion_count}개"
+    return f"트러블 {lesion_count}개"
 
 
-def grade_line(g: GradeResult | None) -> str | None:
-    """The grade in Korean; no probability in the picture (the caption gives the confidence in
-    words, ``bot/texts.py``: a raw score on a photo reads as certainty)."""
+def grade_line(g: GradeResult | None, domain: str = "scalp") -> str | None:
+    """The grade in Korean, in the check's own words; no probability in the picture (the
+    caption gives the confidence in words, ``bot/texts.py``: a raw score on a photo reads as
+    certainty)."""
     if g is None:
         return None
-    return f"판정: {GRADE_KO.get(g.grade, g.grade)}"
+    names = FACE_GRADE_KO if domain == "face" else GRADE_KO
+    return f"{GRADE_WORD}: {names.get(g.grade, g.grade)}"
 
 
 def _overlay(photo: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], palette: dict) -> np.ndarray:
@@ -150,7 +156,7 @@ class _Legend:
         self.size = max(16, min(34, width // 28))
         self.big, self.small = font(round(self.size * 1.2)), font(self.size)
         self.pad = self.size // 2 + 4
-        lines = [grade_line(a.grade), a.headline, *a.extra]
+        lines = [grade_line(a.grade, a.domain), a.headline, *a.extra]
         self.lines = [(t, self.big if i == 0 and a.grade is not None else self.small) for i, t in enumerate(lines) if t]
         palette = PALETTES.get(a.domain, {})
         self.keys = [(label, color, False) for name, (label, color) in palette.items() if name in a.classes]

@@ -60,11 +60,13 @@ def test_hangul_renders_real_glyphs():
 def test_every_korean_character_the_legend_uses_is_in_the_font():
     texts = [
         *GRADE_KO.values(),
+        *draw.FACE_GRADE_KO.values(),
         *draw.BOX_KO.values(),
+        draw.GRADE_WORD,
         draw.SCALP_REGION_KO,
         "검출 영역",
-        "판정: · 신뢰도",
         scalp_headline(0.34),
+        draw.face_headline(12),
     ]
     texts += [label for p in PALETTES.values() for label, _ in p.values()]
     box = glyph(MISSING[0])
@@ -130,15 +132,26 @@ def test_without_mask_or_grade():
 
 
 def test_grade_lines():
-    assert draw.grade_line(GradeResult("HIGH", 0.8, "HIGH")) == "판정: 심각"  # no raw score in the picture
-    assert draw.grade_line(GradeResult("UNCERTAIN", 0.4, "LOW")) == "판정: 판단 어려움"
+    assert draw.grade_line(GradeResult("HIGH", 0.8, "HIGH")) == "점검 결과: 심각"  # no raw score
+    assert draw.grade_line(GradeResult("HIGH", 0.8, "HIGH"), "face") == "점검 결과: 트러블 많음"
+    assert draw.grade_line(GradeResult("UNCERTAIN", 0.4, "LOW")) == "점검 결과: 판단 어려움"
     assert draw.grade_line(None) is None
-    assert GRADE_KO == {"LOW": "정상", "MIDDLE": "진행 중", "HIGH": "심각", "UNCERTAIN": "판단 어려움"}
+
+
+def test_the_picture_and_the_bot_use_one_vocabulary():
+    """The grade names and the word for the grade are the caption's and /history's (bot.texts)."""
+    from bot import texts
+
+    assert GRADE_KO == dict(texts.GRADE_NAMES)
+    assert draw.FACE_GRADE_KO == dict(texts.FACE_GRADE_NAMES)
+    caption = texts.render("result_caption", domain="face", grade="HIGH", confidence=0.9,
+                           measurements={"lesion_count": 12})
+    assert draw.GRADE_WORD in caption and draw.face_headline(12) in caption
 
 
 def test_a_scalp_box_is_tagged_as_the_region_not_with_the_detectors_grade():
     """The legend shows the grader's grade; the box says what it is, so the two cannot disagree."""
     det = Detection(Box(0, 0, 10, 10), 2, "HIGH", 0.87, (0.05, 0.08, 0.87))
     assert draw.box_tag("scalp", det) == "두피 영역"  # no raw model score in the picture
-    assert draw.box_tag("face", Detection(Box(0, 0, 10, 10), 0, "acne", 0.5)) == "병변"
+    assert draw.box_tag("face", Detection(Box(0, 0, 10, 10), 0, "acne", 0.5)) == "트러블"
     assert draw.box_tag("scalp", Detection(Box(0, 0, 10, 10), -1, "image", 0.0)) == "사진 전체"
