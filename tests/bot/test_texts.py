@@ -425,6 +425,36 @@ def test_trend_wording(index: int, word: str) -> None:
         assert f"<b>{other}</b>" not in out
 
 
+@pytest.mark.parametrize(
+    ("domain", "before", "after", "words"),
+    [
+        ("scalp", 0.20, 0.594, "크게 <b>악화</b>"),  # the "+39.4%p … 조금 악화"
+        ("scalp", 0.20, 0.25, "조금 <b>악화</b>"),
+        ("scalp", 0.40, 0.25, "보다 <b>개선</b>"),
+        ("face", 30, 8, "크게 <b>개선</b>"),
+        ("face", 8, 12, "조금 <b>악화</b>"),
+    ],
+)
+def test_trend_words_follow_the_size_of_the_change(domain: str, before: float, after: float,
+                                                   words: str) -> None:
+    metric = "exposed_scalp_ratio" if domain == "scalp" else "lesion_count"
+    out = texts.render("trend", domain=domain,
+                       previous=result_row(domain, "MIDDLE", 30, {metric: before}),
+                       current=result_row(domain, "MIDDLE", 0, {metric: after}))
+    assert words in out
+    if "크게 <b>악화</b>" in words:
+        assert "진료를 받아 보시길 권해 드려요" in out or "상담해 보시길 권해 드려요" in out
+
+
+def test_trend_size_without_a_measurement_counts_grade_steps() -> None:
+    def r(grade: str) -> dict[str, Any]:
+        return {"grade": grade, "measurements": {}}
+
+    assert texts.describe_trend("face", r("LOW"), r("HIGH")).size == "large"
+    assert texts.describe_trend("face", r("LOW"), r("MIDDLE")).size == "clear"
+    assert texts.describe_trend("face", r("LOW"), r("LOW")).size is None
+
+
 def test_trend_without_previous() -> None:
     out = texts.render("trend", **CONTEXTS["trend"][-1])
     assert "이전 기록이 아직 없어요" in out
