@@ -201,7 +201,9 @@ def _tick_labels(times: Sequence[datetime]) -> list[str]:
 
 def _series_order(domain: str, points: Sequence[_Point]) -> list[str]:
     present = {p.series for p in points}
-    return [view for view in VIEW_STYLES if view in present] if domain == "scalp" else [OTHER_VIEW]
+    if domain != "scalp":
+        return [OTHER_VIEW] if points else []
+    return [view for view in VIEW_STYLES if view in present]
 
 
 def _show_some_ticks(figure: Figure, axes: Axes, labels: Sequence[str]) -> None:

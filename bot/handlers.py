@@ -14,6 +14,7 @@ import functools
 import logging
 import operator
 import re
+from datetime import timedelta
 from typing import Any
 
 from telegram import CallbackQuery, Message, PhotoSize, Update, User
@@ -31,6 +32,7 @@ from . import texts, ui
 from .captions import domain_from_caption
 from .chart import render_trend_png
 from .context import BotContext
+from .jobs.album import ALBUM_SETTLE_SECONDS
 from .limits import (
     CAPTION_LIMIT,
     HISTORY_PAGE_SIZE,
@@ -204,6 +206,7 @@ async def _accept(update: Update, context: BotContext, file_id: str, file_unique
         await message.reply_text(texts.render("too_big"))
         return
     services = context.services
+    album = message.media_group_id
     job, duplicate = await services.storage.enqueue_job(
         user_id=user.id,
         chat_id=message.chat.id,
@@ -212,6 +215,9 @@ async def _accept(update: Update, context: BotContext, file_id: str, file_unique
         file_unique_id=file_unique_id,
         domain=await _domain_for(services.storage, user.id, message.caption),
         update_id=update.update_id,
+        album_id=album,
+        # an album's first photo waits for the rest (bot/jobs/album.py): one answer for all
+        delay=timedelta(seconds=ALBUM_SETTLE_SECONDS if album else 0),
     )
     if duplicate:
         log.info("update %d repeats job %d; ignored", update.update_id, job.job_id)

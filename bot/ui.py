@@ -46,6 +46,7 @@ __all__ = [
     "rerun_keyboard",
     "result_caption",
     "answer_keyboard",
+    "tips_keyboard",
     "TIPS_PATTERN",
 ]
 
@@ -205,13 +206,18 @@ def result_caption(domain: Any, grade: Any, confidence: float, measurements: dic
     )
 
 
+def tips_keyboard(domain: Any, grade: Any) -> InlineKeyboardMarkup:
+    """관리 팁 더 보기: the long care tips of a domain and grade, on request."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        texts.render("tips_button"), callback_data=_data(f"tips:{_value(domain)}:{_value(grade)}"))]])
+
+
 def answer_keyboard(job_id: int, domain: Any, grade: Any) -> InlineKeyboardMarkup | None:
     """The answer's buttons: 관리 팁 더 보기 (not for 판단 어려움: its caption gives the retake
     tips), then the re-analyse choice of the other check."""
-    rows = []
+    rows: list[list[InlineKeyboardButton]] = []
     if _value(grade) in TIP_GRADES:
-        rows.append([InlineKeyboardButton(
-            texts.render("tips_button"), callback_data=_data(f"tips:{_value(domain)}:{_value(grade)}"))])
+        rows.extend(list(row) for row in tips_keyboard(domain, grade).inline_keyboard)
     rerun = rerun_keyboard(job_id, rerun_domains(domain))
     if rerun is not None:
         rows.extend(list(row) for row in rerun.inline_keyboard)

@@ -10,8 +10,11 @@ work starts. The package splits the work by role:
                       concurrently), bounds the concurrency, recovers dead workers' jobs, stops
 ``photo.py``          one photo: download from Telegram, check the bytes, ask the inference
                       service; returns an :data:`~bot.jobs.outcome.Outcome`, sends nothing
+``album.py``          an album (media group): its photos analysed in turn, one picture and
+                      one caption for all of them (:class:`AlbumJob`)
 ``progress.py``       while a photo is analysed: the chat action and the "분석 중" notice
-``outcome.py``        the outcome values: :class:`Answer`, :class:`Reply`, :class:`Retry`
+``outcome.py``        the outcome values: :class:`Answer`, :class:`AlbumAnswer`, :class:`Reply`,
+                      :class:`Retry`
 ``apply.py``          :class:`OutcomeApplier`, the one place an outcome takes effect: it sends
                       the reply and records answered / finished / rescheduled
 ``retry.py``          :class:`RetryPolicy`, the backoff

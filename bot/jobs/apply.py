@@ -6,6 +6,8 @@
   photo with its caption, record it as answered; finish as done.
 * :class:`~bot.jobs.outcome.Reply`: send the text (unless /delete erased the
   job meanwhile), record it as answered; finish with the reply's status.
+* :class:`~bot.jobs.outcome.AlbumAnswer`: store each graded photo's result, send the one
+  picture and caption, record every photo of the album answered at once; finish each.
 * :class:`~bot.jobs.outcome.Retry`: put the job back with backoff, telling the
   user once that the answer is delayed; once the attempts are spent, tell the
   user it failed (unless a reply was already recorded) and finish as failed.
@@ -28,7 +30,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from .. import texts
 from ..inference_client import AnalysisResult
 from ..storage import Job, JobStatus, Storage, utcnow
-from .outcome import Answer, Outcome, Reply, Retry, flood_retry
+from .outcome import AlbumAnswer, Answer, Outcome, Reply, Retry, flood_retry
 from .retry import RetryPolicy
 
 __all__ = ["OutcomeApplier"]
@@ -60,6 +62,8 @@ class OutcomeApplier:
                     step = await self._answer(job, step, status_id)
                 case Reply():
                     step = await self._reply(job, step, status_id)
+                case AlbumAnswer():
+                    step = await self._album(job, step, status_id)
                 case Retry():
                     await self._retry_or_fail(job, step)
                     step = None
@@ -100,6 +104,48 @@ class OutcomeApplier:
                                                      sent.photo[-1].file_id)
         await self._delete_status(job, status_id)
         await self.storage.finish_job(job.job_id, JobStatus.DONE)
+        return None
+
+    async def _album(self, job: Job, album: AlbumAnswer, status_id: int | None) -> Outcome | None:
+        """An album's one answer: each graded photo stored, one picture and caption sent, every
+        photo of it recorded as answered at once, then each finished with its own status."""
+        stored = []
+        for member, outcome in album.members:
+            if isinstance(outcome, Answer):
+                result = await self.storage.add_result(
+                    job_id=member.job_id, user_id=member.user_id, domain=outcome.domain,
+                    grade=outcome.grade, confidence=outcome.confidence,
+                    measurements=outcome.analysis.measurements,
+                    model_version=outcome.analysis.model_version)
+                if result is not None:
+                    stored.append(result)
+        if not await self._still_there(job):
+            log.info("job %d: user data deleted during the album's analysis; dropped", job.job_id)
+            await self._delete_status(job, status_id)
+            return None
+        if album.picture is not None:
+            sent = await self._send(job, self.bot.send_photo(
+                job.chat_id, album.picture, caption=album.caption, reply_markup=album.markup,
+                reply_parameters=_reply_to(job)))
+        else:  # no photo of the album could be analysed: the caption alone
+            sent = await self._send(job, self.bot.send_message(
+                job.chat_id, album.caption, reply_markup=album.markup, reply_parameters=_reply_to(job)))
+        if isinstance(sent, Reply | Retry):
+            return sent
+        await self.storage.mark_album_answered([member.job_id for member, _ in album.members])
+        for member, outcome in album.members:
+            analysis = outcome.analysis
+            if analysis is not None:
+                self._report(member, analysis)
+        if sent.photo:  # /history re-opens a result of the album with the album's picture
+            for result in stored:
+                await self.storage.set_annotated_file_id(job.user_id, result.result_id,
+                                                         sent.photo[-1].file_id)
+        await self._delete_status(job, status_id)
+        for member, outcome in reversed(album.members):  # the claimed first job last
+            status = JobStatus.DONE if isinstance(outcome, Answer) else outcome.status
+            await self.storage.finish_job(member.job_id, status,
+                                          error=getattr(outcome, "error", None))
         return None
 
     async def _reply(self, job: Job, reply: Reply, status_id: int | None) -> Outcome | None:

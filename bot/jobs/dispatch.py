@@ -13,8 +13,9 @@ from telegram import Bot
 
 from ..inference_client import InferenceClient
 from ..storage import Job, JobStatus, Storage, utcnow
+from .album import AlbumJob
 from .apply import AnsweredHook, OutcomeApplier
-from .outcome import Reply, Retry
+from .outcome import Outcome, Reply, Retry
 from .photo import PhotoJob
 from .progress import Progress
 from .retry import RetryPolicy
@@ -66,6 +67,7 @@ class JobWorker:
         self.notice_after = notice_after
         self._now = now
         self._photo = PhotoJob(bot, inference)
+        self._album = AlbumJob(self._photo)
         self._outcomes = OutcomeApplier(bot, storage, policy, now)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -212,7 +214,9 @@ class JobWorker:
                 return
             progress = Progress(self.bot, self.storage, job, self.notice_after)
             async with progress:  # on exit, a notice being sent is awaited and recorded
-                outcome = await self._photo.run(job)
+                rest = await self.storage.album_siblings(job)
+                outcome: Outcome = (await self._album.run(job, rest) if rest
+                                    else await self._photo.run(job))
             await self._outcomes.apply(job, outcome, progress.status_message_id)
         except asyncio.CancelledError:
             raise

@@ -17,9 +17,9 @@ from telegram import InlineKeyboardMarkup
 from telegram.error import RetryAfter
 
 from ..inference_client import AnalysisResult
-from ..storage import JobStatus
+from ..storage import Job, JobStatus
 
-__all__ = ["Answer", "Outcome", "Reply", "Retry", "flood_retry"]
+__all__ = ["AlbumAnswer", "Answer", "Outcome", "Reply", "Retry", "flood_retry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,23 @@ class Retry:
     max_attempts: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AlbumAnswer:
+    """An album (a media group): one picture and one caption for all its photos.
+
+    ``members`` are the album's jobs (the first is the one that was claimed) with each
+    photo's own outcome, an :class:`Answer` (stored as a result) or a :class:`Reply`
+    (retake advice, a refusal: nothing stored).
+    """
+
+    members: tuple[tuple[Job, Answer | Reply], ...]
+    picture: bytes | None
+    caption: str
+    markup: InlineKeyboardMarkup | None
+
+
 #: One try's result.
-Outcome = Answer | Reply | Retry
+Outcome = Answer | Reply | Retry | AlbumAnswer
 
 
 def flood_retry(exc: RetryAfter) -> Retry:

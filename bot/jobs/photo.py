@@ -19,7 +19,7 @@ from ..inference_client import (
     RetryableInferenceError,
 )
 from ..storage import Domain, Job, JobStatus
-from .outcome import Answer, Outcome, Reply, Retry, flood_retry
+from .outcome import Answer, Reply, Retry, flood_retry
 
 __all__ = ["PhotoJob", "sniff_image"]
 
@@ -58,7 +58,9 @@ class PhotoJob:
     def __init__(self, bot: Bot, inference: InferenceClient) -> None:
         self.bot, self.inference = bot, inference
 
-    async def run(self, job: Job) -> Outcome:
+    async def run(self, job: Job, *, ask: bool = True) -> Answer | Reply | Retry:
+        """The photo's outcome; ``ask=False`` (an album's photo): a photo that could be either
+        check is graded as the service routed it instead of asking which check was meant."""
         data = await self._download(job)
         if not isinstance(data, bytes):
             return data
@@ -75,9 +77,9 @@ class PhotoJob:
             return Retry(f"inference: {exc}", exc.retry_after)
         except FinalInferenceError as exc:
             return _refusal(job, exc)
-        return _answer(job, result)
+        return _answer(job, result, ask)
 
-    async def _download(self, job: Job) -> bytes | Outcome:
+    async def _download(self, job: Job) -> bytes | Reply | Retry:
         try:
             file = await self.bot.get_file(job.file_id)
             return bytes(await file.download_as_bytearray())
@@ -91,7 +93,7 @@ class PhotoJob:
             return Retry(f"telegram download: {exc}")
 
 
-def _answer(job: Job, result: AnalysisResult) -> Answer | Reply:
+def _answer(job: Job, result: AnalysisResult, ask: bool = True) -> Answer | Reply:
     """The service's answer: a graded result, or retake advice when the quality gate refused."""
     markup = ui.rerun_keyboard(job.job_id, ui.rerun_domains(result.domain))
     domain, grade = result.domain, result.grade
@@ -99,7 +101,7 @@ def _answer(job: Job, result: AnalysisResult) -> Answer | Reply:
     if domain is None or grade is None or not result.graded:
         return Reply(JobStatus.REJECTED, "quality_retake", {"reasons": list(result.quality.reasons)},
                      markup=markup, analysis=result)
-    if job.domain == Domain.AUTO and len(result.could_be) > 1:
+    if ask and job.domain == Domain.AUTO and len(result.could_be) > 1:
         # a photo that could be either (a front view shows the hairline and the face): ask, and
         # store nothing until the user chooses; the choice is a job of its own for this photo
         return Reply(JobStatus.DONE, "choose_check", {"domains": list(result.could_be)},

@@ -214,6 +214,8 @@ class Storage(ABC):
         domain: Domain | str = Domain.AUTO,
         update_id: int | None = None,
         dedupe_key: str | None = None,
+        album_id: str | None = None,
+        delay: timedelta = timedelta(0),
         now: datetime | None = None,
     ) -> tuple[Job, bool]:
         """Persist an accepted photo as a pending job, before any work starts.
@@ -222,11 +224,14 @@ class Storage(ABC):
         (a re-delivered update, a double-tapped re-run button) nothing is
         inserted and the existing job is returned with ``duplicate=True``.
         ``dedupe_key`` defaults to :func:`make_dedupe_key` of chat, message and
-        domain. The user row is created if missing.
+        domain. The user row is created if missing. ``album_id``: the Telegram media group
+        the photo came in; ``delay``: the job is due that much later (an album's first photo
+        waits for the rest to arrive).
         """
         domain = Domain(domain)
         key = dedupe_key or make_dedupe_key(chat_id, message_id, domain)
-        ts = self._now(now)
+        at = utcnow() if now is None else now
+        ts = self._time(at)
         async with self._write() as conn:
             await self._lock_user(conn, user_id)
             await self._exec(
@@ -245,6 +250,8 @@ class Storage(ABC):
                     "file_unique_id": file_unique_id,
                     "domain": domain.value,
                     "now": ts,
+                    "due": self._time(at + delay),
+                    "album_id": album_id,
                 },
             )
             row = await self._one(conn, self._sql.GET_JOB_BY_KEY, {"dedupe_key": key})
@@ -281,6 +288,15 @@ class Storage(ABC):
             claimed = await self._one(conn, self._sql.GET_JOB, {"job_id": job_id})
         assert claimed is not None
         return job_from_row(claimed)
+
+    async def album_siblings(self, job: Job) -> list[Job]:
+        """The pending jobs of ``job``'s album that came after it (none for a lone photo)."""
+        if job.album_id is None:
+            return []
+        params = {"user_id": job.user_id, "album_id": job.album_id, "job_id": job.job_id}
+        async with self._read() as conn:
+            rows = await self._all(conn, self._sql.ALBUM_SIBLINGS, params)
+        return [job_from_row(row) for row in rows]
 
     async def set_status_message(
         self, job_id: int, status_message_id: int | None, *, now: datetime | None = None
@@ -345,6 +361,16 @@ class Storage(ABC):
                 conn, self._sql.MARK_ANSWERED, {"job_id": job_id, "now": self._now(now)}
             )
         return changed == 1
+
+    async def mark_album_answered(self, job_ids: Sequence[int], *, now: datetime | None = None) -> int:
+        """Record one reply for several jobs (an album's answer) in one transaction, so that a
+        crash leaves them all answered or none. Returns how many were newly marked."""
+        ts = self._now(now)
+        changed = 0
+        async with self._write() as conn:
+            for job_id in job_ids:
+                changed += await self._changed(conn, self._sql.MARK_ANSWERED, {"job_id": job_id, "now": ts})
+        return changed
 
     async def recover_running_jobs(self, *, now: datetime | None = None) -> list[Job]:
         """At start-up: jobs left ``running`` by a crashed process go back to pending.
@@ -558,6 +584,20 @@ class Storage(ABC):
         params["expected"] = self._time(expected)
         async with self._write() as conn:
             return await self._changed(conn, self._sql.BUMP_REMINDER_IF, params) == 1
+
+    async def delete_result(self, user_id: int, result_id: int) -> bool:
+        """Erase one of the user's results and the finished job that made it (its photo's
+        file id); another user's result is never touched. True when it was there."""
+        params = {"user_id": user_id, "result_id": result_id}
+        async with self._write() as conn:
+            await self._lock_user(conn, user_id)
+            row = await self._one(conn, self._sql.RESULT_JOB, params)
+            if row is None:
+                return False
+            await self._exec(conn, self._sql.DELETE_RESULT, params)
+            await self._exec(conn, self._sql.DELETE_FINISHED_JOB,
+                             {"user_id": user_id, "job_id": row["job_id"]})
+        return True
 
     # ---- privacy ----------------------------------------------------------
 

@@ -30,7 +30,7 @@ __all__ = [
 DEFAULT_REMINDER_INTERVAL_DAYS = 30
 
 #: The newest migration of either backend (both keep their lists in step).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class JobStatus(StrEnum):
@@ -137,6 +137,8 @@ class Job:
     answered_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    #: The Telegram media group the photo came in (None for a photo sent alone).
+    album_id: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -204,6 +206,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         answered_at=from_db_time(row["answered_at"]),
         created_at=req_time(row["created_at"]),
         updated_at=req_time(row["updated_at"]),
+        album_id=row["album_id"],
     )
 
 

@@ -59,11 +59,18 @@ class SQL:
     INSERT_JOB = """
         INSERT INTO jobs (user_id, chat_id, message_id, update_id, dedupe_key,
                           file_id, file_unique_id, domain, status, attempts,
-                          next_attempt_at, created_at, updated_at)
+                          next_attempt_at, created_at, updated_at, album_id)
         VALUES (:user_id, :chat_id, :message_id, :update_id, :dedupe_key,
                 :file_id, :file_unique_id, :domain, 'pending', 0,
-                :now, :now, :now)
+                :due, :now, :now, :album_id)
         ON CONFLICT (dedupe_key) DO NOTHING
+    """
+    # The rest of an album (a Telegram media group), answered with its first job's answer.
+    ALBUM_SIBLINGS = """
+        SELECT * FROM jobs
+        WHERE user_id = :user_id AND album_id = :album_id AND status = 'pending'
+          AND job_id > :job_id
+        ORDER BY job_id
     """
     GET_JOB = "SELECT * FROM jobs WHERE job_id = :job_id"
     GET_JOB_BY_KEY = "SELECT * FROM jobs WHERE dedupe_key = :dedupe_key"
@@ -182,6 +189,14 @@ class SQL:
         WHERE user_id = :user_id AND enabled = 1 AND next_due_at = :expected
     """
 
+    # --- one result, with the job that made it (only the user's own, only a finished job) ---
+    RESULT_JOB = "SELECT job_id FROM results WHERE result_id = :result_id AND user_id = :user_id"
+    DELETE_RESULT = "DELETE FROM results WHERE result_id = :result_id AND user_id = :user_id"
+    DELETE_FINISHED_JOB = """
+        DELETE FROM jobs WHERE job_id = :job_id AND user_id = :user_id
+          AND status NOT IN ('pending', 'running')
+    """
+
     # --- privacy: children first, one transaction ---
     DELETE_USER: tuple[tuple[str, str], ...] = (
         ("results", "DELETE FROM results WHERE user_id = :user_id"),
@@ -273,6 +288,14 @@ SQLITE_MIGRATIONS: Migrations = (
             # the check a user chose for every photo (/scalp, /face; /auto: the service routes)
             "ALTER TABLE users ADD COLUMN check_mode TEXT NOT NULL DEFAULT 'auto'"
             " CHECK (check_mode IN ('auto', 'scalp', 'face'))",
+        ),
+    ),
+    (
+        3,
+        (
+            # the Telegram media group a photo came in (an album gets one answer)
+            "ALTER TABLE jobs ADD COLUMN album_id TEXT",
+            "CREATE INDEX jobs_album ON jobs (user_id, album_id)",
         ),
     ),
 )
@@ -385,6 +408,14 @@ POSTGRES_MIGRATIONS: Migrations = (
             # the check a user chose for every photo (/scalp, /face; /auto: the service routes)
             "ALTER TABLE users ADD COLUMN check_mode TEXT NOT NULL DEFAULT 'auto'"
             " CHECK (check_mode IN ('auto', 'scalp', 'face'))",
+        ),
+    ),
+    (
+        3,
+        (
+            # the Telegram media group a photo came in (an album gets one answer)
+            "ALTER TABLE jobs ADD COLUMN album_id TEXT",
+            "CREATE INDEX jobs_album ON jobs (user_id, album_id)",
         ),
     ),
 )

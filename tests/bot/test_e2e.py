@@ -302,7 +302,7 @@ async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, 
     first = await answer_to(tg, user["id"], sent["message_id"])
     # the router sent the close-up to the face pipeline without being told
     assert first["kind"] == "photo" and (first.get("caption") or "").startswith(FACE_TITLE), _brief(first)
-    assert "사진에서 찾은 트러블" in first["caption"] and utf16(first["caption"]) <= limits.ANSWER_TEXT_LIMIT
+    assert "찾은 트러블" in first["caption"] and utf16(first["caption"]) <= limits.ANSWER_TEXT_LIMIT
     assert proxy.records[-1].domain == "auto"
     scalp_button = [data for label, data in buttons(first) if label == "두피 점검으로 다시"]
     assert scalp_button and [label for label, _ in buttons(first)][-1:] == ["두피 점검으로 다시"], _brief(first)
@@ -326,6 +326,32 @@ async def test_face_photo_is_routed_to_face_and_the_domain_override_button(bot, 
     answers = await tg.callback_answers(count=2)
     assert answers[1]["text"] == "이미 같은 방법으로 분석을 요청하셨어요."
     assert len(job_rows(settings.db_path, user["id"])) == 2
+
+
+async def test_an_album_of_three_photos_gets_one_answer(bot, tg, user, settings):
+    """A media group of three (two scalp views and a face close-up): one picture, one caption of
+    at most ANSWER_TEXT_LIMIT characters, each photo's grade and one overall grade per check."""
+    album = [scalp_photo(0), scalp_photo(1), face_photo(0)]
+    sent = [await tg.send_photo(user["id"], data, media_group_id="album-e2e") for data in album]
+    reply = await answer_to(tg, user["id"], sent[0]["message_id"])
+    await settled_jobs(settings.db_path, user["id"])
+    messages = await wait_for(tg, user["id"], lambda ms: not [
+        m for m in visible(ms) if "분석 중" in (m.get("text") or "")], timeout=10)
+    from_bot = [m for m in visible(messages) if m["message_id"] > sent[0]["message_id"]]
+    assert [m["message_id"] for m in from_bot] == [reply["message_id"]], _brief(reply)
+    caption = reply["caption"]
+    assert reply["kind"] == "photo" and caption.startswith("사진 3장 점검 결과"), _brief(reply)
+    assert utf16(caption) <= limits.ANSWER_TEXT_LIMIT
+    lines = caption.splitlines()
+    assert [line[:2] for line in lines[1:4]] == ["1.", "2.", "3."]
+    assert lines[1].startswith("1. 두피") and lines[3].startswith("3. 피부(얼굴)")
+    assert "두피 종합:" in caption and "피부(얼굴) 종합:" in caption
+    assert "의학적 진단이 아닙니다" in caption
+    picture = await tg.download(reply["file_id"])
+    assert picture[:3] == b"\xff\xd8\xff"
+    results = rows(settings.db_path, "results", user["id"])
+    assert sorted(r["domain"] for r in results) == ["face", "scalp", "scalp"]
+    assert {r["annotated_file_id"] for r in results} == {reply["file_id"]}
 
 
 async def test_image_sent_as_a_document_png_and_a_fake_image(bot, tg, user, settings):

@@ -695,3 +695,67 @@ async def test_a_photo_sent_for_a_check_is_not_asked_about(storage) -> None:
     assert inference.calls[-1][1] == "scalp"
     [result] = await storage.list_results(USER)
     assert result.grade == "HIGH"
+
+
+# --- albums -------------------------------------------------------------------------------------
+
+
+async def test_an_album_gets_one_answer_and_each_photo_its_result(storage) -> None:
+    """Three photos of one media group: one picture with one caption, two results stored (the
+    blurry photo is named in the caption, not stored), every job answered and finished."""
+    bot = FakeBot()
+    inference = ScriptedInference(graded("scalp", "MIDDLE"), graded("scalp", "HIGH"), retake(),
+                                  graded("face", "LOW"))
+    ids = []
+    for message_id in (31, 32, 33):
+        file_id = f"file-{USER}-{message_id}"
+        bot.files[file_id] = JPEG
+        job, _ = await storage.enqueue_job(
+            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
+            file_unique_id=f"u-{file_id}", album_id="album-1")
+        ids.append(job.job_id)
+    worker = make_worker(storage, bot, inference)
+    await worker.start()
+    try:
+        jobs = [await finished(storage, job_id) for job_id in ids]
+    finally:
+        await worker.stop()
+    assert [j.status for j in jobs] == [JobStatus.DONE, JobStatus.DONE, JobStatus.REJECTED]
+    assert all(j.answered for j in jobs)
+    [(kind, _, answer)] = [s for s in bot.sent if s[0] in ("photo", "text")]
+    assert kind == "photo" and answer["photo"][:3] == b"\xff\xd8\xff"  # the album picture
+    caption = answer["caption"]
+    assert caption.startswith("<b>사진 3장 점검 결과</b>")
+    assert "1. 두피: 진행 중" in caption and "2. 두피: 심각" in caption
+    assert "3. 다시 찍어 주세요: 사진이 흐려요." in caption and "두피 종합: 심각" in caption
+    assert [[b.callback_data for b in row] for row in answer["reply_markup"].inline_keyboard] == [
+        ["tips:scalp:HIGH"]]
+    assert answer["reply_parameters"].message_id == 31
+    results = await storage.list_results(USER)
+    assert sorted(r.grade for r in results) == ["HIGH", "MIDDLE"]
+    assert {r.annotated_file_id for r in results} == {f"sent-photo-{answer['message_id']}"}
+    assert len(inference.calls) == 3
+
+
+async def test_an_album_is_retried_whole_when_the_service_is_away(storage) -> None:
+    down = RetryableInferenceError("unreachable", "connection refused")
+    bot = FakeBot()
+    inference = ScriptedInference(graded(), down, graded(), graded("scalp", "LOW"))
+    ids = []
+    for message_id in (41, 42):
+        file_id = f"file-{USER}-{message_id}"
+        bot.files[file_id] = JPEG
+        job, _ = await storage.enqueue_job(
+            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
+            file_unique_id=f"u-{file_id}", album_id="album-2")
+        ids.append(job.job_id)
+    worker = make_worker(storage, bot, inference)
+    await worker.start()
+    try:
+        jobs = [await finished(storage, job_id) for job_id in ids]
+    finally:
+        await worker.stop()
+    assert all(j.status == JobStatus.DONE and j.answered for j in jobs)
+    answers = [s for s in bot.sent if s[0] == "photo"]
+    assert len(answers) == 1 and "사진 2장 점검 결과" in answers[0][2]["caption"]
+    assert len(await storage.list_results(USER)) == 2

@@ -306,6 +306,47 @@ async def test_duplicate_enqueue_returns_existing_job(storage: Storage) -> None:
     assert len(await storage.pending_jobs()) == 2
 
 
+async def test_an_album_waits_and_its_first_job_finds_the_rest(storage: Storage) -> None:
+    """An album's photos carry their media group; the first is due later (the rest arrive
+    meanwhile) and finds its pending siblings, never another album's or another user's."""
+    def photo(user: int, message_id: int, album: str | None, delay: float = 0.0):
+        return storage.enqueue_job(
+            user_id=user, chat_id=user, message_id=message_id, file_id=f"f{message_id}",
+            file_unique_id=f"u{message_id}", album_id=album, delay=timedelta(seconds=delay), now=T0)
+
+    first, _ = await photo(ALICE, 1, "g1", delay=2.0)
+    second, _ = await photo(ALICE, 2, "g1")
+    third, _ = await photo(ALICE, 3, "g1")
+    await photo(ALICE, 4, "g2")
+    await photo(ALICE, 5, None)
+    await photo(BOB, 6, "g1")  # media group ids are per chat: Bob's is another album
+    assert first.album_id == "g1" and first.next_attempt_at == T0 + timedelta(seconds=2)
+    assert second.next_attempt_at == T0
+    assert await storage.claim_next_job(now=T0 + timedelta(seconds=1)) is not None  # Bob's
+    assert await storage.claim_next_job(now=T0 + timedelta(seconds=1)) is None  # Alice's waits
+    claimed = await storage.claim_next_job(now=T0 + timedelta(seconds=2))
+    assert claimed is not None and claimed.job_id == first.job_id
+    assert [j.job_id for j in await storage.album_siblings(claimed)] == [second.job_id, third.job_id]
+    await storage.finish_job(second.job_id, JobStatus.DONE)
+    assert [j.job_id for j in await storage.album_siblings(claimed)] == [third.job_id]
+    lone = await storage.get_job(first.job_id + 4)
+    assert lone is not None and lone.album_id is None and await storage.album_siblings(lone) == []
+
+
+async def test_delete_one_result_and_its_job_only_for_its_owner(storage: Storage) -> None:
+    kept = await add_result(storage, ALICE, 1)
+    gone = await add_result(storage, ALICE, 2)
+    await storage.finish_job(gone.job_id, JobStatus.DONE)
+    assert not await storage.delete_result(BOB, gone.result_id)  # not Bob's to delete
+    assert await storage.get_result(ALICE, gone.result_id) is not None
+    assert await storage.delete_result(ALICE, gone.result_id)
+    assert await storage.get_result(ALICE, gone.result_id) is None
+    assert await storage.get_job(gone.job_id) is None  # the photo's file id goes with it
+    assert not await storage.delete_result(ALICE, gone.result_id)  # twice: nothing left
+    assert [r.result_id for r in await storage.list_results(ALICE)] == [kept.result_id]
+    assert await storage.get_job(kept.job_id) is not None
+
+
 async def test_enqueue_concurrent_duplicates_insert_once(storage: Storage) -> None:
     outcomes = await asyncio.gather(*(enqueue(storage, ALICE, 42) for _ in range(8)))
     assert sorted(dup for _, dup in outcomes) == [False] + [True] * 7
@@ -729,6 +770,6 @@ async def test_a_version_1_database_is_upgraded_in_place(db_path: Path) -> None:
     finally:
         con.close()
     async with await Storage.open(db_path) as st:
-        assert await st.schema_version() == SCHEMA_VERSION == 2
+        assert await st.schema_version() == SCHEMA_VERSION == 3
         assert (await st.get_user(ALICE)).check_mode == "auto"
         assert (await st.set_check_mode(ALICE, ALICE, "face")).check_mode == "face"

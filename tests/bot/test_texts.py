@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from bot import limits, texts
+from bot import guide, limits, texts
 from bot.storage import Domain, Grade, Result
 
 DOMAINS = ("scalp", "face")
@@ -54,6 +54,11 @@ def result_row(
     }
 
 
+def album_item(domain: str, grade: str, measurements: dict[str, Any],
+               view: str | None = None) -> dict[str, Any]:
+    return {"domain": domain, "grade": grade, "measurements": measurements, "view": view}
+
+
 def _contexts() -> dict[str, list[dict[str, Any]]]:
     """Representative contexts for every public template."""
     history_results = [
@@ -80,6 +85,19 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "quality_retake": [{"reasons": [r]} for r in texts.QUALITY_REASONS]
         + [{"reasons": []}, {"reasons": ["something_new"]}, {"reasons": ["too_dark", "blurry"]}],
         "tips_button": [{}],
+        "guide_label": [{"label": name} for name in guide.LABELS],
+        "album_caption": [
+            {"items": [album_item("scalp", "MIDDLE", {"exposed_scalp_ratio": 0.3}, "Front"),
+                       album_item("scalp", "HIGH", {"exposed_scalp_ratio": 0.6}, "Top-Down"),
+                       {"domain": None, "grade": None, "reasons": ["blurry"], "template": "quality_retake"}],
+             "overall": [{"domain": "scalp", "grade": "HIGH", "photos": 2}]},
+            {"items": [album_item("face", "LOW", {"lesion_count": 3}),
+                       album_item("scalp", "UNCERTAIN", {"exposed_scalp_ratio": 0.2})],
+             "overall": [{"domain": "face", "grade": "LOW", "photos": 1},
+                         {"domain": "scalp", "grade": "UNCERTAIN", "photos": 1}]},
+            {"items": [{"domain": None, "grade": None, "reasons": [], "template": "not_analysable"}],
+             "overall": []},
+        ],
         "analyzing": [{}],
         "delayed": [{}],
         "failed": [{}],
@@ -148,7 +166,8 @@ ALL_RENDERS = [
 ]
 PLAIN_TEXT = {
     "rerun_as", "choose_button", "remind_button", "history_nav", "delete_button",
-    "callback_notice", "history_item", "command_description", "chart_label",
+    "callback_notice", "history_item", "command_description", "chart_label", "guide_label",
+    "tips_button",
 }
 
 # Tags Telegram accepts with parse_mode=HTML.
@@ -254,6 +273,22 @@ def test_the_caption_gives_three_tips_and_the_long_tips_stay_behind_the_button(d
     assert "이럴 때는 피부과 전문의와 상담해 주세요" in tips and tips.count("\n• ") > 6
 
 
+def test_an_album_of_ten_fits_the_answer_limit_and_says_how_it_was_combined() -> None:
+    items = [album_item("scalp", "HIGH", {"exposed_scalp_ratio": 0.999}, "Right")] * 5 + [
+        album_item("face", "MIDDLE", {"lesion_count": 188})] * 3 + [
+        {"domain": None, "grade": None, "reasons": ["no_scalp_found"], "template": "quality_retake"}] * 2
+    overall = [{"domain": "scalp", "grade": "HIGH", "photos": 5},
+               {"domain": "face", "grade": "MIDDLE", "photos": 3}]
+    out = texts.render("album_caption", items=items, overall=overall)
+    assert texts.telegram_length(out) <= len(out.encode("utf-16-le")) // 2 <= limits.ANSWER_TEXT_LIMIT
+    assert out.startswith("<b>사진 10장 점검 결과</b>")
+    assert "10. 다시 찍어 주세요: 이 사진에서 두피를 찾지 못했어요." in out
+    assert "1. 두피(오른쪽 옆머리): 심각 · 두피 노출 비율 100%" in out
+    assert "두피 종합: 심각" in out and "가장 많이 진행된 결과를 종합 결과로" in out
+    assert "피부(얼굴) 종합: 트러블 중간" in out and "트러블이 가장 많은 결과" in out
+    assert out.count(DISCLAIMER) == 1 and HIGH_REFERRAL in out
+
+
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_an_uncertain_answer_gives_the_retake_tips_once(domain: str) -> None:
     out = texts.render("result_caption", domain=domain, grade="UNCERTAIN", confidence=0.3,
@@ -276,7 +311,7 @@ def test_caption_measurements_are_shown() -> None:
         "result_caption", domain=Domain.FACE, grade=Grade.HIGH, confidence=0.5, measurements=FACE_M
     )
     assert "피부(얼굴) 점검 결과: 트러블 많음" in face and "확신도 낮음" in face
-    assert "사진에서 찾은 트러블 14개" in face
+    assert "찾은 트러블 14개" in face
     assert "화소" not in face and "진행 중" not in face
 
 
