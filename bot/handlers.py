@@ -19,7 +19,7 @@ from typing import Any
 
 from telegram import CallbackQuery, Message, PhotoSize, Update, User
 from telegram.constants import ChatAction
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -31,7 +31,9 @@ from telegram.ext import (
 from . import texts, ui
 from .captions import domain_from_caption
 from .chart import render_trend_png
+from .collage import album_picture
 from .context import BotContext
+from .guide import guide_png
 from .jobs.album import ALBUM_SETTLE_SECONDS
 from .limits import (
     CAPTION_LIMIT,
@@ -96,18 +98,25 @@ def _button(update: Update, context: BotContext) -> tuple[CallbackQuery, re.Matc
 
 
 async def start(update: Update, context: BotContext) -> None:
+    """The framing guide picture, with what the bot does and what each grade means."""
     message, user = _message(update)
     await context.services.storage.upsert_user(user.id, message.chat.id, user.language_code)
-    await message.reply_text(texts.render("start", first_name=user.first_name))
+    await message.reply_photo(await _guide_picture(), caption=texts.render("start", first_name=user.first_name))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
     message, _ = _message(update)
-    await message.reply_text(texts.render("help"))
+    await message.reply_photo(await _guide_picture(), caption=texts.render("help"))
+
+
+async def _guide_picture() -> bytes:
+    """The framing guide (drawn once per process, about 0.2 s: off the event loop)."""
+    return await asyncio.to_thread(guide_png)
 
 
 async def history(update: Update, context: BotContext) -> None:
-    """Page 1 of the results, then a trend chart per domain with two or more results."""
+    """Page 1 of the results; then per domain with enough graded results, the trend chart
+    (with the change since the last comparable result) and the first and latest photos."""
     message, user = _message(update)
     user_id = user.id
     storage = context.services.storage
@@ -115,17 +124,34 @@ async def history(update: Update, context: BotContext) -> None:
     await message.reply_text(text, reply_markup=markup)
     for domain in DOMAINS:
         results = await storage.results_for_trend(user_id, domain)
-        if len(results) < TREND_MIN_RESULTS:
+        pair = ui.trend_pair(domain, results)
+        if pair is None or len([r for r in results if r.grade in ui.TIP_GRADES]) < TREND_MIN_RESULTS:
             continue
         await message.reply_chat_action(ChatAction.UPLOAD_PHOTO)
         png = await asyncio.to_thread(render_trend_png, domain.value, results)
-        trend = texts.render("trend", domain=domain.value, previous=results[-2],
-                             current=results[-1])
+        trend = texts.render("trend", domain=domain.value, previous=pair[0], current=pair[1])
         if texts.telegram_length(trend) <= CAPTION_LIMIT:
             await message.reply_photo(png, caption=trend)
         else:
             await message.reply_photo(png)
             await message.reply_text(trend)
+        await _before_after(context, message, domain, results)
+
+
+async def _before_after(context: BotContext, message: Message, domain: Domain, results: Any) -> None:
+    """The first and the latest annotated photo of one view side by side (tiles 1 and 2)."""
+    pair = ui.before_after(domain, results)
+    if pair is None:
+        return
+    try:
+        photos = [bytes(await (await context.bot.get_file(r.annotated_file_id)).download_as_bytearray())
+                  for r in pair]
+    except TelegramError as exc:  # a file Telegram no longer keeps: the chart said enough
+        log.info("before/after photos not available: %s", exc)
+        return
+    picture = await asyncio.to_thread(album_picture, photos)
+    await message.reply_photo(picture, caption=texts.render(
+        "before_after", domain=domain.value, first=pair[0], latest=pair[1]))
 
 
 async def remind(update: Update, context: BotContext) -> None:
@@ -284,7 +310,8 @@ async def history_page(update: Update, context: BotContext) -> None:
 
 
 async def reopen(update: Update, context: BotContext) -> None:
-    """Re-send a stored result by its Telegram file_id (no image bytes are stored)."""
+    """Re-send a stored result by its Telegram file_id (no image bytes are stored), with a
+    button to delete it."""
     query, match = _button(update, context)
     result_id = int(match.group(1))
     result = await context.services.storage.get_result(query.from_user.id, result_id)
@@ -293,11 +320,38 @@ async def reopen(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     caption = ui.reopen_caption(result)
+    markup = ui.reopen_keyboard(result.result_id)
     chat_id = query.message.chat.id if query.message else query.from_user.id
     if result.annotated_file_id:
-        await context.bot.send_photo(chat_id, result.annotated_file_id, caption=caption)
+        await context.bot.send_photo(chat_id, result.annotated_file_id, caption=caption,
+                                     reply_markup=markup)
     else:
-        await context.bot.send_message(chat_id, caption)
+        await context.bot.send_message(chat_id, caption, reply_markup=markup)
+
+
+async def remove_result(update: Update, context: BotContext) -> None:
+    """이 기록 삭제: ask first (the buttons change in place), then delete the user's own result."""
+    query, match = _button(update, context)
+    result_id, choice = int(match.group(1)), match.group(2)
+    storage = context.services.storage
+    if choice is None:
+        await query.answer()
+        await query.edit_message_reply_markup(ui.remove_keyboard(result_id))
+        return
+    if choice == "no":
+        await query.answer()
+        await query.edit_message_reply_markup(ui.reopen_keyboard(result_id))
+        return
+    if not await storage.delete_result(query.from_user.id, result_id):
+        await query.answer(texts.render("callback_notice", what="gone"))
+        return
+    await query.answer()
+    text = texts.render("result_removed")
+    message = query.message
+    if isinstance(message, Message) and message.photo:
+        await query.edit_message_caption(text, reply_markup=None)
+    else:
+        await query.edit_message_text(text, reply_markup=None)
 
 
 async def more_tips(update: Update, context: BotContext) -> None:
@@ -368,6 +422,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         CallbackQueryHandler(delete_choice, pattern=ui.DELETE_PATTERN),
         CallbackQueryHandler(remind_choice, pattern=ui.REMIND_PATTERN),
         CallbackQueryHandler(more_tips, pattern=ui.TIPS_PATTERN),
+        CallbackQueryHandler(remove_result, pattern=ui.REMOVE_PATTERN),
         CallbackQueryHandler(stale_button),
     ])
     application.add_error_handler(on_error)

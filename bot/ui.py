@@ -11,6 +11,7 @@ Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
 ``del:yes|no``       the /delete confirmation
 ``remind:<d>|off``   /remind: every ``<d>`` days, or off
 ``tips:<d>:<grade>`` the long care tips of a domain and grade (관리 팁 더 보기)
+``rm:<result>[:yes|no]`` delete one result re-opened from /history: ask, then yes or no
 ===================  ==============================================
 """
 from __future__ import annotations
@@ -44,6 +45,11 @@ __all__ = [
     "page_count",
     "rerun_domains",
     "rerun_keyboard",
+    "reopen_keyboard",
+    "remove_keyboard",
+    "trend_pair",
+    "before_after",
+    "REMOVE_PATTERN",
     "result_caption",
     "answer_keyboard",
     "tips_keyboard",
@@ -57,6 +63,7 @@ OPEN_PATTERN = re.compile(r"^open:(\d+)$")
 DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
 REMIND_PATTERN = re.compile(r"^remind:(\d{1,3}|off)$")
 TIPS_PATTERN = re.compile(r"^tips:(scalp|face):(LOW|MIDDLE|HIGH)$")
+REMOVE_PATTERN = re.compile(r"^rm:(\d+)(?::(yes|no))?$")
 #: The grades whose answer offers the long tips (판단 어려움's caption gives the retake tips).
 TIP_GRADES = ("LOW", "MIDDLE", "HIGH")
 _TYPED_INTERVAL = re.compile(r"^(\d{1,3})\s*(주|w|weeks?|일|d|days?)?$")
@@ -127,6 +134,47 @@ def history_keyboard(results: Sequence[Any], page: int, pages: int) -> InlineKey
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows) if rows else None
+
+
+def reopen_keyboard(result_id: int) -> InlineKeyboardMarkup:
+    """Under a result re-opened from /history: 이 기록 삭제."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        texts.render("remove_button", choice="ask"), callback_data=_data(f"rm:{result_id}"))]])
+
+
+def remove_keyboard(result_id: int) -> InlineKeyboardMarkup:
+    """The confirmation of 이 기록 삭제: delete it, or keep it."""
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(texts.render("remove_button", choice=choice),
+                             callback_data=_data(f"rm:{result_id}:{choice}"))
+        for choice in ("yes", "no")
+    ]])
+
+
+def trend_pair(domain: Any, results: Sequence[Any]) -> tuple[Any, Any] | None:
+    """The latest graded result and the one before it of the same scalp view (or the face),
+    to compare; None when there are not two. 판단 어려움 is never compared."""
+    graded = [r for r in results if _value(r.grade) in TIP_GRADES]
+    if not graded:
+        return None
+    latest = graded[-1]
+    view = (latest.measurements or {}).get("view") if _value(domain) == "scalp" else None
+    same = [r for r in graded[:-1] if ((r.measurements or {}).get("view") if view else None) == view]
+    return (same[-1], latest) if same else None
+
+
+def before_after(domain: Any, results: Sequence[Any]) -> tuple[Any, Any] | None:
+    """The first and the latest graded result with an annotated photo of the latest one's
+    scalp view (or the face), when their photos differ (an album's photos share one)."""
+    shown = [r for r in results if _value(r.grade) in TIP_GRADES and r.annotated_file_id]
+    if not shown:
+        return None
+    latest = shown[-1]
+    view = (latest.measurements or {}).get("view") if _value(domain) == "scalp" else None
+    first = next((r for r in shown if ((r.measurements or {}).get("view") if view else None) == view), None)
+    if first is None or first.annotated_file_id == latest.annotated_file_id:
+        return None
+    return first, latest
 
 
 def delete_keyboard() -> InlineKeyboardMarkup:

@@ -246,12 +246,16 @@ async def settled_jobs(db_path: Path, user_id: int, timeout: float = 10.0) -> li
 async def test_start_help_menu_and_unknown_command(bot, tg, user):
     sent = await tg.send_command(user["id"], "start")
     start = await reply_after(tg, user["id"], sent["message_id"], "민준님")
-    assert start["text"].startswith("민준님, 안녕하세요!")
-    assert "정수리" in start["text"] and "의학적 진단이 아닌" in start["text"]
+    # the framing guide picture, its caption what the bot does and what each grade means
+    assert start["kind"] == "photo" and start["caption"].startswith("민준님, 안녕하세요!")
+    assert "정수리" in start["caption"] and "의학적 진단이 아닌" in start["caption"]
+    assert "판단 어려움" in start["caption"] and "트러블 많음" not in start["caption"]
+    picture = await tg.download(start["file_id"])
+    assert picture.startswith(b"\x89PNG")
     for command in ("help", "nosuchcommand"):
         sent = await tg.send_command(user["id"], command)
         reply = await reply_after(tg, user["id"], sent["message_id"], "사용법")
-        assert "가르마" in reply["text"]
+        assert reply["kind"] == "photo" and "가르마" in reply["caption"]
     (menu,) = await tg.commands()
     assert [c["command"] for c in menu["commands"]] == ["start", "help", "history", "remind",
                                                          "scalp", "face", "auto", "delete"]
@@ -464,13 +468,24 @@ async def test_history_paging_reopen_and_trend_chart(bot, tg, user, settings):
             file_id="seed", file_unique_id="seed", now=now - timedelta(days=30 * months))
         await storage.add_result(
             job_id=job.job_id, user_id=user["id"], domain="scalp", grade=grade, confidence=0.7,
-            measurements={"exposed_scalp_ratio": ratio}, model_version="seed",
+            measurements={"exposed_scalp_ratio": ratio, "view": "Top-Down"}, model_version="seed",
             annotated_file_id=first["file_id"], now=now - timedelta(days=30 * months))
+    # the latest crown photo: another annotated picture, so there is a before / after pair
+    later = await tg.send_photo(user["id"], scalp_photo(4))
+    latest_photo = await answer_to(tg, user["id"], later["message_id"])
+    await settled_jobs(settings.db_path, user["id"])
+    job, _ = await storage.enqueue_job(
+        user_id=user["id"], chat_id=user["id"], message_id=1999, file_id="seed",
+        file_unique_id="seed", now=now + timedelta(minutes=1))
+    await storage.add_result(
+        job_id=job.job_id, user_id=user["id"], domain="scalp", grade="MIDDLE", confidence=0.7,
+        measurements={"exposed_scalp_ratio": 0.45, "view": "Top-Down"}, model_version="seed",
+        annotated_file_id=latest_photo["file_id"], now=now + timedelta(minutes=1))
 
     command = await tg.send_command(user["id"], "history")
     page = await reply_after(tg, user["id"], command["message_id"], "지난 자가 점검 기록",
                              timeout=20)
-    assert page["text"].startswith("지난 자가 점검 기록") and "1/2쪽 · 전체 7건" in page["text"]
+    assert page["text"].startswith("지난 자가 점검 기록") and "1/2쪽 · 전체 9건" in page["text"]
     labels = buttons(page)
     assert len([d for _, d in labels if d.startswith("open:")]) == 5
     assert labels[-1] == ("다음 ▶", "hist:2")
@@ -480,6 +495,13 @@ async def test_history_paging_reopen_and_trend_chart(bot, tg, user, settings):
     png = await tg.download(chart["file_id"])
     assert png.startswith(b"\x89PNG")
     assert "두피 변화 비교" in chart["caption"] and "의학적 진단이 아닙니다" in chart["caption"]
+    # the change since the last graded crown photo (판단 어려움 is never compared)
+    assert "% → 45% (" in chart["caption"] and "판단 어려움" not in chart["caption"]
+    messages = await wait_for(tg, user["id"], lambda ms: any(
+        "처음과 최근" in (m.get("caption") or "") for m in ms), timeout=30)
+    [pair] = [m for m in messages if "처음과 최근" in (m.get("caption") or "")]
+    assert pair["caption"].startswith("두피(정수리) 처음과 최근")
+    assert (await tg.download(pair["file_id"]))[:3] == b"\xff\xd8\xff"
 
     await tg.press_button(user["id"], page["message_id"], "hist:2")
     await tg.calls("editMessageText", count=1, timeout=10)
@@ -496,6 +518,19 @@ async def test_history_paging_reopen_and_trend_chart(bot, tg, user, settings):
     reopened = messages[-1]
     assert reopened["kind"] == "photo" and reopened["file_id"] == real["annotated_file_id"]
     assert reopened["caption"].startswith(SCALP_TITLE)
+
+    # delete this one result: asked first, then gone from the history (and only it)
+    assert buttons(reopened) == [("이 기록 삭제", f"rm:{real['result_id']}")]
+    await tg.press_button(user["id"], reopened["message_id"], f"rm:{real['result_id']}")
+    await tg.calls("editMessageReplyMarkup", count=1, timeout=10)
+    [asked] = [m for m in await tg.messages(user["id"]) if m["message_id"] == reopened["message_id"]]
+    assert [label for label, _ in buttons(asked)] == ["삭제할게요", "그대로 둘게요"]
+    await tg.press_button(user["id"], reopened["message_id"], f"rm:{real['result_id']}:yes")
+    await tg.calls("editMessageCaption", count=1, timeout=10)
+    [done] = [m for m in await tg.messages(user["id"]) if m["message_id"] == reopened["message_id"]]
+    assert done["caption"].startswith("이 기록을 지웠어요") and buttons(done) == []
+    left = rows(settings.db_path, "results", user["id"])
+    assert len(left) == 8 and real["result_id"] not in [r["result_id"] for r in left]
 
     other = await tg.create_user("서연")
     command = await tg.send_command(other["id"], "history")
@@ -628,9 +663,10 @@ async def test_duplicate_update_is_answered_once(bot, tg, user, settings):
     await tg.duplicate_update(sent["update_id"])
     await answer_to(tg, user["id"], sent["message_id"])
     later = await tg.send_command(user["id"], "help")  # the duplicate was handled before it
-    await reply_after(tg, user["id"], later["message_id"], "사용법")
+    guide = await reply_after(tg, user["id"], later["message_id"], "사용법")
     await settled_jobs(settings.db_path, user["id"])
-    assert len(photos(await tg.messages(user["id"]))) == 1
+    answers = [m for m in photos(await tg.messages(user["id"])) if m["message_id"] != guide["message_id"]]
+    assert len(answers) == 1
     assert len(job_rows(settings.db_path, user["id"])) == 1
 
 
@@ -660,8 +696,9 @@ async def test_bot_killed_mid_job_then_restarted_answers_once(tg, user, settings
         reply = await answer_to(tg, user["id"], sent["message_id"])
         assert reply["kind"] == "photo"
         later = await tg.send_command(user["id"], "help")
-        await reply_after(tg, user["id"], later["message_id"], "사용법", timeout=20)
-        assert len(photos(await tg.messages(user["id"]))) == 1
+        guide = await reply_after(tg, user["id"], later["message_id"], "사용법", timeout=20)
+        answers = [m for m in photos(await tg.messages(user["id"])) if m["message_id"] != guide["message_id"]]
+        assert len(answers) == 1
         [job] = await settled_jobs(settings.db_path, user["id"])
         assert job["status"] == "done" and job["answered_at"] is not None
     finally:

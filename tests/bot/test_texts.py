@@ -85,6 +85,14 @@ def _contexts() -> dict[str, list[dict[str, Any]]]:
         "quality_retake": [{"reasons": [r]} for r in texts.QUALITY_REASONS]
         + [{"reasons": []}, {"reasons": ["something_new"]}, {"reasons": ["too_dark", "blurry"]}],
         "tips_button": [{}],
+        "remove_button": [{"choice": c} for c in ("ask", "yes", "no")],
+        "result_removed": [{}],
+        "before_after": [
+            {"domain": "scalp", "first": result_row("scalp", "LOW", 60, {"view": "Front"}),
+             "latest": result_row("scalp", "MIDDLE", 0, {"view": "Front"})},
+            {"domain": "face", "first": result_row("face", "LOW", 60, {}),
+             "latest": result_row("face", "HIGH", 0, {})},
+        ],
         "guide_label": [{"label": name} for name in guide.LABELS],
         "album_caption": [
             {"items": [album_item("scalp", "MIDDLE", {"exposed_scalp_ratio": 0.3}, "Front"),
@@ -167,7 +175,7 @@ ALL_RENDERS = [
 PLAIN_TEXT = {
     "rerun_as", "choose_button", "remind_button", "history_nav", "delete_button",
     "callback_notice", "history_item", "command_description", "chart_label", "guide_label",
-    "tips_button",
+    "tips_button", "remove_button",
 }
 
 # Tags Telegram accepts with parse_mode=HTML.
@@ -271,6 +279,16 @@ def test_the_caption_gives_three_tips_and_the_long_tips_stay_behind_the_button(d
     assert "이럴 때는 피부과 전문의와 상담해 주세요" not in caption  # tips_long's section
     tips = texts.render("tips_long", domain=domain, grade=grade)
     assert "이럴 때는 피부과 전문의와 상담해 주세요" in tips and tips.count("\n• ") > 6
+
+
+@pytest.mark.parametrize("name", ["start", "help"])
+def test_start_and_help_fit_under_the_guide_picture_and_name_every_grade(name: str) -> None:
+    out = texts.render(name, **({"first_name": "가" * 64} if name == "start" else {}))
+    assert texts.telegram_length(out) <= texts.CAPTION_LIMIT  # a Telegram first_name: <= 64
+    for grade in ("LOW", "MIDDLE", "HIGH", "UNCERTAIN"):
+        assert f"<b>{texts.grade_name(grade)}</b>" in out  # the scalp's words, as in answers
+    face = [texts.grade_name(g, "face").removeprefix("트러블 ") for g in ("LOW", "MIDDLE", "HIGH")]
+    assert "트러블 " + " · ".join(face) in out
 
 
 def test_an_album_of_ten_fits_the_answer_limit_and_says_how_it_was_combined() -> None:
@@ -511,9 +529,14 @@ def test_messages_with_fixed_phrases() -> None:
     done = texts.render("delete_done", counts={"results": 3, "jobs": 5, "reminders": 0})
     assert "분석 결과 3건" in done and "사진 분석 요청 5건" in done and "알림 설정 0건" in done
     start = texts.render("start", first_name="민지")
-    for phrase in ("민지님", "정수리", "헤어라인", "가르마", "자연광", "초점", "화장을 지운",
-                   "정면", "/history", "/remind", "/delete", "/help", "개인정보"):
+    for phrase in ("민지님", "정수리", "헤어라인", "가르마", "/history", "/remind", "/delete",
+                   "/help", "개인정보", "위 그림처럼"):
         assert phrase in start, phrase
+    # how to frame a photo is the guide picture's (bot/guide.py), not repeated in the caption
+    from bot import guide
+    labels = " ".join(guide.label(name) for name in guide.LABELS)
+    for phrase in ("가르마", "초점", "화장을 지우고", "정면", "이마"):
+        assert phrase in labels, phrase
     assert texts.render("help").count("/delete") >= 1
 
 

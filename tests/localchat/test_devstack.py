@@ -147,7 +147,7 @@ async def test_local_mode_web_chat_bot_and_service_then_ctrl_c():
             assert bot["user"]["first_name"] == BOT_NAME
             user = await tg.create_user("도윤")
             sent = await tg.send_command(user["id"], "start")
-            assert (await answer(tg, user["id"], sent["message_id"], "text"))["text"].startswith(
+            assert (await answer(tg, user["id"], sent["message_id"], "photo"))["caption"].startswith(
                 "도윤님")
             assert [c["command"] for c in (await tg.commands())[0]["commands"]][0] == "start"
             photo = await tg.send_photo(user["id"], crown_photo())
@@ -182,8 +182,8 @@ async def test_telegram_mode_uses_the_given_bot_api_and_never_prints_secrets(tmp
             async with LocalApiClient(api, token=TOKEN) as tg:
                 user = await tg.create_user("서준")
                 sent = await tg.send_command(user["id"], "start")
-                reply = await answer(tg, user["id"], sent["message_id"], "text")
-                assert reply["text"].startswith("서준님")
+                reply = await answer(tg, user["id"], sent["message_id"], "photo")
+                assert reply["caption"].startswith("서준님")
                 photo = await tg.send_photo(user["id"], crown_photo())
                 reply = await answer(tg, user["id"], photo["message_id"], "photo")
                 assert reply["reply_to_message_id"] == photo["message_id"]
