@@ -124,12 +124,12 @@ async def history(update: Update, context: BotContext) -> None:
     await message.reply_text(text, reply_markup=markup)
     for domain in DOMAINS:
         results = await storage.results_for_trend(user_id, domain)
-        pair = ui.trend_pair(domain, results)
-        if pair is None or len([r for r in results if r.grade in ui.TIP_GRADES]) < TREND_MIN_RESULTS:
+        if len([r for r in results if r.grade in ui.TIP_GRADES]) < TREND_MIN_RESULTS:
             continue
         await message.reply_chat_action(ChatAction.UPLOAD_PHOTO)
         png = await asyncio.to_thread(render_trend_png, domain.value, results)
-        trend = texts.render("trend", domain=domain.value, previous=pair[0], current=pair[1])
+        previous, current = ui.trend_pair(domain, results) or (None, results[-1])
+        trend = texts.render("trend", domain=domain.value, previous=previous, current=current)
         if texts.telegram_length(trend) <= CAPTION_LIMIT:
             await message.reply_photo(png, caption=trend)
         else:

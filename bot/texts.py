@@ -51,6 +51,7 @@ __all__ = [
     "confidence_word",
     "interval",
     "ktime",
+    "kday",
     "view_name",
     "grade_name",
     "kdate",
@@ -287,6 +288,12 @@ def ktime(value: datetime | str) -> str:
     return f"{half} {(t.hour % 12) or 12}:{t.minute:02d}"
 
 
+def kday(value: datetime | str) -> str:
+    """A short day in KST, ``12/7`` (for labels on a phone-wide button)."""
+    t = _kst(value)
+    return f"{t.month}/{t.day}"
+
+
 def kdate(value: datetime | date | str) -> str:
     """A Korean date, ``2026년 11월 26일``. Aware datetimes are shown in KST.
 
@@ -415,6 +422,7 @@ def build_environment(messages_dir: Path = MESSAGES_DIR) -> Environment:
         confidence_word=confidence_word,
         interval=interval,
         ktime=ktime,
+        kday=kday,
         view_name=view_name,
     )
     env.globals.update(describe_trend=describe_trend)

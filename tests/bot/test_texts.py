@@ -438,7 +438,9 @@ def test_history_lists_and_empty_state() -> None:
                           page=1, pages=1, total=1)
     assert "2026년 11월 26일 오후 12:00 · 두피(정수리) · <b>정상</b>" in viewed
     label = texts.render("history_item", result=result_row("scalp", "HIGH", 0, {"view": "Back"}))
-    assert label == "2026년 11월 26일 오후 12:00 · 두피(뒤통수) · 심각"
+    assert label == "11/26 오후 12:00 · 뒤통수 · 심각"
+    face = texts.render("history_item", result=result_row("face", "HIGH", 0, {"lesion_count": 30}))
+    assert face == "11/26 오후 12:00 · 피부 · 트러블 많음" and len(face) <= 28
     assert "트러블 14개" in out
     assert "1/3쪽" in out and "전체 11건" in out
     empty = texts.render("history", results=[], page=1, pages=1, total=0)
@@ -510,7 +512,7 @@ def test_trend_size_without_a_measurement_counts_grade_steps() -> None:
 
 def test_trend_without_previous() -> None:
     out = texts.render("trend", **CONTEXTS["trend"][-1])
-    assert "이전 기록이 아직 없어요" in out
+    assert "이전 기록이 아직 없어 비교하지 못했어요" in out
 
 
 def test_messages_with_fixed_phrases() -> None:

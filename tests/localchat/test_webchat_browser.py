@@ -432,6 +432,13 @@ def test_scalp_photo_reply_history_chart_in_the_browser(browser, stack):
     page.wait_for_selector("#menu-button:visible")
     # Korean wraps between words: the bubble keeps each word whole
     assert page.locator(".msg.bot .bubble").first.evaluate("(b) => getComputedStyle(b).wordBreak") == "keep-all"
+    # /start's answer is the framing guide picture with its caption
+    guide = page.locator(".msg.bot[data-kind='photo']").first
+    page.wait_for_function("() => document.querySelector('.msg.bot[data-kind=\"photo\"] img.photo[data-loaded=\"1\"]')",
+                           timeout=ANSWER_MS)
+    assert "점검 결과가 뜻하는 것" in guide.locator(".caption").inner_text()
+    guide.evaluate("(m) => m.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
     shot(page, "01_start")
 
     # a real crown photo, sent as a photo: one annotated photo with caption and buttons
