@@ -13,9 +13,9 @@ the bot's requests:
   edits, deletions and chat actions count only towards the overall limit);
 * requests without a chat (getMe, getFile, answerCallbackQuery, ...) are never held.
 
-A 429 (``RetryAfter``) pauses the buckets of that request for ``retry_after``
-(+0.1 s) in every replica, and the request is retried up to ``FLOOD_MAX_RETRIES``
-times (PTB's ``AIORateLimiter`` behaviour, made shared).
+A 429 (``RetryAfter``) pauses that request's chat for ``retry_after`` (+0.1 s) in every
+replica, and the request is retried up to ``FLOOD_MAX_RETRIES`` times; other chats keep
+their pace (PTB's ``AIORateLimiter`` pauses every chat of its process instead).
 
 The algorithm is GCRA (a leaky bucket as a "theoretical arrival time", TAT, per
 bucket, which lets a request through from TAT - tolerance on, tolerance =
@@ -334,19 +334,22 @@ class SharedRateLimiter(BaseRateLimiter[int]):
     def buckets_for(self, endpoint: str, data: dict[str, Any]) -> list[tuple[str, float, float]]:
         """The (bucket, interval, tolerance) a request takes a slot in: the chat's gate, then
         the overall queue (none without a chat)."""
+        gate = self.chat_gate(data)
+        if gate is None:
+            return []
+        return [gate, (OVERALL_BUCKET, self._overall_interval, 0.0)] if counts_per_chat(endpoint) \
+            else [(OVERALL_BUCKET, self._overall_interval, 0.0)]
+
+    def chat_gate(self, data: dict[str, Any]) -> tuple[str, float, float] | None:
+        """The (bucket, interval, tolerance) of the request's chat; None without a chat."""
         chat_id = data.get("chat_id")
         if chat_id is None:
-            return []
+            return None
         with contextlib.suppress(ValueError, TypeError):
             chat_id = int(chat_id)
-        found: list[tuple[str, float, float]] = []
-        if counts_per_chat(endpoint):
-            if isinstance(chat_id, str) or chat_id < 0:  # @channel / group / supergroup
-                found.append((f"group:{chat_id}", self._group_interval, 0.0))
-            else:
-                found.append((f"chat:{chat_id}", self._chat_interval, self._chat_tolerance))
-        found.append((OVERALL_BUCKET, self._overall_interval, 0.0))
-        return found
+        if isinstance(chat_id, str) or chat_id < 0:  # @channel / group / supergroup
+            return (f"group:{chat_id}", self._group_interval, 0.0)
+        return (f"chat:{chat_id}", self._chat_interval, self._chat_tolerance)
 
     async def process_request(
         self,
@@ -370,11 +373,14 @@ class SharedRateLimiter(BaseRateLimiter[int]):
                     raise
                 pause = _retry_seconds(exc) + RETRY_AFTER_MARGIN_SECONDS
                 log.info("flood limit hit on %s; retrying in %.1f s", endpoint, pause)
-                if buckets:
-                    # Every replica waits (AIORateLimiter halts its own process), bursts too.
-                    for bucket, _, tolerance in buckets:
-                        await self.buckets.penalize(bucket, pause + tolerance)
-                else:
+                # Only that chat waits, in every replica, bursts too: a 429 answers one
+                # chat's flood, and the other chats keep their pace (the overall queue is not
+                # paused; it still holds 30/s). PTB's AIORateLimiter halts the whole process.
+                gate = self.chat_gate(data)
+                if gate is not None:
+                    bucket, _, tolerance = gate
+                    await self.buckets.penalize(bucket, pause + tolerance)
+                if gate is None or gate not in buckets:  # this request does not wait at the gate
                     await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 

@@ -57,13 +57,15 @@ __all__ = [
 ]
 
 DOMAINS = ("scalp", "face")
-RERUN_PATTERN = re.compile(r"^rerun:(\d+):(scalp|face)$")
-HISTORY_PATTERN = re.compile(r"^hist:(\d+)$")
-OPEN_PATTERN = re.compile(r"^open:(\d+)$")
+#: Ids in callback data: at most 18 digits, so that they fit the database's 64-bit integers
+#: (longer data is an old or forged button: stale_button answers it).
+RERUN_PATTERN = re.compile(r"^rerun:(\d{1,18}):(scalp|face)$")
+HISTORY_PATTERN = re.compile(r"^hist:(\d{1,6})$")
+OPEN_PATTERN = re.compile(r"^open:(\d{1,18})$")
 DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
 REMIND_PATTERN = re.compile(r"^remind:(\d{1,3}|off)$")
 TIPS_PATTERN = re.compile(r"^tips:(scalp|face):(LOW|MIDDLE|HIGH)$")
-REMOVE_PATTERN = re.compile(r"^rm:(\d+)(?::(yes|no))?$")
+REMOVE_PATTERN = re.compile(r"^rm:(\d{1,18})(?::(yes|no))?$")
 #: The grades whose answer offers the long tips (판단 어려움's caption gives the retake tips).
 TIP_GRADES = ("LOW", "MIDDLE", "HIGH")
 _TYPED_INTERVAL = re.compile(r"^(\d{1,3})\s*(주|w|weeks?|일|d|days?)?$")

@@ -303,6 +303,25 @@ async def test_retry_after_pauses_the_chat_in_every_replica(
     assert times[1] - began >= 1.0  # the other replica's message waited for it too
 
 
+async def test_one_chats_429_does_not_hold_up_another_chat(
+    replicas: list[SharedRateLimiter],
+) -> None:
+    """The issue's case: chat 92's 429 (here retry_after=2) pauses chat 92 only; chat 93's
+    messages, sent meanwhile from both replicas, go at their own pace."""
+    rec = Recorder()
+    first, second = replicas
+    rec.fail_next[92] = 2
+    began = time.monotonic()
+    retried = asyncio.create_task(first.process_request(*rec.request("sendMessage", 92)))
+    await asyncio.sleep(0.3)  # the 429 has been seen and chat 92 paused
+    for limiter in (first, second, first):
+        await limiter.process_request(*rec.request("sendMessage", 93))
+    others_done = time.monotonic() - began
+    await retried
+    assert rec.times(92)[-1] - began >= 2.0  # the flooded chat waited its retry_after
+    assert len(rec.times(93)) == 3 and others_done < 2.0  # the other chat did not
+
+
 async def test_idle_bucket_rows_are_cleaned_up(database: str) -> None:
     buckets = PostgresBuckets(database)
     limiter = SharedRateLimiter(buckets, chat_interval=0.05, overall_interval=0.01)

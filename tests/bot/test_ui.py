@@ -65,3 +65,16 @@ def test_answer_and_remove_keyboards() -> None:
     confirm = ui.remove_keyboard(12).inline_keyboard[0]
     assert [b.callback_data for b in confirm] == ["rm:12:yes", "rm:12:no"]
     assert all(ui.REMOVE_PATTERN.match(b.callback_data) for b in (*ask[0], *confirm))
+
+
+@pytest.mark.parametrize("pattern,prefix,suffix", [
+    (ui.RERUN_PATTERN, "rerun:", ":face"), (ui.OPEN_PATTERN, "open:", ""),
+    (ui.REMOVE_PATTERN, "rm:", ""), (ui.REMOVE_PATTERN, "rm:", ":yes"),
+])
+def test_ids_in_button_data_fit_the_database(pattern, prefix, suffix) -> None:
+    """A 23-digit id raised OverflowError in the database and the button went unanswered: such
+    data matches no pattern, so the catch-all handler answers it as an old button."""
+    assert pattern.match(f"{prefix}{'9' * 18}{suffix}")
+    assert int("9" * 18) < 2**63  # SQLite INTEGER and PostgreSQL BIGINT
+    assert not pattern.match(f"{prefix}{'1' * 23}{suffix}")
+    assert not ui.HISTORY_PATTERN.match("hist:" + "1" * 23)

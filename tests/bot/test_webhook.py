@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -102,7 +103,36 @@ async def test_only_the_right_secret_token_puts_an_update_on_the_queue(applicati
             assert r.status == 403  # the secret is checked before the body is even read
         async with http.get(hook) as r:
             assert r.status == 405
+        # bodies that are JSON but not an update: the sender's error (4xx), never a 500
+        for body in ([message_update(9)], "text", 42, None, {"message": {}}, {"update_id": "9"},
+                     {"update_id": 9, "message": "not an object"}):
+            async with http.post(hook, json=body, headers=ok) as r:
+                assert r.status == 400, body
         assert application.update_queue.empty()
+
+
+async def raw_status(base: str, request: bytes) -> int:
+    """Send a raw HTTP/1.1 request (headers as bytes, as a client may) and read the status."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        status_line = await reader.readline()
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+async def test_a_secret_header_that_is_not_ascii_is_refused_not_an_error(application) -> None:
+    body = json.dumps(message_update(1)).encode()
+    async with serving(create_webhook_app(application, HOOK_PATH, SECRET)) as base:
+        for secret in ("비밀".encode(), b"\xff\xfe", SECRET.encode() + "é".encode()):
+            request = (f"POST {HOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n").encode()
+            request += SECRET_TOKEN_HEADER.encode() + b": " + secret + b"\r\n\r\n" + body
+            assert await raw_status(base, request) in (400, 403), secret
+    assert application.update_queue.empty()
 
 
 async def test_healthz_says_not_ready_before_the_bot_runs_and_shows_no_secret(application) -> None:
