@@ -10,6 +10,7 @@ What a handler may rely on comes from the handler type it is registered with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import operator
@@ -272,15 +273,30 @@ async def unsupported(update: Update, context: BotContext) -> None:
 async def rerun(update: Update, context: BotContext) -> None:
     """Analyse the same photo again as the other domain."""
     query, match = _button(update, context)
-    job_id, domain = match.groups()
+    await _again(update, context, query, int(match.group(1)), match.group(2))
+
+
+async def choose(update: Update, context: BotContext) -> None:
+    """The answer to "어느 쪽을 점검할까요?": analyse the photo so, and take the question away
+    (the answer that follows is then the only message about the photo)."""
+    query, match = _button(update, context)
+    if await _again(update, context, query, int(match.group(1)), match.group(2)):
+        with contextlib.suppress(TelegramError):
+            if isinstance(query.message, Message):
+                await query.message.delete()
+
+
+async def _again(update: Update, context: BotContext, query: CallbackQuery, job_id: int,
+                 domain: str) -> bool:
+    """Queue the photo of ``job_id`` again for ``domain``; True when it was queued."""
     storage = context.services.storage
-    original = await storage.get_job(int(job_id))
+    original = await storage.get_job(job_id)
     if original is None:
         await query.answer(texts.render("callback_notice", what="gone"))
-        return
+        return False
     if original.user_id != query.from_user.id:
         await query.answer(texts.render("callback_notice", what="not_yours"))
-        return
+        return False
     _, duplicate = await storage.enqueue_job(
         user_id=original.user_id,
         chat_id=original.chat_id,
@@ -295,6 +311,7 @@ async def rerun(update: Update, context: BotContext) -> None:
     ))
     if not duplicate:
         context.services.worker.wake()
+    return not duplicate
 
 
 async def history_page(update: Update, context: BotContext) -> None:
@@ -417,6 +434,7 @@ def register(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         MessageHandler(NEW_MESSAGE & ~filters.ANIMATION & IMAGE_DOCUMENT, image_document),
         MessageHandler(NEW_MESSAGE, unsupported),
         CallbackQueryHandler(rerun, pattern=ui.RERUN_PATTERN),
+        CallbackQueryHandler(choose, pattern=ui.CHOOSE_PATTERN),
         CallbackQueryHandler(history_page, pattern=ui.HISTORY_PATTERN),
         CallbackQueryHandler(reopen, pattern=ui.OPEN_PATTERN),
         CallbackQueryHandler(delete_choice, pattern=ui.DELETE_PATTERN),

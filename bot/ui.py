@@ -4,8 +4,9 @@ and the texts of a result. No I/O here; handlers and the job worker send it.
 Callback data (at most ``MAX_CALLBACK_DATA_BYTES``), one prefix per button kind:
 
 ===================  ==============================================
-``rerun:<job>:<d>``  analyse the photo of job ``<job>`` as domain ``<d>`` (also the
-                     answer to "which check?", ``choose_keyboard``)
+``rerun:<job>:<d>``  analyse the photo of job ``<job>`` as domain ``<d>``
+``pick:<job>:<d>``   the same, as the answer to "which check?" (``choose_keyboard``): the
+                     question goes once it is answered
 ``hist:<page>``      show page ``<page>`` of /history
 ``open:<result>``    re-send result ``<result>`` (its stored file_id)
 ``del:yes|no``       the /delete confirmation
@@ -36,6 +37,7 @@ __all__ = [
     "HISTORY_PATTERN",
     "OPEN_PATTERN",
     "RERUN_PATTERN",
+    "CHOOSE_PATTERN",
     "caption_measurements",
     "choose_keyboard",
     "delete_keyboard",
@@ -60,6 +62,7 @@ DOMAINS = ("scalp", "face")
 #: Ids in callback data: at most 18 digits, so that they fit the database's 64-bit integers
 #: (longer data is an old or forged button: stale_button answers it).
 RERUN_PATTERN = re.compile(r"^rerun:(\d{1,18}):(scalp|face)$")
+CHOOSE_PATTERN = re.compile(r"^pick:(\d{1,18}):(scalp|face)$")
 HISTORY_PATTERN = re.compile(r"^hist:(\d{1,6})$")
 OPEN_PATTERN = re.compile(r"^open:(\d{1,18})$")
 DELETE_PATTERN = re.compile(r"^del:(yes|no)$")
@@ -104,7 +107,7 @@ def rerun_keyboard(job_id: int, domains: Iterable[str]) -> InlineKeyboardMarkup 
 def choose_keyboard(job_id: int, domains: Iterable[str]) -> InlineKeyboardMarkup:
     """두피 점검 / 피부 점검: which check the user meant, for a photo that could be either."""
     return InlineKeyboardMarkup([[
-        InlineKeyboardButton(texts.render("choose_button", domain=d), callback_data=_data(f"rerun:{job_id}:{d}"))
+        InlineKeyboardButton(texts.render("choose_button", domain=d), callback_data=_data(f"pick:{job_id}:{d}"))
         for d in domains
     ]])
 

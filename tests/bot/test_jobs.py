@@ -676,7 +676,7 @@ async def test_a_photo_that_could_be_either_is_asked_about_and_not_stored(storag
     assert kind == "text" and "어느 쪽을 점검할까요?" in message["text"]
     [row] = message["reply_markup"].inline_keyboard
     assert [(b.text, b.callback_data) for b in row] == [
-        ("두피 점검", f"rerun:{job_id}:scalp"), ("피부 점검", f"rerun:{job_id}:face")]
+        ("두피 점검", f"pick:{job_id}:scalp"), ("피부 점검", f"pick:{job_id}:face")]
     assert await storage.list_results(USER) == []
 
 

@@ -78,3 +78,12 @@ def test_ids_in_button_data_fit_the_database(pattern, prefix, suffix) -> None:
     assert int("9" * 18) < 2**63  # SQLite INTEGER and PostgreSQL BIGINT
     assert not pattern.match(f"{prefix}{'1' * 23}{suffix}")
     assert not ui.HISTORY_PATTERN.match("hist:" + "1" * 23)
+
+
+def test_the_which_check_question_has_its_own_buttons() -> None:
+    """Its buttons are told apart from the answer's re-analyse buttons: the handler takes the
+    question away once it is answered."""
+    [row] = ui.choose_keyboard(5, ["face", "scalp"]).inline_keyboard
+    assert [(b.text, b.callback_data) for b in row] == [("피부 점검", "pick:5:face"), ("두피 점검", "pick:5:scalp")]
+    assert all(ui.CHOOSE_PATTERN.match(b.callback_data) and not ui.RERUN_PATTERN.match(b.callback_data)
+               for b in row)
