@@ -237,23 +237,12 @@ class Storage(ABC):
             await self._exec(
                 conn, self._sql.ENSURE_USER, {"user_id": user_id, "chat_id": chat_id, "now": ts}
             )
-            inserted = await self._changed(
-                conn,
-                self._sql.INSERT_JOB,
-                {
-                    "user_id": user_id,
-                    "chat_id": chat_id,
-                    "message_id": message_id,
-                    "update_id": update_id,
-                    "dedupe_key": key,
-                    "file_id": file_id,
-                    "file_unique_id": file_unique_id,
-                    "domain": domain.value,
-                    "now": ts,
-                    "due": self._time(at + delay),
-                    "album_id": album_id,
-                },
-            )
+            inserted = await self._changed(conn, self._sql.INSERT_JOB, {
+                "user_id": user_id, "chat_id": chat_id, "message_id": message_id,
+                "update_id": update_id, "dedupe_key": key, "file_id": file_id,
+                "file_unique_id": file_unique_id, "domain": domain.value, "now": ts,
+                "due": self._time(at + delay), "album_id": album_id,
+            })
             row = await self._one(conn, self._sql.GET_JOB_BY_KEY, {"dedupe_key": key})
         assert row is not None
         return job_from_row(row), inserted == 0
@@ -366,11 +355,9 @@ class Storage(ABC):
         """Record one reply for several jobs (an album's answer) in one transaction, so that a
         crash leaves them all answered or none. Returns how many were newly marked."""
         ts = self._now(now)
-        changed = 0
         async with self._write() as conn:
-            for job_id in job_ids:
-                changed += await self._changed(conn, self._sql.MARK_ANSWERED, {"job_id": job_id, "now": ts})
-        return changed
+            return sum([await self._changed(conn, self._sql.MARK_ANSWERED, {"job_id": j, "now": ts})
+                        for j in job_ids])
 
     async def recover_running_jobs(self, *, now: datetime | None = None) -> list[Job]:
         """At start-up: jobs left ``running`` by a crashed process go back to pending.
@@ -425,14 +412,10 @@ class Storage(ABC):
         if not 0.0 <= confidence <= 1.0:
             raise ValueError(f"confidence must be within 0..1, got {confidence}")
         params = {
-            "job_id": job_id,
-            "user_id": user_id,
-            "domain": domain.value,
-            "grade": Grade(grade).value,
-            "confidence": float(confidence),
+            "job_id": job_id, "user_id": user_id, "domain": domain.value,
+            "grade": Grade(grade).value, "confidence": float(confidence),
             "measurements": json.dumps(dict(measurements), ensure_ascii=False, sort_keys=True),
-            "model_version": model_version,
-            "annotated_file_id": annotated_file_id,
+            "model_version": model_version, "annotated_file_id": annotated_file_id,
             "now": self._now(now),
         }
         async with self._write() as conn:
