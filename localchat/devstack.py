@@ -13,6 +13,11 @@ Without ``TELEGRAM_BOT_TOKEN`` (local mode), nothing leaves the machine:
 
 It prints the web chat's address (``http://127.0.0.1:8081/chat/``) once the
 service has loaded its models and the bot polls: open it, pick a photo, send it.
+The local server answers only loopback names and its own origin, and its control
+API takes a random secret made at each start that only the page (from its own
+origin) and :class:`~localchat.botapi.LocalApiClient` on this machine can fetch, so
+another web page open in the same browser cannot play the user
+(:mod:`localchat.botapi.guard`).
 
 With ``TELEGRAM_BOT_TOKEN`` set (Telegram mode) there is no local server: the
 service and the bot start, and the bot talks to Telegram (``TELEGRAM_API_BASE_URL``

@@ -9,6 +9,8 @@ API (``/_control/...``) to play the user's side and inspect what the bot did.
   it holds are in ``bots``, ``chats``, ``files`` and ``faults``, the real API's limits
   and vocabulary in ``protocol``;
 * ``methods/``: the Bot API methods; ``control/``: the control API;
+* ``guard``: who may call: loopback ``Host`` names and the server's own ``Origin``
+  only, the control secret (random unless given) and JSON bodies on ``/_control/``;
 * :class:`LocalApiClient` (``client``): the control API client;
 * ``python -m localchat.botapi --port 8081 --token TOKEN``: run it standalone.
 """

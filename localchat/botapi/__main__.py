@@ -28,7 +28,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="tokens",
         help=f"bot token to accept (repeatable; default {DEFAULT_TOKEN})",
     )
-    parser.add_argument("--control-secret", help="require this X-Control-Secret on /_control/")
+    parser.add_argument(
+        "--control-secret",
+        help="require this X-Control-Secret on /_control/ (default: a random one, which the "
+        "web chat and LocalApiClient on this machine fetch from GET /_control/secret; a "
+        "given one is not handed out: open the page as /chat/#secret=...)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allowed_hosts",
+        default=[],
+        help="also accept requests whose Host is this name (repeatable; default: loopback "
+        "names only, plus --host when it is a specific non-loopback address)",
+    )
     parser.add_argument(
         "--no-resize", action="store_true", help="do not make downscaled JPEGs of photos"
     )
@@ -44,6 +57,7 @@ async def run(args: argparse.Namespace) -> None:
     settings = Settings(
         tokens=tuple(args.tokens or (DEFAULT_TOKEN,)),
         control_secret=args.control_secret,
+        allowed_hosts=tuple(args.allowed_hosts),
         resize_photos=not args.no_resize,
         webhook_retry_delay=args.webhook_retry_delay,
     )
@@ -52,6 +66,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  base_url:      {server.base_url}")
         print(f"  base_file_url: {server.base_file_url}")
         print(f"  control API:   {server.control_url}")
+        if args.control_secret:
+            print("  control secret: the one given (X-Control-Secret)")
+        else:
+            print(f"  control secret: random; GET {server.control_url}secret on this machine")
         for token in settings.tokens:
             print(f"  token:         {token}")
         sys.stdout.flush()

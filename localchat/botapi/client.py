@@ -10,6 +10,10 @@
 Every method returns the decoded JSON fields of the answer; failures raise
 :class:`ControlError` (``status`` and the server's ``error`` text), a wait that
 runs out raises :class:`WaitTimeout` carrying what had arrived so far.
+
+Every control call sends the server's control secret (``X-Control-Secret``): the one
+passed as ``control_secret``, else the server's random one, fetched once from
+``GET /_control/secret`` (which a server started with an explicit secret refuses).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import aiohttp
 
 from .protocol import CONTROL_SECRET_HEADER, DEFAULT_WAIT_TIMEOUT
 
+HTTP_OK = 200
 HTTP_REQUEST_TIMEOUT = 408
 CLIENT_TIMEOUT_MARGIN = 5.0
 """Extra seconds the HTTP client waits beyond a server-side wait."""
@@ -59,6 +64,7 @@ class LocalApiClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._headers = {CONTROL_SECRET_HEADER: control_secret} if control_secret else {}
+        self._asked_for_secret = bool(control_secret)
         self._session = session
         self._own_session = session is None
 
@@ -87,6 +93,26 @@ class LocalApiClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}/_control/{path}"
 
+    async def _ensure_secret(self) -> None:
+        """Fetch the server's random control secret once (when none was given)."""
+        if self._asked_for_secret:
+            return
+        timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_MARGIN + DEFAULT_WAIT_TIMEOUT)
+        async with self.session.get(self._url("secret"), timeout=timeout) as response:
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = {}
+        self._asked_for_secret = True
+        secret = body.get("secret") if response.status == HTTP_OK and isinstance(body, dict) else None
+        if isinstance(secret, str) and secret:
+            self._headers = {CONTROL_SECRET_HEADER: secret}
+
+    async def control_secret(self) -> str | None:
+        """The control secret this client sends (fetched from the server if need be)."""
+        await self._ensure_secret()
+        return self._headers.get(CONTROL_SECRET_HEADER)
+
     def _with_token(self, fields: dict[str, Any]) -> dict[str, Any]:
         body = {key: value for key, value in fields.items() if value is not None}
         if self.token is not None:
@@ -96,6 +122,7 @@ class LocalApiClient:
     async def _request(
         self, method: str, path: str, *, wait: float = 0.0, **kwargs: Any
     ) -> dict[str, Any]:
+        await self._ensure_secret()
         timeout = aiohttp.ClientTimeout(total=wait + CLIENT_TIMEOUT_MARGIN + DEFAULT_WAIT_TIMEOUT)
         async with self.session.request(
             method, self._url(path), headers=self._headers, timeout=timeout, **kwargs
@@ -317,6 +344,7 @@ class LocalApiClient:
     async def download(self, file_id_or_url: str) -> bytes:
         """Bytes of a stored file by file_id (or a ``file_url`` from :meth:`messages`)."""
         url = file_id_or_url if "://" in file_id_or_url else self._url(f"files/{file_id_or_url}")
+        await self._ensure_secret()
         async with self.session.get(url, headers=self._headers) as response:
             if response.status != 200:
                 body = await response.json()

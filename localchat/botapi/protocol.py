@@ -37,7 +37,9 @@ DEFAULT_VIDEO_SIZE = (1280, 720)
 DEFAULT_VIDEO_NOTE_LENGTH = 240
 DEFAULT_TOKEN = "123456:LOCAL-test-token-for-the-local-bot-api"
 MAX_CALL_LOG = 2000
-FIRST_USER_ID = 1_000_001
+USER_ID_RANGE = (100_000_000, 9_999_999_999)
+"""New users get a random id in this range (9 or 10 digits, like Telegram's), not the next
+number: ids are not guessable from one another."""
 FIRST_UPDATE_ID = 1
 FIRST_MESSAGE_ID = 1
 FIRST_CALLBACK_QUERY_ID = 4_200_000_000_000_000_001

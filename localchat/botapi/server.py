@@ -15,12 +15,16 @@ Routes:
 * ``GET /file/bot{token}/{file_path}``: file downloads (paths from getFile);
 * ``/_control/...``: the control API for tests, see :mod:`localchat.botapi.control`;
 * ``GET /chat/`` (and ``/``): a web chat playing one user, see :mod:`localchat.webchat`.
+
+Every request passes :mod:`.guard` first: loopback ``Host`` names only, no foreign
+``Origin``, and on ``/_control/`` the control secret (random unless given) and JSON
+bodies; anything else is refused with 403.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,19 +36,21 @@ import aiohttp
 from aiohttp import web
 
 from .. import webchat
-from . import errors
+from . import errors, guard
 from .control import ControlError, admin, feed, inject, read
 from .errors import ApiError
+from .guard import ACCESS_KEY, CONTROL_PREFIX
 from .keys import SETTINGS_KEY, WEBHOOKS_KEY, WORLD_KEY
 from .methods import METHOD_NAMES, METHODS, Call, Reply
 from .params import Params, json_response, read_params
-from .protocol import CONTROL_SECRET_HEADER, DEFAULT_MIME_TYPES, MAX_UPLOAD_SIZE
+from .protocol import DEFAULT_MIME_TYPES, MAX_UPLOAD_SIZE
 from .state import Settings, World
 from .webhooks import WebhookDispatcher
 
-CONTROL_PREFIX = "/_control/"
 REQUEST_OVERHEAD = 1024 * 1024
 """Room for the non-file fields of a maximal upload."""
+LOOPBACK_FOR_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+"""The address :attr:`RunningServer.url` names when the server listens on all addresses."""
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds the runner waits for handlers on shutdown (long polls are woken first)."""
 
@@ -138,15 +144,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def control_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Check the control secret and turn control errors into JSON answers."""
+async def control_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn control errors into JSON answers (:mod:`.guard` has checked the caller)."""
     if not request.path.startswith(CONTROL_PREFIX):
         return await handler(request)
-    secret = request.app[SETTINGS_KEY].control_secret
-    given = request.headers.get(CONTROL_SECRET_HEADER, "")
-    if secret and not hmac.compare_digest(given.encode(), secret.encode()):
-        refusal = ControlError(HTTPStatus.FORBIDDEN, "wrong or missing control secret")
-        return refusal.response()
     try:
         return await handler(request)
     except ControlError as exc:
@@ -162,6 +163,7 @@ def setup_routes(app: web.Application) -> None:
         [
             web.route("*", "/bot{token}/{method}", handle_bot_api),
             web.get("/file/bot{token}/{file_path:.+}", handle_file_download),
+            web.get(guard.SECRET_PATH, guard.control_secret),
             web.get(c + "bots", admin.get_bots),
             web.post(c + "reset", admin.reset),
             web.post(c + "users", admin.create_user),
@@ -214,9 +216,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     if not settings.tokens:
         raise ValueError("Settings.tokens must name at least one bot token")
     app = web.Application(
-        client_max_size=MAX_UPLOAD_SIZE + REQUEST_OVERHEAD, middlewares=[control_guard]
+        client_max_size=MAX_UPLOAD_SIZE + REQUEST_OVERHEAD,
+        middlewares=[guard.request_guard, control_errors],
     )
     app[SETTINGS_KEY] = settings
+    app[ACCESS_KEY] = guard.access_for(settings)
+    app.on_response_prepare.append(guard.secure_headers)
     app[WORLD_KEY] = World(settings)
     app.cleanup_ctx.append(webhook_delivery)
     app.on_shutdown.append(release_waiters)
@@ -235,8 +240,9 @@ class RunningServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """``http://host:port`` (a loopback address when bound to all addresses)."""
+        host = LOOPBACK_FOR_WILDCARD.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     @property
@@ -260,6 +266,11 @@ class RunningServer:
         return f"{self.url}{CONTROL_PREFIX}"
 
     @property
+    def control_secret(self) -> str:
+        """What ``/_control/`` calls send in ``X-Control-Secret`` (random unless configured)."""
+        return self.app[ACCESS_KEY].secret
+
+    @property
     def world(self) -> World:
         """The server's state (tests may inspect it directly)."""
         return self.app[WORLD_KEY]
@@ -273,7 +284,14 @@ async def serve(
     *,
     access_log: bool = False,
 ) -> AsyncIterator[RunningServer]:
-    """Run the server on ``host:port`` (0: a free port) for the duration of the block."""
+    """Run the server on ``host:port`` (0: a free port) for the duration of the block.
+
+    A ``host`` that is neither loopback nor a wildcard address is added to the
+    ``Host`` names the server accepts.
+    """
+    settings = settings or Settings()
+    if host not in guard.WILDCARD_HOSTS and not guard.is_loopback(host.strip("[]")):
+        settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, host))
     app = create_app(settings)
     runner = web.AppRunner(
         app,

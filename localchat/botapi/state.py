@@ -43,8 +43,8 @@ from .protocol import (
     FILE_ID_PREFIXES,
     FIRST_CALLBACK_QUERY_ID,
     FIRST_UPDATE_ID,
-    FIRST_USER_ID,
     MAX_CALL_LOG,
+    USER_ID_RANGE,
     compact,
     now,
 )
@@ -57,7 +57,14 @@ class Settings:
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
     """Bot tokens the server accepts; the first is the control API's default bot."""
     control_secret: str | None = None
-    """When set, control API calls must send it in the ``X-Control-Secret`` header."""
+    """What control API calls must send in the ``X-Control-Secret`` header. ``None``: a
+    random secret made at start, which same-origin callers (the web chat page,
+    :class:`~localchat.botapi.client.LocalApiClient`) fetch from ``GET /_control/secret``;
+    one given here is never handed out (see :mod:`localchat.botapi.guard`)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides the loopback names (``localhost``, ``127.0.0.1``,
+    ``[::1]``): for a server other machines reach by that name. ``serve`` adds the
+    address it binds to when that is neither loopback nor a wildcard."""
     resize_photos: bool = True
     """Make real downscaled JPEGs for the smaller photo sizes (needs OpenCV)."""
     webhook_timeout: float = 10.0
@@ -81,7 +88,6 @@ class World:
         self.files_by_path: dict[str, StoredFile] = {}
         self.faults: list[Fault] = []
         self.calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALL_LOG)
-        self._user_ids = itertools.count(FIRST_USER_ID)
         self._update_ids = itertools.count(FIRST_UPDATE_ID)
         self._file_numbers = itertools.count(1)
         self._callback_ids = itertools.count(FIRST_CALLBACK_QUERY_ID)
@@ -145,9 +151,7 @@ class World:
     ) -> User:
         """Create (or update) a user; every bot gets a private chat with them."""
         if user_id is None:
-            user_id = next(self._user_ids)
-            while user_id in self.users:
-                user_id = next(self._user_ids)
+            user_id = self._new_user_id()
         user = User(
             id=user_id,
             first_name=first_name,
@@ -166,6 +170,15 @@ class World:
             else:
                 chat.user = user
         return user
+
+    def _new_user_id(self) -> int:
+        """A random unused id in :data:`USER_ID_RANGE` (not a user's, not a bot's)."""
+        low, high = USER_ID_RANGE
+        taken = {bot.user.id for bot in self.bots.values()}
+        while True:
+            user_id = low + secrets.randbelow(high - low + 1)
+            if user_id not in self.users and user_id not in taken:
+                return user_id
 
     def find_chat(self, bot: BotAccount, chat_id: Any) -> Chat:
         """The chat for a Bot API ``chat_id`` (number or ``@username``) or 400."""

@@ -13,7 +13,13 @@ the ``pylopdf-fonts-ko`` package (a project dependency), served as
 ``/chat/font/NotoSansKR-Regular.otf``, so the page looks the same on a machine
 without Korean system fonts (headless Chromium in CI).
 
-When the server has a control secret, open the page as ``/chat/#secret=...``.
+Control calls carry the server's control secret (``X-Control-Secret``): the page
+reads the random one from ``GET /_control/secret``, which answers only its own
+origin (see :mod:`localchat.botapi.guard`); when the server was started with an
+explicit ``--control-secret``, open the page as ``/chat/#secret=...``. Pictures and
+files are loaded from ``/_control/files/{file_id}`` (no secret: the random file_id is
+the key). The server answers only loopback ``Host`` names and its own ``Origin``,
+and no other site may frame the page.
 """
 
 from __future__ import annotations

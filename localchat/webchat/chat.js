@@ -80,19 +80,31 @@
     constructor(status, message) { super(message); this.status = status; }
   }
 
-  async function control(method, path, body, options) {
-    const init = { method, headers: headers(), signal: options && options.signal };
-    if (body instanceof FormData) {
-      init.body = body;
-    } else if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers["Content-Type"] = "application/json";
+  // The control secret: the server's random one, which only this page's own origin can
+  // read (GET /_control/secret), or one given as #secret=... when the server was started
+  // with --control-secret. Fetched again after a 403 (the server may have restarted).
+  let secretRequest = null;
+  function fetchSecret() {
+    if (!secretRequest) {
+      secretRequest = fetch(CONTROL + "secret", { cache: "no-store", credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((data) => (data && data.ok && data.secret) || null)
+        .catch(() => null)
+        .finally(() => { secretRequest = null; });
     }
-    let response;
-    try {
-      response = await fetch(CONTROL + path, init);
-    } catch (error) {
-      throw new ControlFailure(0, "서버에 연결할 수 없습니다");
+    return secretRequest;
+  }
+
+  async function control(method, path, body, options) {
+    if (!state.secret) state.secret = await fetchSecret();
+    let response = await send(method, path, body, options);
+    if (response.status === 403) {
+      const used = state.secret;
+      const fresh = await fetchSecret();
+      if (fresh && fresh !== used) {
+        state.secret = fresh;
+        response = await send(method, path, body, options);
+      }
     }
     let data = null;
     try { data = await response.json(); } catch (error) { data = null; }
@@ -100,6 +112,21 @@
       throw new ControlFailure(response.status, (data && data.error) || `HTTP ${response.status}`);
     }
     return data;
+  }
+
+  async function send(method, path, body, options) {
+    const init = { method, headers: headers(), signal: options && options.signal };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    try {
+      return await fetch(CONTROL + path, init);
+    } catch (error) {
+      throw new ControlFailure(0, "서버에 연결할 수 없습니다");
+    }
   }
 
   // --- the user --------------------------------------------------------------------------------
@@ -396,12 +423,10 @@
     return new Date(date * 1000).toLocaleDateString("ko-KR", { month: "long", day: "numeric", weekday: "short" });
   }
 
+  // Files (/_control/files/{file_id}) need no secret: the random file_id is their key.
   function setImage(img, url) {
-    if (!state.secret) { img.src = url; return; }
-    fetch(url, { headers: headers() })
-      .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
-      .then((blob) => { img.src = URL.createObjectURL(blob); })
-      .catch(() => { img.alt = "이미지를 불러올 수 없습니다"; });
+    img.addEventListener("error", () => { img.alt = "이미지를 불러올 수 없습니다"; }, { once: true });
+    img.src = url;
   }
 
   function senderName(payload) {

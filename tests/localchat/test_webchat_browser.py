@@ -5,7 +5,8 @@ Two parts:
 * the page against the bare local Bot API server (``python -m localchat.botapi``), the
   bot's side played by hand through the Bot API: HTML entities, inline buttons and
   their answers, a chat action, an edit in place, a deletion, a reply keyboard, the
-  command menu, a photo from the bot, a text / photo / file from the person;
+  command menu, a photo from the bot, a text / photo / file from the person; and a
+  page on another origin that tries to drive the control API (refused, nothing sent);
 * the whole product as ``scripts/start.sh`` runs it (``python -m localchat``: the real
   inference service with the trained weights, the real bot, the local server):
   open the page, send a real scalp photo (scalp_uze validation split, read from
@@ -31,6 +32,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -360,6 +362,90 @@ def test_page_draws_what_the_bot_sends_and_sends_what_the_person_does(
     page.wait_for_selector(sent_photo + " img.photo[data-loaded='1']")
     shot(page, "features")
     assert errors == []
+
+
+EVIL_PAGE = """<!doctype html><meta charset="utf-8"><title>another site</title>
+<form id="attack" method="post" action="BASE/_control/updates/text">
+  <input name="user_id" value="USER"><input name="text" value="/delete">
+</form>
+<script>
+window.results = {};
+(async () => {
+  try {
+    const r = await fetch("BASE/_control/secret");
+    window.results.secret = await r.text();
+  } catch (error) { window.results.secret = "blocked"; }
+  try {
+    await fetch("BASE/_control/updates/text", { method: "POST", mode: "no-cors",
+      headers: { "Content-Type": "text/plain" }, body: JSON.stringify({ user_id: USER, text: "/delete" }) });
+    window.results.nocors = "sent";
+  } catch (error) { window.results.nocors = "blocked"; }
+  window.results.done = true;
+})();
+</script>"""
+
+
+class _EvilSite:
+    """Another origin (a second loopback port) serving :data:`EVIL_PAGE`."""
+
+    def __init__(self, page: str) -> None:
+        body = page.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_another_site_cannot_drive_the_local_server(browser, local_server):
+    base = local_server
+    user_id = 987_654_321
+    site = _EvilSite(EVIL_PAGE.replace("BASE", base).replace("USER", str(user_id)))
+    errors: list[str] = []
+    page = new_page(browser, errors)
+    sent: list[tuple[str, str]] = []
+
+    def record(request) -> None:
+        if "/_control/" in request.url:
+            sent.append((request.method, request.url.removeprefix(base)))
+
+    def form_post(response) -> bool:
+        return (response.url == f"{base}/_control/updates/text"
+                and response.request.resource_type == "document")
+
+    page.on("request", record)
+    try:
+        page.goto(site.url)
+        page.wait_for_function("window.results && window.results.done")
+        results = page.evaluate("window.results")
+        with page.expect_response(form_post) as posted:  # the form navigates the page
+            page.evaluate("document.getElementById('attack').submit()")
+    finally:
+        site.close()
+        page.context.close()
+    assert posted.value.status == 403
+    assert results["secret"] == "blocked"  # the secret is not readable from another origin
+    # all three reached the server (the no-cors post's 403 is opaque to the page) ...
+    assert sorted(sent) == [("GET", "/_control/secret"), ("POST", "/_control/updates/text"),
+                            ("POST", "/_control/updates/text")], sent
+    # ... and none became a message from that user
+    assert not [u for u in updates(base, 0)
+                if (u.get("message") or {}).get("from", {}).get("id") == user_id]
 
 
 # --- part 2: the whole product, as scripts/start.sh runs it ---------------------------------------

@@ -153,7 +153,8 @@ async def test_feed_times_out_unchanged_and_knows_no_strangers(server, tg):
     assert body["version"] == version
     assert 0.4 < time.monotonic() - started < 3
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"{server.control_url}chats/424242/feed") as response:
+        async with session.get(f"{server.control_url}chats/424242/feed",
+                               headers={"X-Control-Secret": server.control_secret}) as response:
             assert response.status == 404
 
 

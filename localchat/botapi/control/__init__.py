@@ -7,10 +7,13 @@ faults, and wait for any of these without sleeping: every list endpoint takes
 ``count`` (and ``timeout``, default ``protocol.DEFAULT_WAIT_TIMEOUT``) and then
 waits until at least ``count`` items exist, answering 408 if they do not.
 
-Bodies are JSON, or multipart when uploading bytes (part ``file``); JSON bodies
-may carry bytes as ``file_base64``. Every body may name the bot with ``token``
-(default: the first configured token). Answers are ``{"ok": true, ...}`` or
-``{"ok": false, "error": "..."}``.
+Bodies are JSON, or multipart when uploading bytes (part ``file``, on the
+``updates/{photo,document,...}`` endpoints only); JSON bodies may carry bytes as
+``file_base64``. Every body may name the bot with ``token`` (default: the first
+configured token). Every call sends the control secret in ``X-Control-Secret``
+(``GET /_control/secret`` hands out a random one to same-origin callers; file
+downloads need none); :mod:`..guard` refuses other callers, other origins and
+other body types. Answers are ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 
 The handlers are grouped by role: :mod:`.admin` (bots, reset, users, faults),
 :mod:`.inject` (the user's side), :mod:`.read` (what the bot did) and
