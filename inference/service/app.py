@@ -17,7 +17,7 @@ from .domains import load_models
 from .flow import Flow, ModelsFactory
 from .keys import FLOW, METRICS, MODELS_FACTORY, SETTINGS
 from .metrics import Metrics
-from .middlewares import MIDDLEWARES
+from .middlewares import MIDDLEWARES, retry_after_header
 from .routes import ROUTES
 from .settings import Settings
 
@@ -35,7 +35,10 @@ async def flow_ctx(app: web.Application) -> AsyncIterator[None]:
         m.batch_seconds.labels(domain).observe(seconds)
         m.waiting.set(app[FLOW].waiting)  # current also where another worker answers /metrics
 
-    flow = Flow(app[SETTINGS], app.get(MODELS_FACTORY, load_models), on_model_batch)
+    def on_drop(stage: str) -> None:
+        m.dropped.labels(stage).inc()
+
+    flow = Flow(app[SETTINGS], app.get(MODELS_FACTORY, load_models), on_model_batch, on_drop)
     await flow.start()
     app[FLOW] = flow
     for d in flow.models.chains:
@@ -54,5 +57,6 @@ def create_app(settings: Settings | None = None, models_factory: ModelsFactory |
     if models_factory is not None:
         app[MODELS_FACTORY] = models_factory
     app.add_routes(ROUTES)
+    app.on_response_prepare.append(retry_after_header)
     app.cleanup_ctx.append(flow_ctx)
     return app

@@ -8,7 +8,10 @@ order) on its own single worker thread, so the event loop never blocks and the
 model is never called from two threads at once, and gives each caller its
 result. An exception from ``fn`` goes to every caller of that batch; the next
 batch runs as usual. At most ``max_queue`` items wait: one more raises ``Busy``
-(the service answers 503).
+(the service answers 503). An item submitted with ``alive`` (a callable) is dropped,
+never given to ``fn``, when ``alive()`` is false as its batch is formed (the client that
+sent it has gone): its caller gets ``Gone``. An item whose caller was cancelled is dropped
+too; ``on_drop`` hears of each.
 
 Example:
     >>> import asyncio
@@ -40,6 +43,14 @@ class Stopped(RuntimeError):
     """The batcher stopped before the item ran."""
 
 
+class Gone(RuntimeError):
+    """The item's ``alive()`` was false when its turn came: it was not run."""
+
+
+Alive = Callable[[], bool]
+_Entry = tuple[T, asyncio.Future, float, Alive | None]
+
+
 class MicroBatcher(Generic[T, R]):
     def __init__(
         self,
@@ -51,6 +62,7 @@ class MicroBatcher(Generic[T, R]):
         on_batch: Callable[[int, float], None] | None = None,
         name: str = "model",
         executor: ThreadPoolExecutor | None = None,
+        on_drop: Callable[[], None] | None = None,
     ):
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
@@ -60,12 +72,14 @@ class MicroBatcher(Generic[T, R]):
         self.max_queue = max_queue
         self.on_batch = on_batch  # called with (batch size, seconds) after each batch
         self.name = name
-        self._pending: collections.deque[tuple[T, asyncio.Future, float]] = collections.deque()
+        self._pending: collections.deque[_Entry[T]] = collections.deque()
         self._arrived = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = executor
         self._own_executor = executor is None
         self._incoming = 0  # items announced with expect() and not yet submitted
+        self.dropped = 0  # items not run: their caller gave up, or alive() was false, when their turn came
+        self.on_drop = on_drop  # called for each of them
 
     @property
     def waiting(self) -> int:
@@ -98,7 +112,7 @@ class MicroBatcher(Generic[T, R]):
                 pass
             self._task = None
         while self._pending:
-            _, fut, _ = self._pending.popleft()
+            _, fut, _, _ = self._pending.popleft()
             if not fut.done():
                 fut.set_exception(Stopped(f"{self.name} batcher stopped"))
         if self._executor is not None and self._own_executor:
@@ -112,7 +126,9 @@ class MicroBatcher(Generic[T, R]):
     async def __aexit__(self, *exc) -> None:
         await self.stop()
 
-    async def submit(self, item: T, expected: bool = False) -> R:
+    async def submit(self, item: T, expected: bool = False, alive: Alive | None = None) -> R:
+        """``item``'s result; ``expected``: it was announced with ``expect()``; ``alive``: checked
+        when the item's batch is formed, false drops it (``Gone``)."""
         if expected:
             self._incoming = max(0, self._incoming - 1)
         if self._task is None:
@@ -120,11 +136,11 @@ class MicroBatcher(Generic[T, R]):
         if len(self._pending) >= self.max_queue:
             raise Busy(f"{len(self._pending)} items are waiting for the {self.name} model")
         fut = asyncio.get_running_loop().create_future()
-        self._pending.append((item, fut, time.monotonic()))
+        self._pending.append((item, fut, time.monotonic(), alive))
         self._arrived.set()
         return await fut
 
-    async def _gather(self) -> list[tuple[T, asyncio.Future, float]]:
+    async def _gather(self) -> list[_Entry[T]]:
         while not self._pending:
             self._arrived.clear()
             await self._arrived.wait()
@@ -138,11 +154,18 @@ class MicroBatcher(Generic[T, R]):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 break
-        batch: list[tuple[T, asyncio.Future, float]] = []
+        batch: list[_Entry[T]] = []
         while self._pending and len(batch) < self.max_batch:
             entry = self._pending.popleft()
-            if not entry[1].done():  # a caller that gave up (cancelled) is skipped
-                batch.append(entry)
+            fut, alive = entry[1], entry[3]
+            if fut.done() or (alive is not None and not alive()):  # its caller gave up, or its client went
+                if not fut.done():
+                    fut.set_exception(Gone(f"the {self.name} item's client has gone"))
+                self.dropped += 1
+                if self.on_drop is not None:
+                    self.on_drop()
+                continue
+            batch.append(entry)
         return batch
 
     async def _run(self) -> None:
@@ -151,23 +174,23 @@ class MicroBatcher(Generic[T, R]):
             batch = await self._gather()
             if not batch:
                 continue
-            items = [item for item, _, _ in batch]
+            items = [entry[0] for entry in batch]
             t0 = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self._executor, self.fn, items)
                 if len(results) != len(items):
                     raise RuntimeError(f"{self.name}: {len(results)} results for {len(items)} items")
             except asyncio.CancelledError:
-                for _, fut, _ in batch:
+                for _, fut, _, _ in batch:
                     if not fut.done():
                         fut.set_exception(Stopped(f"{self.name} batcher stopped"))
                 raise
             except Exception as e:  # the whole batch failed: every caller hears it
-                for _, fut, _ in batch:
+                for _, fut, _, _ in batch:
                     if not fut.done():
                         fut.set_exception(e)
             else:
-                for (_, fut, _), r in zip(batch, results):
+                for (_, fut, _, _), r in zip(batch, results):
                     if not fut.done():
                         fut.set_result(r)
             if self.on_batch is not None:

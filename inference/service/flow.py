@@ -5,14 +5,20 @@ chain (through the micro-batcher) -> draw -> encode.
 (setup, decode, batch, predict, unbatch, encode):
 
 * ``start`` (setup): one model thread loads the models (``domains.load_models``) and
-  later runs every batch; a pool of ``io_threads`` threads decodes and draws, bounding
-  the memory of large uploads being decoded at once; the event loop only waits.
-* ``analyze``: one photo's bytes -> the JSON answer. Concurrent calls share forward passes
+  later runs every batch; a pool of ``io_threads`` threads decodes and draws; the event
+  loop only waits.
+* ``analyze``: one photo's bytes -> the JSON answer. The header is read first
+  (``decode.inspect``: refused there when over a pixel limit) and the decode reserves what
+  it will cost from the process's decode budget (``budget.DecodeBudget``): concurrent large
+  decodes wait for room instead of adding up. Concurrent calls share forward passes
   (``batching.MicroBatcher`` calls ``predict.predict`` with up to ``max_batch`` photos).
+  With ``alive`` (the HTTP handler: is the client still connected?) the work of a client
+  that has gone is dropped before the decode and before the model run (``ClientGone``).
 
 The aiohttp handler (``views.analyze``) and ``python -m inference analyze`` both call
-``Flow.analyze``. Bad input raises ``DecodeError`` (its ``code`` names it),
-``DomainUnavailable``, or the batcher's ``Busy`` / ``Stopped``; the caller maps them.
+``Flow.analyze``. Bad input raises ``DecodeError`` (its ``code`` names it; also for an image
+whose decode would need more than the whole budget), ``DomainUnavailable``, ``ClientGone``,
+or the batcher's ``Busy`` / ``Stopped``; the caller maps them.
 """
 from __future__ import annotations
 
@@ -26,20 +32,38 @@ import numpy as np
 
 from inference.pipeline.common import quality as gate
 from inference.pipeline.common.background import known_background
-from inference.pipeline.common.decode import DecodedImage, decode
+from inference.pipeline.common.decode import DecodedImage, DecodeError, Header, decode, inspect
 from inference.pipeline.common.quality import QualityReport
 
-from .batching import MicroBatcher
+from .batching import Alive, Gone, MicroBatcher
+from .budget import BudgetExceeded, DecodeBudget
 from .domains import Models, load_models
 from .encode import draw, encode, final_report
 from .predict import Job, OnModelBatch, Prediction, predict
 from .settings import Settings
 
 ModelsFactory = Callable[[Settings], Models]
+OnDrop = Callable[[str], None]  # (stage: decode / model) a request dropped before it, its client gone
 
 
 class DomainUnavailable(LookupError):
     """The request asked for a domain whose models this server has not loaded."""
+
+
+class ClientGone(RuntimeError):
+    """The client went away before its photo's ``stage`` (``decode`` or ``model``): dropped."""
+
+    def __init__(self, stage: str):
+        super().__init__(f"the client went away before the {stage}")
+        self.stage = stage
+
+
+def too_costly(header: Header, e: BudgetExceeded) -> DecodeError:
+    """A file the budget could never decode is refused as too many pixels."""
+    w, h = header.size
+    return DecodeError("too_many_pixels", f"decoding this {w} x {h} {header.bits}-bit {header.format} would need "
+                                          f"about {e.nbytes >> 20} MB, more than this service's decode budget "
+                                          f"({e.max_bytes >> 20} MB)")
 
 
 class Checked(NamedTuple):
@@ -68,14 +92,16 @@ def decode_and_check(data: bytes) -> Checked:
 
 class Flow:
     def __init__(self, settings: Settings, models_factory: ModelsFactory = load_models,
-                 on_model_batch: OnModelBatch | None = None):
+                 on_model_batch: OnModelBatch | None = None, on_drop: OnDrop | None = None):
         self.settings = settings
         self.models_factory = models_factory
         self.on_model_batch = on_model_batch
+        self.on_drop = on_drop
         self._models: Models | None = None
         self._batcher: MicroBatcher[Job, Prediction] | None = None
         self._model_thread: ThreadPoolExecutor | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self.budget = DecodeBudget(settings.decode_budget)
 
     # -- setup ------------------------------------------------------------------------
 
@@ -89,7 +115,8 @@ class Flow:
         loop = asyncio.get_running_loop()
         self._models = await loop.run_in_executor(self._model_thread, self.models_factory, s)
         self._batcher = MicroBatcher(self._predict, max_batch=s.max_batch, max_wait_ms=s.max_wait_ms,
-                                     max_queue=s.max_queue, name="models", executor=self._model_thread)
+                                     max_queue=s.max_queue, name="models", executor=self._model_thread,
+                                     on_drop=lambda: self._dropped("model"))
         self._pool = ThreadPoolExecutor(s.io_threads, thread_name_prefix="decode-draw")
         await self._batcher.start()
 
@@ -124,8 +151,10 @@ class Flow:
 
     # -- one request --------------------------------------------------------------------
 
-    async def analyze(self, data: bytes, domain: str = "auto", with_image: bool = True) -> dict:
-        """The answer for one photo (see ``encode`` for a photo failing the quality gate)."""
+    async def analyze(self, data: bytes, domain: str = "auto", with_image: bool = True,
+                      alive: Alive | None = None) -> dict:
+        """The answer for one photo (see ``encode`` for a photo failing the quality gate);
+        ``alive``: false once the caller no longer wants it (checked before the costly steps)."""
         t0 = time.perf_counter()
         if not self.models.available(domain):
             raise DomainUnavailable(domain)
@@ -134,7 +163,7 @@ class Flow:
         loop = asyncio.get_running_loop()
         batcher.expect()  # a photo is on its way: a batch being formed may wait for it
         try:
-            checked = await loop.run_in_executor(pool, decode_and_check, data)
+            checked = await self._decode(data, pool, alive)
         except BaseException:
             batcher.unexpect()
             raise
@@ -144,12 +173,56 @@ class Flow:
             batcher.unexpect()
         else:
             t1 = time.perf_counter()
-            pred = await batcher.submit(checked.job(domain), expected=True)
+            if alive is not None and not alive():
+                batcher.unexpect()
+                self._dropped("model")
+                raise ClientGone("model")
+            try:
+                pred = await batcher.submit(checked.job(domain), expected=True, alive=alive)
+            except Gone as e:
+                raise ClientGone("model") from e
             timings["queue"] = max(0.0, (time.perf_counter() - t1) * 1000 - pred.predict_ms)
             timings["predict"] = pred.predict_ms
         result = await loop.run_in_executor(pool, self._finish, img, report, pred, timings, domain, with_image)
         result["timings_ms"]["total"] = round((time.perf_counter() - t0) * 1000, 1)
         return result
+
+    def _dropped(self, stage: str) -> None:
+        if self.on_drop is not None:
+            self.on_drop(stage)
+
+    async def _decode(self, data: bytes, pool: ThreadPoolExecutor, alive: Alive | None) -> Checked:
+        """Header, then the decode and the gate within the decode budget.
+
+        The bytes stay reserved until the decoding thread is done, also when the caller is
+        cancelled meanwhile (aiohttp cancels the handler of a gone client where
+        ``handler_cancellation`` is on): a thread cannot be stopped, and its memory is in use.
+        """
+        loop = asyncio.get_running_loop()
+        header = await loop.run_in_executor(pool, inspect, data)
+        try:
+            await self.budget.acquire(header.cost)
+        except BudgetExceeded as e:
+            raise too_costly(header, e) from e
+        except asyncio.CancelledError:
+            if alive is not None and not alive():  # its handler was cancelled, the client gone
+                self._dropped("decode")
+            raise
+        try:
+            if alive is not None and not alive():  # it may have waited for room a while
+                self._dropped("decode")
+                raise ClientGone("decode")
+            job = loop.run_in_executor(pool, decode_and_check, data)
+        except BaseException:
+            self.budget.release(header.cost)
+            raise
+        job.add_done_callback(lambda f: self._decoded(f, header.cost))
+        return await asyncio.shield(job)
+
+    def _decoded(self, job: asyncio.Future, nbytes: int) -> None:
+        self.budget.release(nbytes)
+        if not job.cancelled():
+            job.exception()  # retrieved: a caller that was cancelled no longer reads it
 
     def _finish(self, img: DecodedImage, report: QualityReport, pred: Prediction | None,
                 timings: dict[str, float], requested: str, with_image: bool) -> dict:

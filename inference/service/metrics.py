@@ -12,6 +12,10 @@ inference_quality_rejections_total  counter    reason
 inference_grades_total              counter    domain, grade
 inference_queue_waiting             gauge      (photos waiting for a batch)
 inference_models_loaded             gauge      domain
+inference_dropped_requests_total    counter    stage (decode / model: dropped before it, the
+                                               client having gone)
+inference_decode_reserved_bytes     gauge      (the decode budget in use: budget.py)
+inference_decode_waiting            gauge      (decodes waiting for room in the budget)
 ==================================  =========  =============================================
 
 With several worker processes (``workers.py``) ``PROMETHEUS_MULTIPROC_DIR`` is set and
@@ -53,6 +57,12 @@ class Metrics:
         self.grades = Counter("inference_grades", "Grades given", ["domain", "grade"], registry=r)
         self.waiting = Gauge("inference_queue_waiting", "Photos waiting for a batch", registry=r,
                              multiprocess_mode="livesum")
+        self.dropped = Counter("inference_dropped_requests", "Requests dropped before a stage, the client having gone",
+                               ["stage"], registry=r)
+        self.decode_reserved = Gauge("inference_decode_reserved_bytes", "Bytes of the decode budget in use",
+                                     registry=r, multiprocess_mode="livesum")
+        self.decode_waiting = Gauge("inference_decode_waiting", "Decodes waiting for room in the decode budget",
+                                    registry=r, multiprocess_mode="livesum")
         self.loaded = Gauge("inference_models_loaded", "1 when the domain's models are loaded", ["domain"], registry=r,
                             multiprocess_mode="livemin")
 

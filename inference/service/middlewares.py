@@ -1,7 +1,8 @@
 """The service's middlewares (outermost first: metrics, errors, auth) and its error answers.
 
 Every error answer is ``{"error": {"code", "message"}}`` with a stable code; an
-unexpected exception is logged and answered 500 ``internal``.
+unexpected exception is logged and answered 500 ``internal``. Every 503 carries
+``Retry-After`` (``retry_after_header``, a response signal: also aiohttp's own answers).
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ HTTP_CODES = {
     503: "busy",
 }
 
+# a 503's Retry-After, whole seconds: a batch takes a fraction of a second, so the queue has
+# moved by then; a client that meets 503 again backs off further itself (the bot does)
+RETRY_AFTER_S = 2
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -50,6 +55,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         resp = await handler(request)
         status = resp.status
         return resp
+    except asyncio.CancelledError:  # aiohttp cancels the handler of a client that went away
+        status = 499
+        raise
     finally:
         m = request.app[METRICS]
         m.requests.labels(route, str(status)).inc()
@@ -83,10 +91,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.app[SETTINGS].api_key
     if key and request.path.startswith("/v1/"):
+        # the header as sent: aiohttp decodes it as UTF-8 with surrogate escapes, so a byte
+        # that is not UTF-8 (or not ASCII) compares as itself instead of failing to encode
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+        sent = token.strip().encode("utf-8", "surrogateescape")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent, key.encode("utf-8")):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token")
     return await handler(request)
+
+
+async def retry_after_header(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: a 503 tells the client when to try again."""
+    if response.status == 503 and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
 
 
 MIDDLEWARES = [metrics_middleware, error_middleware, auth_middleware]

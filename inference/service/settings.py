@@ -16,6 +16,8 @@ INFERENCE_MAX_QUEUE    photos waiting; more answer 503 busy   64
 INFERENCE_THREADS      CPU threads per network (0: default)   0
 INFERENCE_IO_THREADS   threads decoding and drawing photos    4
 INFERENCE_WORKERS      service processes on the port          1
+INFERENCE_DECODE_MB    MB of image decoding in flight at      512
+                       once (budget.py); more waits
 =====================  =====================================  ==================
 
 ``WEIGHTS_DIR`` is the one place the weights are found: unset, the ``weights`` folder of
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.models.onnx_runtime import BACKENDS, Backend
+
+from .budget import DEFAULT_DECODE_BUDGET, MB
 
 DEFAULT_WEIGHTS = Path("weights")
 INT8_CHOICES = ("auto", "off")
@@ -71,6 +75,7 @@ class Settings:
     threads: int = 0
     io_threads: int = 4
     workers: int = 1  # processes sharing the port (workers.py)
+    decode_budget_mb: int = DEFAULT_DECODE_BUDGET // MB  # per process: decodes beyond it wait (budget.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -89,7 +94,10 @@ class Settings:
             threads=int(e.get("INFERENCE_THREADS") or cls.threads),
             io_threads=int(e.get("INFERENCE_IO_THREADS") or cls.io_threads),
             workers=int(e.get("INFERENCE_WORKERS") or cls.workers),
+            decode_budget_mb=int(e.get("INFERENCE_DECODE_MB") or cls.decode_budget_mb),
         )
+        if s.decode_budget_mb < 1:
+            raise SettingsError("INFERENCE_DECODE_MB must be at least 1")
         return s.replace(**{k: v for k, v in overrides.items() if v is not None})
 
     def replace(self, **changes) -> Settings:
@@ -97,6 +105,11 @@ class Settings:
 
     def resolved_device(self) -> str:
         return self.device or default_device()
+
+    @property
+    def decode_budget(self) -> int:
+        """The decode budget in bytes."""
+        return self.decode_budget_mb * MB
 
     def runtime(self) -> Backend:
         """Where and how the networks run (``inference.models.onnx_runtime.Backend``)."""

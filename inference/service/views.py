@@ -8,7 +8,9 @@
     ``grade`` null: a valid request; the bot shows retake advice). Bad input answers 4xx
     with ``{"error": {"code", "message"}}``: codes in ``DECODE_STATUS`` and
     ``missing_image``, ``bad_domain``, ``domain_unavailable``, ``bad_request``,
-    ``unauthorized``; ``busy`` (503) when too many photos are waiting.
+    ``unauthorized``; ``busy`` (503, with ``Retry-After``) when too many photos are waiting.
+    The work of a client that disconnects is dropped before its decode and before its model
+    run (``inference_dropped_requests_total``; the 499 ``client_gone`` answer reaches no one).
 ``GET /healthz``
     models loaded, device, weights hashes, the file that runs each network (an int8 twin, a
     float export, or the PyTorch weights), queue length, and, with several worker processes
@@ -26,7 +28,7 @@ from aiohttp import web
 from inference.pipeline.common.decode import DecodeError
 
 from .batching import Busy, Stopped
-from .flow import DomainUnavailable
+from .flow import ClientGone, DomainUnavailable
 from .keys import FLOW, METRICS, SETTINGS
 from .middlewares import ApiError
 from .predict import REQUEST_DOMAINS
@@ -70,10 +72,18 @@ async def read_form(request: web.Request) -> tuple[bytes, str]:
     return data, domain.strip().lower()
 
 
+def connected(request: web.Request) -> bool:
+    """Whether the client of ``request`` is still there to read its answer."""
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def analyze(request: web.Request) -> web.Response:
     data, domain = await read_form(request)
     try:
-        result = await request.app[FLOW].analyze(data, domain)
+        result = await request.app[FLOW].analyze(data, domain, alive=lambda: connected(request))
+    except ClientGone as e:  # counted by the flow (inference_dropped_requests_total)
+        raise ApiError(499, "client_gone", "the client closed the connection; the photo was not analysed") from e
     except DomainUnavailable as e:
         raise ApiError(400, "domain_unavailable", f"this server has no {domain} models yet") from e
     except DecodeError as e:
@@ -110,5 +120,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
-    m.waiting.set(request.app[FLOW].waiting)
+    flow = request.app[FLOW]
+    m.waiting.set(flow.waiting)
+    m.decode_reserved.set(flow.budget.in_use)
+    m.decode_waiting.set(flow.budget.waiting)
     return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
