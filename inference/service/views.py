@@ -24,6 +24,7 @@ import asyncio
 import os
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from inference.pipeline.common.decode import DecodeError
 
@@ -52,7 +53,7 @@ async def read_form(request: web.Request) -> tuple[bytes, str]:
         form = await request.post()
     except web.HTTPException:
         raise
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, HttpProcessingError) as e:  # a broken multipart body
         raise ApiError(400, "bad_request", f"could not read the form: {e}") from e
     image = form.get("image")
     if image is None:

@@ -166,13 +166,13 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
-def png_bomb(w: int = 20000, h: int = 20000) -> bytes:
-    """A PNG header claiming w x h pixels, with a few bytes of data."""
+def png_bomb(w: int = 20000, h: int = 20000, depth: int = 8) -> bytes:
+    """A PNG header claiming w x h pixels (of ``depth`` bits a sample), with a few bytes of data."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
@@ -190,10 +190,15 @@ def gif() -> bytes:
         (gif, 415, "unsupported_format"),
         (truncated_jpeg, 422, "truncated"),
         (png_bomb, 413, "too_many_pixels"),
+        # under the 50 MP of 8-bit pictures, over the 25 MP of 16-bit ones (hardening issue)
+        (lambda: png_bomb(6000, 6000, depth=16), 413, "too_many_pixels"),
+        (lambda: png_bomb(0, 0), 422, "truncated"),  # a header that no decoder takes
+        (lambda: b"\x89PNG\r\n\x1a\n", 422, "truncated"),
         (lambda: b"\xff\xd8\xff" + bytes(MAX_BYTES), 413, "too_large"),  # under the body limit, over the image limit
         (lambda: bytes(CLIENT_MAX_SIZE + 1), 413, "too_large"),  # over client_max_size
     ],
-    ids=["empty", "random", "gif", "truncated", "bomb", "image_too_large", "body_too_large"],
+    ids=["empty", "random", "gif", "truncated", "bomb", "bomb_16_bit", "zero_size", "signature_only",
+         "image_too_large", "body_too_large"],
 )
 async def test_bad_input_then_keeps_serving(client, make, status, code):
     st, body = await post(client, make())
@@ -212,8 +217,20 @@ async def test_malformed_requests(client):
     assert resp.status == 405 and (await resp.json())["error"]["code"] == "method_not_allowed"
     resp = await client.get("/nowhere")
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
+    # neighbours: a domain that is not one, in any script; a body that is not multipart
+    for domain in ("hair", "두피", "scalp\x00", "x" * 5000):
+        st, body = await post(client, noise_photo(), domain)
+        assert st == 400 and body["error"]["code"] == "bad_domain", domain
+    resp = await client.post("/v1/analyze", data=b"--x\r\nnot really multipart",
+                             headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert 400 <= resp.status < 500 and (await resp.json())["error"]["code"]
+    resp = await client.post("/v1/analyze", data="{}", headers={"Content-Type": "application/json"})
+    assert 400 <= resp.status < 500 and (await resp.json())["error"]["code"]
+    st, body = await post(client, noise_photo())
+    assert st == 200 and body["grade"] == "MIDDLE"  # still serving
     samples = await metric_samples(client)
-    assert samples[("inference_errors_total", (("code", "missing_image"),))] == 2
+    assert samples[("inference_errors_total", (("code", "missing_image"),))] == 3  # JSON too
+    assert samples[("inference_errors_total", (("code", "bad_request"),))] == 1
 
 
 # -- auth --------------------------------------------------------------------------
