@@ -56,8 +56,9 @@ class AlbumJob:
             if isinstance(outcome, Retry):  # the service is away: the whole album later
                 return outcome
             members.append((job, outcome))
-        picture = await asyncio.to_thread(album_picture, [
-            o.analysis.annotated_jpeg if isinstance(o, Answer) else None for _, o in members])
+        drawn = [o.analysis.annotated_jpeg if isinstance(o, Answer) else None for _, o in members]
+        # no photo of the album was graded: the caption alone (grey tiles would say nothing)
+        picture = await asyncio.to_thread(album_picture, drawn) if any(drawn) else None
         items = [_item(outcome) for _, outcome in members]
         overall = _overall(items)
         main = overall[0] if overall else None

@@ -759,3 +759,26 @@ async def test_an_album_is_retried_whole_when_the_service_is_away(storage) -> No
     answers = [s for s in bot.sent if s[0] == "photo"]
     assert len(answers) == 1 and "사진 2장 점검 결과" in answers[0][2]["caption"]
     assert len(await storage.list_results(USER)) == 2
+
+
+async def test_an_album_with_no_gradable_photo_is_answered_in_one_text(storage) -> None:
+    bot, inference = FakeBot(), ScriptedInference(retake())
+    ids = []
+    for message_id in (51, 52):
+        file_id = f"file-{USER}-{message_id}"
+        bot.files[file_id] = JPEG
+        job, _ = await storage.enqueue_job(
+            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
+            file_unique_id=f"u-{file_id}", album_id="album-3")
+        ids.append(job.job_id)
+    worker = make_worker(storage, bot, inference)
+    await worker.start()
+    try:
+        jobs = [await finished(storage, job_id) for job_id in ids]
+    finally:
+        await worker.stop()
+    assert all(j.status == JobStatus.REJECTED and j.answered for j in jobs)
+    [(kind, _, answer)] = [s for s in bot.sent if s[0] in ("photo", "text")]
+    assert kind == "text" and answer["text"].startswith("<b>사진 2장 점검 결과</b>")
+    assert answer["text"].count("다시 찍어 주세요: 사진이 흐려요.") == 2 and "/help" in answer["text"]
+    assert await storage.list_results(USER) == []
