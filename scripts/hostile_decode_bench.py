@@ -40,6 +40,9 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages
+from inference.bench.system import proc_status_kb  # noqa: E402
+
 SHARED = Path(os.environ.get("SHARED_DIR") or ROOT.parent / "shared")
 MB = 1024 * 1024
 
@@ -68,13 +71,8 @@ def ordinary_photo() -> tuple[str, bytes]:
 
 
 def status_kb(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """A ``/proc/PID/status`` field in kB (the bench's own reader)."""
+    return proc_status_kb(key, pid)
 
 
 def reset_peak(pid: int) -> bool:

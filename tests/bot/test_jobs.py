@@ -700,20 +700,26 @@ async def test_a_photo_sent_for_a_check_is_not_asked_about(storage) -> None:
 # --- albums -------------------------------------------------------------------------------------
 
 
+async def enqueue_album(storage: Storage, bot: FakeBot, message_ids: tuple[int, ...], album: str) -> list[int]:
+    """The photos of one media group, as the handler enqueues them (no settle delay here)."""
+    ids = []
+    for message_id in message_ids:
+        file_id = f"file-{USER}-{message_id}"
+        bot.files[file_id] = JPEG
+        job, _ = await storage.enqueue_job(
+            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
+            file_unique_id=f"u-{file_id}", album_id=album)
+        ids.append(job.job_id)
+    return ids
+
+
 async def test_an_album_gets_one_answer_and_each_photo_its_result(storage) -> None:
     """Three photos of one media group: one picture with one caption, two results stored (the
     blurry photo is named in the caption, not stored), every job answered and finished."""
     bot = FakeBot()
     inference = ScriptedInference(graded("scalp", "MIDDLE"), graded("scalp", "HIGH"), retake(),
                                   graded("face", "LOW"))
-    ids = []
-    for message_id in (31, 32, 33):
-        file_id = f"file-{USER}-{message_id}"
-        bot.files[file_id] = JPEG
-        job, _ = await storage.enqueue_job(
-            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
-            file_unique_id=f"u-{file_id}", album_id="album-1")
-        ids.append(job.job_id)
+    ids = await enqueue_album(storage, bot, (31, 32, 33), "album-1")
     worker = make_worker(storage, bot, inference)
     await worker.start()
     try:
@@ -741,14 +747,7 @@ async def test_an_album_is_retried_whole_when_the_service_is_away(storage) -> No
     down = RetryableInferenceError("unreachable", "connection refused")
     bot = FakeBot()
     inference = ScriptedInference(graded(), down, graded(), graded("scalp", "LOW"))
-    ids = []
-    for message_id in (41, 42):
-        file_id = f"file-{USER}-{message_id}"
-        bot.files[file_id] = JPEG
-        job, _ = await storage.enqueue_job(
-            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
-            file_unique_id=f"u-{file_id}", album_id="album-2")
-        ids.append(job.job_id)
+    ids = await enqueue_album(storage, bot, (41, 42), "album-2")
     worker = make_worker(storage, bot, inference)
     await worker.start()
     try:
@@ -763,14 +762,7 @@ async def test_an_album_is_retried_whole_when_the_service_is_away(storage) -> No
 
 async def test_an_album_with_no_gradable_photo_is_answered_in_one_text(storage) -> None:
     bot, inference = FakeBot(), ScriptedInference(retake())
-    ids = []
-    for message_id in (51, 52):
-        file_id = f"file-{USER}-{message_id}"
-        bot.files[file_id] = JPEG
-        job, _ = await storage.enqueue_job(
-            user_id=USER, chat_id=USER, message_id=message_id, file_id=file_id,
-            file_unique_id=f"u-{file_id}", album_id="album-3")
-        ids.append(job.job_id)
+    ids = await enqueue_album(storage, bot, (51, 52), "album-3")
     worker = make_worker(storage, bot, inference)
     await worker.start()
     try:
